@@ -1,0 +1,232 @@
+"""The Python API, in the scikit-learn spirit.
+
+>>> from forgeml import Pipeline
+>>> p = Pipeline(target="species").fit(frame)        # doctest: +SKIP
+>>> p.evaluate(test_frame)["f1_macro"]               # doctest: +SKIP
+>>> p.save("bundle/"); Pipeline.load("bundle/").predict(new_frame)   # doctest: +SKIP
+
+The constructor only stores its arguments; ``fit`` does the work and returns ``self``; learned
+state ends in ``_``; using a pipeline before ``fit``/``load`` raises ``NotFittedError``.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+
+from forgeml.config import Config, apply_overrides
+from forgeml.errors import ConfigError, NotFittedError
+
+
+class Pipeline:
+    """Parameters
+    ----------
+    target: the column (or columns, for multi-target regression) to predict.
+    config: a ``Config`` (or a path to YAML) instead of ``target``.
+    model: "mlp" or "gbm".
+    **overrides: dotted config options, e.g. ``{"train.epochs": 20}`` passed as
+        ``Pipeline(target="y", overrides={"train.epochs": 20})``.
+    """
+
+    def __init__(self, target: str | list[str] | None = None, *, config: Config | str | Path | None = None, model: str | None = None, overrides: dict[str, Any] | None = None):
+        self.target = target
+        self.config = config
+        self.model = model
+        self.overrides = overrides or {}
+
+    @classmethod
+    def from_config(cls, config: Config | str | Path, **kwargs: Any) -> "Pipeline":
+        return cls(config=config, **kwargs)
+
+    # ------------------------------------------------------------------ config
+    def build_config(self) -> Config:
+        if isinstance(self.config, (str, Path)):
+            config = Config.from_yaml(self.config)
+        elif isinstance(self.config, Config):
+            config = self.config
+        elif self.target is not None:
+            config = Config(target=self.target)
+        else:
+            raise ConfigError("a Pipeline needs a target column or a config", hint='Pipeline(target="price") or Pipeline.from_config("config.yaml")')
+        overrides = dict(self.overrides)
+        if self.model:
+            overrides["model.type"] = self.model
+        return apply_overrides(config, overrides) if overrides else config
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: Any, *, validation: Any = None, test: Any = None, checkpoint_dir: Path | None = None, callbacks: list | None = None, resume: bool = False, dist: Any = None) -> "Pipeline":
+        from forgeml.models.estimator import FitOptions, build_estimator
+        from forgeml.predict import Predictor
+        from forgeml.workflow import prepare, val_metrics_fn
+
+        prepared = prepare(self.build_config(), data, validation=validation, test=test)
+        estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
+        metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
+        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)
+        val_arrays = prepared.arrays.get("validation")
+        self.fit_summary_ = estimator.fit(prepared.arrays["train"], prepared.targets["train"], val_arrays, prepared.targets.get("validation"), options)
+        self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)
+        self.prepared_ = prepared
+        self._evaluate_splits(prepared)
+        self.created_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return self
+
+    def _evaluate_splits(self, prepared: Any) -> None:
+        from forgeml.evaluate.metrics import compute_metrics
+        from forgeml.predict import Evaluation
+
+        self.evaluations_: dict[str, Any] = {}
+        for split in ("validation", "test"):
+            frame = prepared.frames.get(split)
+            if frame is None or not len(frame):
+                continue
+            scores = self.predictor_.scores(frame, source=f"{split} split")
+            if prepared.task.is_classification:
+                y_true = prepared.targets[split]
+                metrics = compute_metrics(prepared.task.name, y_true, y_proba=scores, class_names=self.predictor_.class_names)
+            else:
+                y_true = prepared.featureset.target.raw(frame, source=f"{split} split")
+                metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=prepared.config.target)
+            self.evaluations_[split] = Evaluation(metrics, y_true, scores)
+        self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self) -> Any:
+        if not hasattr(self, "predictor_"):
+            raise NotFittedError("this Pipeline is not fitted yet", hint="call fit(data) or Pipeline.load(bundle) first")
+        return self.predictor_
+
+    @property
+    def metrics_(self) -> dict[str, Any]:
+        """Held-out metrics: the test split's, or validation's if there was no test split."""
+        self._check_fitted()
+        evaluation = getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
+        return evaluation.metrics if evaluation else getattr(self, "loaded_metrics_", {})
+
+    def predict(self, data: Any) -> Any:
+        return self._check_fitted().predict(data)
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        self.last_evaluation_ = self._check_fitted().evaluate(data)
+        return self.last_evaluation_.metrics
+
+    # ------------------------------------------------------------------ report and bundle
+    def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
+        from forgeml.evaluate.report import ReportInputs
+
+        predictor = self._check_fitted()
+        prepared = getattr(self, "prepared_", None)
+        evaluation = evaluation or getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
+        task = predictor.task
+        history = self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", [])
+        notes = list(prepared.messages) if prepared else []
+        if prepared and getattr(self, "test_split_", "test") == "validation":
+            notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
+        if hasattr(self, "fit_summary_"):
+            notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
+        validation = getattr(self, "evaluations_", {}).get("validation")
+        return ReportInputs(
+            title=title or f"forgeml — {', '.join(predictor.config.target)}",
+            task=task.name,
+            targets=list(predictor.config.target),
+            model_description=describe_model(predictor),
+            metrics=evaluation.metrics if evaluation else {},
+            validation_metrics=validation.metrics if validation and evaluation is not validation else None,
+            history=history,
+            y_true=evaluation.y_true if evaluation else None,
+            y_proba=evaluation.scores if evaluation is not None and task.is_classification else None,
+            y_pred=evaluation.scores if evaluation is not None and not task.is_classification else None,
+            class_names=predictor.class_names,
+            data_summary=prepared.summary if prepared else getattr(self, "loaded_summary_", None),
+            cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
+            feature_importance=predictor.estimator.feature_importance(),
+            config_yaml=predictor.config.to_yaml(),
+            extra_notes=notes,
+        )
+
+    def report(self, evaluation: Any = None) -> str:
+        from forgeml.evaluate.report import render_report
+
+        return render_report(self.report_inputs(evaluation))
+
+    def save(self, path: str | Path) -> Path:
+        from forgeml.bundle import write_bundle
+
+        predictor = self._check_fitted()
+        prepared = getattr(self, "prepared_", None)
+        metrics = {"task": predictor.task.name, "split": getattr(self, "test_split_", "test"), "test": self.metrics_}
+        if getattr(self, "evaluations_", {}).get("validation"):
+            metrics["validation"] = self.evaluations_["validation"].metrics
+        extra = {
+            "history.json": self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", []),
+            "data_summary.json": prepared.summary if prepared else getattr(self, "loaded_summary_", None),
+            "cleaning.json": prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
+        }
+        return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Pipeline":
+        from forgeml.bundle import load_predictor, read_json
+
+        predictor = load_predictor(path)
+        pipeline = cls(config=predictor.config)
+        pipeline.predictor_ = predictor
+        metrics = read_json(path, "metrics.json") or {}
+        pipeline.loaded_metrics_ = metrics.get("test", {})
+        pipeline.loaded_history_ = read_json(path, "history.json") or []
+        pipeline.loaded_summary_ = read_json(path, "data_summary.json")
+        pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
+        return pipeline
+
+
+def describe_model(predictor: Any) -> str:
+    cfg = predictor.config.model
+    if cfg.type == "mlp":
+        shape = f"{cfg.num_layers}×{cfg.hidden_size} {cfg.norm}-norm {'residual ' if cfg.residual else ''}MLP"
+    else:
+        shape = f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
+    kinds: dict[str, int] = {}
+    for feature in predictor.featureset.features:
+        kinds[feature.type_name] = kinds.get(feature.type_name, 0) + 1
+    inputs = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
+
+
+def model_card(pipeline: Pipeline) -> str:
+    from forgeml.evaluate.report import metrics_table_rows
+
+    predictor = pipeline.predictor_
+    config = predictor.config
+    rows = metrics_table_rows(pipeline.metrics_, predictor.task.name)
+    lines = [
+        f"# Model card — {', '.join(config.target)}",
+        "",
+        f"- **Task**: {predictor.task.name} ({predictor.task.loss} loss)",
+        f"- **Model**: {describe_model(predictor)}",
+        f"- **Created**: {getattr(pipeline, 'created_at_', '')}",
+        f"- **Training data**: {getattr(getattr(pipeline, 'prepared_', None), 'source', 'unknown')}",
+        "",
+        "## Inputs",
+        "",
+        "| column | type | note |",
+        "| --- | --- | --- |",
+        *[f"| {f.name} | {f.type} | {f.note or ''} |" for f in config.features],
+        "",
+        "## Held-out metrics",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        *[f"| {name} | {value} |" for name, value in rows],
+        "",
+        "## Intended use and limits",
+        "",
+        "Predicts from rows shaped like the training data. Categories not seen in training are",
+        "treated as '<other>'; numbers far outside the training range are clipped to the limits",
+        "learned on the train split. Check the report's data section for what was dropped or filled.",
+        "",
+    ]
+    return "\n".join(lines)
+
+

@@ -1,0 +1,281 @@
+"""The ``forgeml`` command line.
+
+Commands import what they need inside their bodies: ``forgeml --help`` and ``forgeml runs list``
+must not pay for torch, pandas or matplotlib. Every user mistake is a ``ForgeError``, printed
+once here as one line (``--debug`` shows the traceback) with a non-zero exit code.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
+runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
+app.add_typer(runs_app, name="runs")
+
+_STATE = {"debug": False}
+RunsDir = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR).")
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
+    _STATE["debug"] = debug
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _registry(runs_dir: Optional[Path]):
+    from forgeml.runs.registry import RunRegistry, default_runs_root
+
+    return RunRegistry(runs_dir or default_runs_root())
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from forgeml.errors import ConfigError
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r} is not key=value", hint="e.g. --set train.epochs=20")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _load_config(source: Path, target: Optional[list[str]], model: Optional[str], overrides: dict[str, Any]):
+    """A YAML config, or a data file plus --target; returns (config, data path)."""
+    from forgeml.config import Config, apply_overrides
+    from forgeml.errors import ConfigError
+
+    if source.suffix.lower() in (".yaml", ".yml"):
+        config = Config.from_yaml(source)
+        if config.data.path is None:
+            raise ConfigError("the config names no data file", where=str(source), hint="set data.path, relative to the config file")
+        data = Path(config.data.path)
+        data = data if data.is_absolute() else (source.parent / data)
+        if target:
+            overrides["target"] = target
+    else:
+        if not target:
+            raise ConfigError("which column should the model predict?", where=str(source), hint="add --target COLUMN (or pass a config.yaml)")
+        config = Config(target=target)
+        data = source
+    if model:
+        overrides["model.type"] = model
+    if overrides.pop("target", None):
+        config = Config.from_dict({**config.model_dump(mode="json"), "target": target}, source="--target")
+    return (apply_overrides(config, overrides) if overrides else config), data
+
+
+def _print_metrics(metrics: dict, task: str, title: str) -> None:
+    from rich.table import Table
+
+    from forgeml.evaluate.report import metrics_table_rows
+
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics_table_rows(metrics, task):
+        table.add_row(name, value)
+    _console().print(table)
+
+
+# ----------------------------------------------------------------------------- init
+@app.command()
+def init(
+    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSON lines file."),
+    target: list[str] = typer.Option(..., "--target", "-t", help="Column to predict (repeat for several)."),
+    output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
+    model: Optional[str] = typer.Option(None, help="mlp or gbm."),
+    force: bool = typer.Option(False, help="Overwrite an existing file."),
+) -> None:
+    """Write a config with every inferred feature and default, ready to edit."""
+    from forgeml.config import Config, apply_overrides
+    from forgeml.errors import ConfigError
+    from forgeml.fileio import atomic_write_text
+    from forgeml.workflow import load_frame, resolve_config
+
+    if output.exists() and not force:
+        raise ConfigError("file exists", where=str(output), hint="use --force to overwrite or -o another path")
+    config = Config(target=target)
+    if model:
+        config = apply_overrides(config, {"model.type": model})
+    resolved = resolve_config(config, load_frame(data, config), str(data))
+    resolved = Config.from_dict({**resolved.model_dump(mode="json"), "data": {**resolved.data.model_dump(mode="json"), "path": _relative(data, output.parent)}})
+    header = f"# forgeml config inferred from {data.name}; edit freely, then: forgeml train {output}\n"
+    atomic_write_text(output, header + resolved.to_yaml())
+    _console().print(f"wrote {output} ({len(resolved.features)} features, {len(resolved.data.drop)} dropped, task {resolved.task})")
+
+
+def _relative(path: Path, base: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), base.resolve())
+
+
+# ----------------------------------------------------------------------------- train
+@app.command()
+def train(
+    source: Path = typer.Argument(..., help="Data file (with --target) or config.yaml."),
+    target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
+    model: Optional[str] = typer.Option(None, help="mlp (default) or gbm."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config option: --set train.epochs=20."),
+    name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
+    threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Train, evaluate and report; writes runs/<id>/ with the bundle."""
+    from forgeml.runs.train_run import run_training
+
+    overrides = _parse_overrides(set_)
+    if threads:
+        overrides["train.threads"] = threads
+    config, data = _load_config(source, target, model, overrides)
+    result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume)
+    if result is not None:
+        _print_metrics(result.metrics, result.task, f"held-out ({result.split}) metrics — run {result.run_id}")
+        _console().print(f"report: {result.report_path}\nbundle: {result.bundle_path}")
+
+
+# ----------------------------------------------------------------------------- evaluate / predict / report
+@app.command()
+def evaluate(
+    bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+    data: Path = typer.Argument(..., help="Labelled data to evaluate on."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where report.html and metrics.json go (default: evaluations/<data> beside the bundle)."),
+) -> None:
+    """Metrics table and report.html for a bundle on new labelled data."""
+    from forgeml.api import Pipeline
+    from forgeml.evaluate.report import render_report
+    from forgeml.fileio import atomic_write_json, atomic_write_text
+
+    pipeline = Pipeline.load(bundle)
+    metrics = pipeline.evaluate(data)
+    evaluation = pipeline.last_evaluation_
+    out = output_dir or (bundle.resolve().parent / "evaluations" / data.stem)
+    inputs = pipeline.report_inputs(evaluation, title=f"forgeml evaluation — {data.name}")
+    if evaluation.rows_dropped:
+        inputs.extra_notes.append(f"dropped {evaluation.rows_dropped} rows with a missing target")
+    atomic_write_text(out / "report.html", render_report(inputs))
+    atomic_write_json(out / "metrics.json", metrics)
+    _print_metrics(metrics, pipeline.predictor_.task.name, f"metrics on {data.name} ({metrics.get('n', '?')} rows)")
+    _console().print(f"report: {out / 'report.html'}")
+
+
+@app.command()
+def predict(
+    bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+    data: Path = typer.Argument(..., help="Rows to predict (the target column may be absent)."),
+    output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="CSV to write."),
+) -> None:
+    """Predictions (and class probabilities) for every row, in input order."""
+    from forgeml.api import Pipeline
+    from forgeml.fileio import atomic_write_text
+
+    predictions = Pipeline.load(bundle).predict(data)
+    atomic_write_text(output, predictions.to_csv(index=False))
+    _console().print(f"wrote {len(predictions)} predictions to {output}")
+
+
+@app.command()
+def report(
+    bundle: str = typer.Argument(..., help="Bundle folder or run id."),
+    open_: bool = typer.Option(False, "--open", help="Open in the browser."),
+    runs_dir: Optional[Path] = RunsDir,
+) -> None:
+    """Print the path of a bundle's report.html."""
+    from forgeml.errors import BundleError
+
+    path = Path(bundle)
+    if not path.exists():
+        path = _registry(runs_dir).get(bundle).dir / "bundle"
+    page = path / "report.html"
+    if not page.is_file():
+        raise BundleError("no report.html here", where=str(path), hint="pass a bundle folder or a run id (see `forgeml runs list`)")
+    print(page.resolve())
+    if open_:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
+
+
+# ----------------------------------------------------------------------------- runs
+@runs_app.command("list")
+def runs_list(limit: int = typer.Option(50, help="How many runs."), runs_dir: Optional[Path] = RunsDir) -> None:
+    """Runs so far, newest first, with each run's key metric."""
+    from forgeml.runs.views import render_list
+
+    _console().print(render_list(_registry(runs_dir).list(limit=limit)))
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, runs_dir: Optional[Path] = RunsDir) -> None:
+    """One run: status, metrics, paths, epochs."""
+    from forgeml.runs.views import render_show
+
+    registry = _registry(runs_dir)
+    record = registry.get(run_id)
+    _console().print(render_show(record, registry.history(record.id)))
+
+
+@runs_app.command("compare")
+def runs_compare(first: str, second: str, runs_dir: Optional[Path] = RunsDir) -> None:
+    """Two runs side by side: metrics and config differences."""
+    from forgeml.runs.views import render_compare
+
+    registry = _registry(runs_dir)
+    a, b = registry.get(first), registry.get(second)
+    _console().print(render_compare(a, b, registry.history(a.id), registry.history(b.id)))
+
+
+# ----------------------------------------------------------------------------- demo
+@app.command()
+def demo(runs_dir: Optional[Path] = RunsDir) -> None:
+    """Train, evaluate and report on the bundled Palmer penguins data (embedded defaults only)."""
+    from forgeml.config import Config
+    from forgeml.datasets import DEMO
+    from forgeml.runs.train_run import run_training
+
+    _console().print(f"demo: predict {DEMO.target!r} from {DEMO.path.name} ({DEMO.description})")
+    result = run_training(Config(target=DEMO.target), DEMO.path, registry=_registry(runs_dir), name="demo-penguins", resume=False)
+    _print_metrics(result.metrics, result.task, f"held-out ({result.split}) metrics — run {result.run_id}")
+    _console().print(f"report: {result.report_path}\nbundle: {result.bundle_path}")
+
+
+# ----------------------------------------------------------------------------- entry point
+def main() -> None:
+    from forgeml.errors import ForgeError
+
+    try:
+        app(standalone_mode=False)
+    except ForgeError as exc:
+        if _STATE["debug"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except _click_exceptions() as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+def _click_exceptions():
+    import click
+
+    return (click.ClickException,)
+
+
+if __name__ == "__main__":
+    main()

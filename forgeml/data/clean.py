@@ -1,0 +1,325 @@
+"""Cleaning: the row-level repairs made before features are fitted, and a report of each one.
+
+Every step returns a new frame (the caller's data is never changed in place) and writes what it
+did into a ``CleaningReport``, so the run summary can say "dropped 12 exact duplicate rows"
+instead of silently changing the data. Column-level work that needs fitted state (filling
+missing values, clipping outliers) happens in the feature stage, which records it here too.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import ConfigError
+
+# Cells a target may hold that mean "no value" (compared stripped and lower-cased). "?" is the
+# UCI convention; "-" and "0" are left out on purpose: they are real labels in some data sets.
+NA_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "nil", "?", "#n/a", "missing"})
+
+
+# ----------------------------------------------------------------------------- report
+@dataclass
+class CleaningReport:
+    """What cleaning changed, kept as numbers (for ``to_dict``) and sentences (``messages``).
+
+    ``rows_out`` starts equal to ``rows_in`` and every row-dropping step lowers it, so the two
+    always reconcile. ``messages`` is the chronological log that ``summary_lines`` prints.
+    """
+
+    rows_in: int = 0
+    duplicates_dropped: int = 0
+    target_missing_dropped: int = 0
+    outlier_rows_dropped: int = 0
+    rows_out: int | None = None
+    missing: dict[str, dict] = field(default_factory=dict)
+    outliers: dict[str, dict] = field(default_factory=dict)
+    text_repaired: dict[str, int] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.rows_out is None:
+            self.rows_out = self.rows_in
+
+    def _rows_dropped(self, n: int) -> None:
+        self.rows_out = int(self.rows_out or 0) - n
+
+    def record_missing(self, column: str, count: int, strategy: str, value: Any) -> None:
+        """Called by the feature stage once it knows the fill value learned on train."""
+        self.missing[column] = {"count": int(count), "strategy": strategy, "value": _plain(value)}
+        if strategy == "drop_row":
+            self.messages.append(f"dropped {_rows(count)} with a missing '{column}'")
+        else:
+            shown = f" ({_format_value(value)})" if strategy in ("mean", "median", "mode", "constant", "indicator") else ""
+            self.messages.append(f"filled {count} missing values in '{column}' with the {strategy}{shown}")
+
+    def record_outliers(
+        self,
+        column: str,
+        method: str,
+        low: float,
+        high: float,
+        *,
+        clipped: int | None = None,
+        dropped: int | None = None,
+    ) -> None:
+        """Record the limits of ``column`` and how many values were clipped or rows dropped."""
+        entry: dict[str, Any] = {"method": method, "low": float(low), "high": float(high)}
+        if clipped is not None:
+            entry["clipped"] = int(clipped)
+            self.messages.append(
+                f"clipped {clipped} outlying values of '{column}' to [{_format_value(low)}, {_format_value(high)}] ({method})"
+            )
+        if dropped is not None:
+            entry["dropped"] = int(dropped)
+        self.outliers[column] = entry
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: numpy scalars become Python numbers and infinite limits become None."""
+        return _plain(asdict(self))
+
+    def summary_lines(self) -> list[str]:
+        """Human sentences for the run summary; the first line reconciles the row counts."""
+        head = f"{self.rows_in} rows in, {self.rows_out} rows out"
+        return [head, *self.messages]
+
+
+def _plain(value: Any) -> Any:
+    """Recursively turn numpy values into JSON types; non-finite floats into None (JSON has no inf)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+# ----------------------------------------------------------------------------- rows
+def drop_duplicates(df: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
+    """Drop exact duplicate rows (first kept). Done before splitting so no row lands in two splits."""
+    try:
+        duplicated = df.duplicated(keep="first")
+    except TypeError:
+        # Unhashable cells (lists or dicts from JSON lines) cannot be hashed; their text can.
+        duplicated = df.astype(str).duplicated(keep="first")
+    n = int(duplicated.sum())
+    report.duplicates_dropped += n
+    if n:
+        report._rows_dropped(n)
+        report.messages.append(f"dropped {n} exact duplicate {'row' if n == 1 else 'rows'}")
+    return df.loc[~duplicated].reset_index(drop=True)
+
+
+def missing_mask(series: pd.Series) -> pd.Series:
+    """True where a cell is NaN/None or holds an NA token such as "NA", "null" or ""."""
+    mask = series.isna()
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        text = series.astype(str).str.strip().str.lower()
+        mask = mask | text.isin(NA_TOKENS)
+    return mask.fillna(True).astype(bool)
+
+
+def drop_missing_target(df: pd.DataFrame, targets: list[str], report: CleaningReport) -> pd.DataFrame:
+    """Drop rows with no target value: they cannot be learned from nor scored."""
+    dropped = pd.Series(False, index=df.index)
+    per_target: dict[str, int] = {}
+    for target in targets:
+        if target not in df.columns:
+            continue  # a missing target column is reported by the caller with the column list
+        mask = missing_mask(df[target])
+        per_target[target] = int(mask.sum())
+        dropped |= mask
+    n = int(dropped.sum())
+    report.target_missing_dropped += n
+    if n:
+        report._rows_dropped(n)
+        counted = {name: count for name, count in per_target.items() if count}
+        if len(counted) == 1:
+            (name,) = counted
+            report.messages.append(f"dropped {_rows(n)} with a missing target '{name}'")
+        else:
+            detail = ", ".join(f"'{name}': {count}" for name, count in counted.items())
+            report.messages.append(f"dropped {_rows(n)} with a missing target ({detail})")
+    return df.loc[~dropped].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- text
+# Only cells matching this can change: anything non-ASCII or a control character, or
+# whitespace to collapse or strip. Plain ASCII cells (the vast majority) are never touched.
+_NEEDS_REPAIR = r"[^\x20-\x7e]|\s\s|^\s|\s$"
+
+# cp1252 puts printable characters at bytes 0x80-0x9f; map them back to the byte they came from
+# so text decoded as cp1252 or Latin-1 can be re-encoded to the original UTF-8 bytes.
+_CP1252_SPECIALS = {
+    decoded: chr(byte)
+    for byte in range(0x80, 0xA0)
+    if (decoded := bytes([byte]).decode("cp1252", errors="ignore"))
+}
+_TO_BYTES = str.maketrans(_CP1252_SPECIALS)
+_CONTINUATION = "[\u0080-\u00bf" + "".join(_CP1252_SPECIALS) + "]"
+# One UTF-8 encoded character as it looks after being read as cp1252/Latin-1: a lead byte
+# (Â..ß, à..ï, ð..ô) followed by exactly the continuation bytes that lead byte announces.
+_MOJIBAKE = re.compile(
+    f"[\u00c2-\u00df]{_CONTINUATION}|[\u00e0-\u00ef]{_CONTINUATION}{{2}}|[\u00f0-\u00f4]{_CONTINUATION}{{3}}"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd\ufeff]")
+_HORIZONTAL_RUN = re.compile(r"[^\S\n]{2,}")
+_LINE_BREAK_RUN = re.compile(r"[^\S\n]*\n\s*")
+
+
+def _undo_mojibake(match: re.Match[str]) -> str:
+    chunk = match.group(0)
+    try:
+        return chunk.translate(_TO_BYTES).encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return chunk  # not a UTF-8 sequence after all: the text was right as it was
+
+
+def repair_cell(text: str) -> str:
+    """Repair one string. Order matters: mojibake first, because NFKC rewrites "™" (part of
+    "â€™") and control-character removal would eat the C1 bytes of sequences like "Ã\\x81"."""
+    for _ in range(3):  # text mangled twice ("ÃƒÂ©") needs two passes
+        fixed = _MOJIBAKE.sub(_undo_mojibake, text)
+        if fixed == text:
+            break
+        text = fixed
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = _LINE_BREAK_RUN.sub("\n", text)
+    text = _HORIZONTAL_RUN.sub(" ", text)
+    return text.strip()
+
+
+def repair_text(series: pd.Series) -> tuple[pd.Series, int]:
+    """Repair every string cell of ``series``; returns the new series and how many cells changed.
+
+    Non-string cells (NaN, numbers in an object column) pass through untouched.
+    """
+    if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
+        return series.copy(), 0
+    candidates = series.str.contains(_NEEDS_REPAIR, regex=True, na=False).to_numpy(dtype=bool)
+    if not candidates.any():
+        return series.copy(), 0
+    before = series[candidates]
+    after = before.map(lambda cell: repair_cell(cell) if isinstance(cell, str) else cell)
+    changed = (after != before) & before.notna()
+    n_changed = int(changed.sum())
+    out = series.copy()
+    if n_changed:
+        out.loc[changed[changed].index] = after[changed]
+    return out, n_changed
+
+
+def repair_text_columns(df: pd.DataFrame, columns: list[str], report: CleaningReport) -> pd.DataFrame:
+    """Repair the text and category ``columns`` of ``df`` (a new frame), recording cells changed."""
+    out = df.copy()
+    for column in columns:
+        if column not in out.columns:
+            continue
+        repaired, n_changed = repair_text(out[column])
+        if n_changed:
+            out[column] = repaired
+            report.text_repaired[column] = report.text_repaired.get(column, 0) + n_changed
+            report.messages.append(
+                f"repaired broken characters or spacing in {n_changed} {'cell' if n_changed == 1 else 'cells'} of '{column}'"
+            )
+    return out
+
+
+# ----------------------------------------------------------------------------- outliers
+OutlierMethod = Literal["zscore", "iqr"]
+
+
+def _zscore_limits(values: np.ndarray, threshold: float) -> tuple[float, float]:
+    std = float(values.std())  # population std (ddof=0): the limits describe this sample
+    mean = float(values.mean())
+    return mean - threshold * std, mean + threshold * std
+
+
+def _iqr_limits(values: np.ndarray, threshold: float) -> tuple[float, float]:
+    q1, q3 = (float(q) for q in np.percentile(values, [25, 75]))
+    spread = q3 - q1
+    return q1 - threshold * spread, q3 + threshold * spread
+
+
+_OUTLIER_METHODS: dict[str, Callable[[np.ndarray, float], tuple[float, float]]] = {
+    "zscore": _zscore_limits,
+    "iqr": _iqr_limits,
+}
+
+
+def outlier_limits(values: np.ndarray | pd.Series, method: OutlierMethod, threshold: float) -> tuple[float, float]:
+    """``(low, high)`` outside which a value is an outlier; NaN and inf are ignored.
+
+    A degenerate spread (constant data, or more than half the values equal for IQR) gives
+    ``(-inf, inf)``: with no spread every other value would count as an outlier.
+    """
+    limits = _OUTLIER_METHODS.get(method)
+    if limits is None:
+        raise ConfigError(
+            f"unknown outlier method {method!r}",
+            where="clean.outliers",
+            hint=f"use one of: {', '.join(sorted(_OUTLIER_METHODS))} (or 'none')",
+        )
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return -math.inf, math.inf
+    low, high = limits(array, float(threshold))
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return -math.inf, math.inf
+    return low, high
+
+
+def drop_outlier_rows(
+    train_df: pd.DataFrame,
+    columns: list[str],
+    numeric_values: dict[str, np.ndarray],
+    method: OutlierMethod,
+    threshold: float,
+    report: CleaningReport,
+) -> pd.DataFrame:
+    """For ``outlier_action="drop"``: drop train rows with any value outside its column's limits.
+
+    ``numeric_values[column]`` holds the parsed numbers of ``column``, row-aligned with
+    ``train_df`` (NaN for missing: a missing value is never an outlier). Train only, because
+    validation and test must be scored as they come.
+    """
+    drop = np.zeros(len(train_df), dtype=bool)
+    for column in columns:
+        values = np.asarray(numeric_values[column], dtype=np.float64)
+        if values.shape != (len(train_df),):
+            raise ValueError(f"numeric_values[{column!r}] has {values.size} values for {len(train_df)} rows")
+        low, high = outlier_limits(values, method, threshold)
+        with np.errstate(invalid="ignore"):
+            outside = (values < low) | (values > high)
+        report.record_outliers(column, method, low, high, dropped=int(outside.sum()))
+        drop |= outside
+    n = int(drop.sum())
+    report.outlier_rows_dropped += n
+    if n:
+        report._rows_dropped(n)
+        detail = ", ".join(
+            f"'{column}': {report.outliers[column]['dropped']}" for column in columns if report.outliers[column]["dropped"]
+        )
+        report.messages.append(f"dropped {_rows(n)} of train with outlying values ({method}, threshold {threshold:g}; {detail})")
+    return train_df.loc[~drop].reset_index(drop=True)

@@ -1,0 +1,397 @@
+"""Decide what each column is (number, category, binary, date, text, or unusable) and the task.
+
+The rules are written for people reading the resolved config: every feature carries a ``note``
+saying why it got its type, and every dropped column a reason. Decisions are made on a seeded
+sample (fast on a million rows); counts shown to the user (missing, distinct, unparsable) are
+exact.
+
+Numbers and dates stored as text are parsed here, not at load time, because only here is it
+known whether "NA" in a column means missing (a number column) or is a real category.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from forgeml.config import BinaryFeature, CategoryFeature, DateFeature, NumberFeature, TextFeature
+from forgeml.errors import ConfigError, DataError
+
+Task = Literal["binary", "multiclass", "regression"]
+Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature
+
+NA_TOKENS: frozenset[str] = frozenset(
+    {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A", "\\N"}
+)  # "\N" is how MySQL and Hive dumps write NULL
+SAMPLE_ROWS = 10_000
+NUMBER_SHARE = 0.95  # share of a text column's values that must parse for it to be a number
+DATE_SHARE = 0.90
+MAX_CLASS_VALUES = 20  # an integer target with at most this many values is a class label
+MIN_ROWS_FOR_ID = 20  # in tiny tables every value is unique; that says nothing
+ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
+
+_SEPARATOR = re.compile(r"(?<=\d)[,'\s\u00a0\u202f](?=\d{3}(?!\d))")  # 1,234 / 1 234 / 1'234
+_DECORATION = re.compile(r"^([+-]?)\s*[$€£¥₹]\s*|\s*%$")  # a leading currency sign, a trailing %
+_PARENTHESES = re.compile(r"^\((.*)\)$")  # accounting negatives: (1,234)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then US month-first)
+    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
+    "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
+    "%d/%m/%Y", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%y", "%d/%m/%y", "%d.%m.%Y",
+    "%d.%m.%Y %H:%M", "%d-%m-%Y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",
+    "%Y年%m月%d日", "%Y年%m月%d日 %H:%M", "%Y.%m.%d",
+)
+
+
+# ----------------------------------------------------------------------------- numbers
+def _text(series: pd.Series) -> pd.Series:
+    """Values as stripped strings (NaN kept), whatever the column's dtype."""
+    if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
+        series = series.astype(object).where(series.isna(), series.astype(str)).astype("str")
+    return series.str.strip()
+
+
+def _missing(series: pd.Series) -> pd.Series:
+    """NaN, empty or an NA token ("NA", "null", "-", ...): missing in a number or date column."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.isna()
+    return series.isna() | _text(series).isin(NA_TOKENS)
+
+
+def to_numeric(series: pd.Series) -> pd.Series:
+    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)") to float64.
+
+    NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter).
+    A "%" is stripped, not divided by 100: the scale does not matter after scaling and the
+    value stays recognisable. Already-numeric columns are returned as float64 at once.
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype("float64")
+    text = _text(series)
+    values = pd.to_numeric(text.where(~text.isin(NA_TOKENS)), errors="coerce").astype("float64")
+    retry = values.isna() & text.notna() & ~text.isin(NA_TOKENS)
+    if retry.any():  # slow path only for the values that need cleaning, each distinct one once
+        distinct = pd.Series(text[retry].unique(), dtype="str")
+        cleaned = distinct.str.replace(_PARENTHESES, r"-\1", regex=True)
+        cleaned = cleaned.str.replace(_DECORATION, r"\1", regex=True).str.replace(_SEPARATOR, "", regex=True)
+        parsed = pd.Series(pd.to_numeric(cleaned, errors="coerce").astype("float64").to_numpy(), index=distinct)
+        values[retry] = text[retry].map(parsed).astype("float64")
+    values[np.isinf(values.to_numpy())] = np.nan  # "inf" text is not a usable measurement
+    return values
+
+
+def unparsable_mask(series: pd.Series) -> pd.Series:
+    """True where a value is present (not missing, not an NA token) but is not a number."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return pd.Series(False, index=series.index)
+    return to_numeric(series).isna() & ~_missing(series)
+
+
+# ----------------------------------------------------------------------------- dates
+def guess_date_format(series: pd.Series) -> str | None:
+    """The strftime format that parses most of a sample of the values (≥ 90%), or None.
+
+    Only formats with a year and a month qualify, so plain numbers ("2007", "12") are not dates.
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return None
+    text = _text(series)
+    values = text[~text.isna() & ~text.isin(NA_TOKENS)].drop_duplicates()
+    if values.empty:
+        return None
+    sample = values.sample(min(len(values), 200), random_state=0)
+    if sample.str.contains(r"\d", regex=True).mean() < DATE_SHARE:
+        return None  # every date format has digits; saves trying them all on category columns
+    candidates = list(_DATE_FORMATS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pandas.tseries.api import guess_datetime_format
+
+        for value in sample.head(5):
+            guessed = guess_datetime_format(value)
+            if guessed and guessed not in candidates:
+                candidates.append(guessed)
+    best, best_share = None, 0.0
+    for fmt in candidates:
+        if "%Y" not in fmt and "%y" not in fmt or not re.search(r"%[mbB]", fmt):
+            continue
+        if _parse_dates(sample.head(20), fmt).notna().mean() < 0.5:
+            continue  # cheap rejection before parsing the whole sample
+        share = _parse_dates(sample, fmt).notna().mean()
+        if share > best_share:
+            best, best_share = fmt, share
+    return best if best_share >= DATE_SHARE else None
+
+
+def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
+    """Parse dates with ``fmt`` (guessed when None); NA tokens and unparsable values become NaT.
+
+    Time-zone-aware values are converted to UTC and made naive, so every row is comparable.
+    """
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return _naive(series)
+    if pd.api.types.is_numeric_dtype(series.dtype):  # e.g. 20240305 stored as an integer
+        series = series.astype("Int64").astype("str")
+    text = _text(series)
+    text = text.where(~text.isin(NA_TOKENS))
+    fmt = fmt or guess_date_format(text)
+    if fmt is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _naive(pd.to_datetime(text, errors="coerce", format="mixed", utc=True))
+    return _parse_dates(text, fmt)
+
+
+def _parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _naive(pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt))
+
+
+def _naive(values: pd.Series) -> pd.Series:
+    if getattr(values.dt, "tz", None) is not None:
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values
+
+
+# ----------------------------------------------------------------------------- task
+def infer_task(df: pd.DataFrame, targets: list[str]) -> Task:
+    """Binary, multiclass or regression, from the target column(s).
+
+    Text targets are classes. A numeric target is a class label when it holds whole numbers
+    with at most 20 distinct values (digits 0–9, wine 0–2), otherwise regression. Several
+    targets must all be numeric (multi-target regression).
+    """
+    if not targets:
+        raise ConfigError("no target column given", hint="set `target:` in the config")
+    for target in targets:
+        _check_target(df, target)
+    if len(targets) > 1:
+        text_targets = [target for target in targets if not _is_numeric(df[target])]
+        if text_targets:
+            raise ConfigError(f"several targets are only supported for regression, but {text_targets} are not numeric",
+                              hint="train one model per class target, or convert the targets to numbers")
+        return "regression"
+    column = df[targets[0]]
+    if not _is_numeric(column):
+        return "binary" if column.dropna().nunique() == 2 else "multiclass"
+    values = to_numeric(column).dropna()
+    distinct = values.nunique()
+    if distinct <= MAX_CLASS_VALUES and bool((values == values.round()).all()):
+        return "binary" if distinct == 2 else "multiclass"
+    return "regression"
+
+
+def _check_target(df: pd.DataFrame, target: str) -> None:
+    where = f"column {target!r}"
+    if target not in df.columns:
+        close = difflib.get_close_matches(target, [str(name) for name in df.columns], n=3, cutoff=0.5)
+        hint = ("did you mean " + " or ".join(repr(name) for name in close) + "?") if close else \
+            "columns are: " + ", ".join(repr(str(name)) for name in df.columns[:20])
+        raise DataError("target column not found in the data", where=where, hint=hint)
+    column = df[target]
+    values = to_numeric(column).dropna() if _is_numeric(column) else column.dropna()
+    if values.empty:
+        raise DataError(f"target {target!r} has no values (all missing)", where=where,
+                        hint="choose another target column or fill it in")
+    distinct = values.unique()
+    if len(distinct) == 1:
+        raise DataError(f"target {target!r} has a single value {distinct[0]!r}: nothing to learn", where=where,
+                        hint="the target needs at least two different values")
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return True
+    sample = column.iloc[_sample_positions(len(column))]
+    present = ~_missing(sample)
+    return bool(present.any()) and to_numeric(sample)[present].notna().mean() >= NUMBER_SHARE
+
+
+# ----------------------------------------------------------------------------- features
+class _Profile:
+    """What the rules look at for one column: exact counts on all rows, a sample for the rest."""
+
+    def __init__(self, name: str, column: pd.Series, positions: np.ndarray):
+        self.name = name
+        self.column = column
+        self.rows = len(column)
+        sample = column.iloc[positions]
+        self.nested = column.dtype == object and bool(sample.dropna().map(lambda v: isinstance(v, (list, dict))).any())
+        self.is_datetime = pd.api.types.is_datetime64_any_dtype(column.dtype)
+        self.is_numeric_dtype = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+        present = column.notna() if self.is_numeric_dtype or self.is_datetime or self.nested else \
+            column.notna() & _text(column).ne("")
+        self.present = int(present.sum())
+        self.sample = sample[sample.notna()] if self.nested else sample[present.iloc[positions].to_numpy()]
+        self.text_numeric = not (self.is_numeric_dtype or self.is_datetime or self.nested) and _is_numeric(self.sample)
+        if self.nested:
+            self.distinct_raw = self.distinct = -1
+            return
+        self.values = values = column[present]
+        self.distinct_raw = int(values.nunique())
+        self.distinct = int(to_numeric(values).nunique()) if self.text_numeric else self.distinct_raw
+        if self.text_numeric:
+            self.present = int(to_numeric(values).notna().sum())
+
+    @property
+    def unique_share(self) -> float:
+        return self.distinct / self.present if self.present else 0.0
+
+    def strings(self) -> pd.Series:
+        return _text(self.sample)
+
+
+Rule = Callable[[_Profile], "Feature | str | None"]  # a feature, a reason to drop, or None: not mine
+
+
+def _rule_nested(profile: _Profile) -> str | None:
+    return "values are lists or objects (nested JSON), not supported" if profile.nested else None
+
+
+def _rule_all_missing(profile: _Profile) -> str | None:
+    return "all values missing" if profile.distinct == 0 else None
+
+
+def _rule_constant(profile: _Profile) -> str | None:
+    if profile.distinct != 1:
+        return None
+    values = to_numeric(profile.values).dropna() if profile.text_numeric else profile.values
+    value = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]
+    return f"constant: every value is {value!r}"
+
+
+def _rule_binary(profile: _Profile) -> Feature | None:
+    if profile.distinct_raw != 2 or profile.distinct != 2:
+        return None
+    values = sorted(profile.values.unique().tolist(), key=str)
+    return BinaryFeature(name=profile.name, note=f"two distinct values: {values[0]!r}, {values[1]!r}")
+
+
+def _name_tokens(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)  # userId -> user Id
+    return [token.lower() for token in re.split(r"[^0-9A-Za-z\u4e00-\u9fff]+", spaced) if token]
+
+
+def _rule_id_by_name(profile: _Profile) -> str | None:
+    tokens = _name_tokens(profile.name)
+    named = bool(tokens) and (tokens[-1] in ID_NAME_TOKENS or profile.name.endswith(("编号", "序号")))
+    measured = profile.is_numeric_dtype and not bool((profile.sample == profile.sample.round()).all())
+    if named and not measured and profile.present >= MIN_ROWS_FOR_ID and profile.unique_share >= 0.5:
+        return f"looks like an identifier: named {profile.name!r} with {profile.distinct} distinct values"
+    return None
+
+
+def _rule_id_number(profile: _Profile) -> str | None:
+    if not profile.is_numeric_dtype or profile.present < MIN_ROWS_FOR_ID or profile.unique_share < 0.99:
+        return None
+    values = profile.column.dropna()
+    if not bool((values == values.round()).all()):
+        return None  # unique floats are measurements, not ids
+    increasing = (np.diff(values.to_numpy()) > 0).mean() >= 0.99
+    consecutive = values.max() - values.min() + 1 <= 1.01 * len(values)
+    if increasing or consecutive:
+        return "looks like a row number or id: unique whole numbers, " + ("increasing" if increasing else "a consecutive range")
+    return None
+
+
+def _rule_number(profile: _Profile) -> Feature | None:
+    if profile.is_numeric_dtype:
+        return NumberFeature(name=profile.name, note=_with_missing("numeric", profile))
+    if not profile.text_numeric:
+        return None
+    bad = unparsable_mask(profile.column)
+    note = "text parsed as numbers"
+    if bad.any():
+        examples = ", ".join(repr(value) for value in profile.column[bad].unique()[:3])
+        note += f"; {int(bad.sum())} value(s) are not numbers and will be missing (e.g. {examples})"
+    return NumberFeature(name=profile.name, note=_with_missing(note, profile))
+
+
+def _rule_date(profile: _Profile) -> Feature | None:
+    if profile.is_datetime:
+        return DateFeature(name=profile.name, note=_with_missing("stored as dates", profile))
+    if profile.is_numeric_dtype or profile.text_numeric:
+        return None
+    fmt = guess_date_format(profile.sample)
+    if fmt is None:
+        return None
+    return DateFeature(name=profile.name, format=fmt, note=_with_missing(f"text parsed as dates with format {fmt!r}", profile))
+
+
+def _looks_like_text(profile: _Profile) -> bool:
+    if profile.is_numeric_dtype or profile.present == 0:
+        return False
+    if profile.distinct < 1000 and (profile.unique_share < 0.2 or profile.distinct < 5):
+        return False  # few distinct values: categories, however long their names
+    strings = profile.strings()
+    length = strings.str.len().mean()
+    words = strings.str.split().str.len().mean()
+    cjk = strings.str.count(_CJK).sum() / max(strings.str.len().sum(), 1)
+    return bool(length >= 20 or words >= 3 or (cjk >= 0.3 and length >= 10))
+
+
+def _rule_text(profile: _Profile) -> Feature | None:
+    if not _looks_like_text(profile):
+        return None
+    return TextFeature(name=profile.name, note=_with_missing(f"free text: {profile.distinct} distinct values", profile))
+
+
+def _rule_id_code(profile: _Profile) -> str | None:
+    if profile.present >= MIN_ROWS_FOR_ID and profile.unique_share >= 0.99:
+        return f"looks like an identifier: a different short code in every row ({profile.distinct} distinct)"
+    return None
+
+
+def _rule_category(profile: _Profile) -> Feature:
+    return CategoryFeature(name=profile.name, note=_with_missing(f"{profile.distinct} distinct values", profile))
+
+
+def _with_missing(note: str, profile: _Profile) -> str:
+    missing = profile.rows - profile.present
+    return f"{note}; {missing} missing" if missing else note
+
+
+# Tried in order; the first that answers decides. Binary comes before the id rules (two values
+# are never an id), the number before the date (20240305 is a number), text before short codes.
+_RULES = (
+    _rule_nested, _rule_all_missing, _rule_constant, _rule_binary, _rule_id_by_name, _rule_id_number,
+    _rule_number, _rule_date, _rule_text, _rule_id_code, _rule_category,
+)
+
+
+def infer_features(df: pd.DataFrame, targets: list[str]) -> tuple[list[Feature], dict[str, str]]:
+    """One feature config per usable column (targets excluded), and ``{column: reason}`` for the rest.
+
+    Each feature's ``note`` says why it got its type. Decisions use a seeded sample of at most
+    10,000 rows; missing and distinct counts are exact.
+    """
+    positions = _sample_positions(len(df))
+    features: list[Feature] = []
+    dropped: dict[str, str] = {}
+    for name in df.columns:
+        if name in targets:
+            continue
+        profile = _Profile(str(name), df[name], positions)
+        for rule in _RULES:
+            decision = rule(profile)
+            if isinstance(decision, str):
+                dropped[str(name)] = decision
+                break
+            if decision is not None:
+                features.append(decision)
+                break
+    return features, dropped
+
+
+def _sample_positions(rows: int) -> np.ndarray:
+    """Seeded, sorted row positions (positions, not labels: the index may repeat)."""
+    if rows <= SAMPLE_ROWS:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(0).choice(rows, SAMPLE_ROWS, replace=False))

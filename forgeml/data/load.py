@@ -1,0 +1,360 @@
+"""Read a table from disk (or take a DataFrame) without surprising the user.
+
+Real files arrive as UTF-8 with or without a BOM, as GBK from Chinese spreadsheets or as
+Latin-1/cp1252 from older Western ones, separated by commas, semicolons, tabs or pipes. This
+module sniffs all of that, reads numbers as numbers on a fast path (pyarrow, falling back to
+pandas' C parser), and turns every way a file can be unusable into one ``DataError`` that names
+the file and says what to do — never a parser traceback.
+
+Only *empty* fields are missing here. Strings such as "NA" or "None" stay strings: whether they
+mean "missing" (in a number or date column) or are a real category is decided by inference.
+
+Dtypes returned for text formats: integer columns ``int64`` (``float64`` when they have
+missing values), decimal columns ``float64``, everything else pandas' ``str`` dtype with NaN for
+missing (dates and "True"/"False" included: inference decides what they are); a column with no
+values at all is ``float64`` NaN. Parquet and JSON keep the types stored in the file.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import gzip
+import io
+import json
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import pandas as pd
+
+from forgeml.errors import DataError
+
+CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
+_SAMPLE_BYTES = 1 << 16  # enough lines to sniff delimiter and encoding, small enough to be instant
+_SNIFF_RECORDS = 200
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file is one)",
+    b"\xd0\xcf\x11\xe0": "an old Office document (.xls)",
+}
+_TEXT_HINT = "expected a CSV/TSV, Parquet or JSON-lines table with a header row"
+
+
+class _Options(NamedTuple):
+    encoding: str | None
+    delimiter: str | None
+    where: str
+
+
+def describe_source(source: object) -> str:
+    """A short name for messages and reports: the file name, or "DataFrame"."""
+    if isinstance(source, pd.DataFrame):
+        return "DataFrame"
+    return Path(str(source)).name or str(source)
+
+
+def load_table(
+    source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None
+) -> pd.DataFrame:
+    """Load ``source`` (a path or a DataFrame) as a DataFrame with clean, unique column names.
+
+    A DataFrame is copied, never modified. Files are read by extension (.csv .tsv .txt
+    .parquet .pq .jsonl .ndjson .json, optionally .gz); unknown extensions are sniffed.
+    ``encoding`` and ``delimiter`` override sniffing.
+
+    Raises:
+        DataError: missing file, folder, empty file, header without rows, not a table,
+            undecodable text, unreadable Parquet, duplicate column names.
+    """
+    if isinstance(source, pd.DataFrame):
+        return _tidy(source.copy(), where="DataFrame")
+    path = _existing_file(source)
+    options = _Options(encoding, delimiter, str(path))
+    frame = _READERS[_format_of(path, options.where)](path, options)
+    frame = _tidy(frame, options.where)
+    if len(frame) == 0:
+        raise DataError("the file has column names but no rows", where=options.where,
+                        hint="add data rows below the header")
+    return frame
+
+
+# ----------------------------------------------------------------------------- paths
+def _existing_file(source: str | Path) -> Path:
+    path = Path(source).expanduser()
+    if path.is_dir():
+        raise DataError("this is a folder, not a file", where=str(path),
+                        hint="give the path of a data file inside it")
+    if not path.is_file():
+        folder = path.parent
+        if not folder.is_dir():
+            raise DataError("file not found (its folder does not exist either)", where=str(path),
+                            hint="check the path")
+        names = [entry.name for entry in folder.iterdir() if entry.is_file()]
+        close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+        hint = ("did you mean " + " or ".join(repr(name) for name in close) + "?") if close else "check the path"
+        raise DataError("file not found", where=str(path), hint=hint)
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty (0 bytes)", where=str(path), hint=_TEXT_HINT)
+    return path
+
+
+def _format_of(path: Path, where: str) -> str:
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
+        raise DataError("spreadsheet files are not read directly", where=where,
+                        hint="save the sheet as CSV (UTF-8) and use that file")
+    if suffix in _FORMAT_BY_SUFFIX:
+        return _FORMAT_BY_SUFFIX[suffix]
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"[", b"{")):
+        return "json"
+    return "text"
+
+
+def _read_bytes(path: Path, where: str) -> bytes:
+    data = path.read_bytes()
+    if data.startswith(b"\x1f\x8b"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"a damaged gzip file ({exc})", where=where, hint="re-create the archive") from None
+    if not data.strip():
+        raise DataError("the file is empty (only whitespace)", where=where, hint=_TEXT_HINT)
+    for magic, kind in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise DataError(f"not a table: this is {kind}", where=where, hint=_TEXT_HINT)
+    return data
+
+
+# ----------------------------------------------------------------------------- encoding
+def _decode(data: bytes, encoding: str | None, where: str) -> str:
+    """Bytes to text with the given or sniffed encoding; binary content is refused here."""
+    if encoding is None:
+        encoding = _sniff_encoding(data)
+    elif encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # a BOM is never part of the first column name
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}", where=where,
+                        hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"cannot be decoded as {encoding} (byte {exc.start})", where=where,
+                        hint="leave the encoding unset to sniff it, or give the right one") from None
+    text = text.lstrip("\ufeff")
+    sample = text[:_SAMPLE_BYTES]
+    controls = sum(1 for char in sample if unicodedata.category(char) == "Cc" and char not in "\t\r\n")
+    if "\x00" in sample or controls > 0.1 * len(sample):
+        raise DataError("not a table: the file holds binary data, not text", where=where, hint=_TEXT_HINT)
+    return text
+
+
+def _sniff_encoding(data: bytes) -> str:
+    """Strict-decode cascade; more reliable on short files than statistical detectors.
+
+    GB18030 decodes many Latin-1 byte pairs as rare characters, so it is accepted only when
+    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if _decodes(data, "utf-8"):
+        return "utf-8-sig"
+    if _decodes(data, "gb18030"):
+        wide = [char for char in data[: 1 << 20].decode("gb18030", errors="ignore") if ord(char) > 127]
+        common = sum(1 for char in wide if _encodes(char, "gb2312"))
+        if common >= 0.9 * len(wide):
+            return "gb18030"
+    return "cp1252" if _decodes(data, "cp1252") else "latin-1"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(data), 1 << 20):  # chunks: no second full-size copy
+            decoder.decode(data[start:start + (1 << 20)], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _encodes(char: str, encoding: str) -> bool:
+    try:
+        char.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- text tables
+def _read_text(path: Path, options: _Options) -> pd.DataFrame:
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    delimiter = options.delimiter or _sniff_delimiter(text, path, options.where)
+    header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
+    _check_unique([name.strip() for name in header if name.strip()], options.where)
+    payload = text.encode("utf-8")
+    try:
+        return _read_with_pyarrow(payload, delimiter)
+    except _ARROW_ERRORS:
+        pass  # ragged rows, odd quoting: the C parser is slower but more forgiving
+    try:
+        frame = pd.read_csv(io.BytesIO(payload), sep=delimiter, keep_default_na=False, na_values=[""],
+                            encoding="utf-8", low_memory=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"not a table: {detail}", where=options.where,
+                        hint="every row needs the same number of fields as the header; quote fields that contain the delimiter") from None
+    for column in frame.columns:  # the C parser turns True/False into bools; keep the text
+        if frame[column].dtype == bool or (frame[column].dtype == object and _all_bool(frame[column])):
+            frame[column] = frame[column].map({True: "True", False: "False"}).astype("str")
+    return frame
+
+
+def _all_bool(column: pd.Series) -> bool:
+    values = column.dropna()
+    return len(values) > 0 and all(isinstance(value, bool) for value in values)
+
+
+def _sniff_delimiter(text: str, path: Path, where: str) -> str:
+    """The candidate that splits the header and most sampled rows into the same (≥2) fields."""
+    order = ("\t",) + tuple(d for d in CANDIDATE_DELIMITERS if d != "\t") if ".tsv" in path.suffixes else CANDIDATE_DELIMITERS
+    sample = text[:_SAMPLE_BYTES]
+    if len(text) > _SAMPLE_BYTES:
+        sample = sample[: sample.rfind("\n") + 1] or sample  # no half line at the end
+    best, best_score = ",", -1.0
+    for delimiter in order:
+        records = [row for _, row in zip(range(_SNIFF_RECORDS), csv.reader(io.StringIO(sample), delimiter=delimiter)) if row]
+        if not records or len(records[0]) < 2:
+            continue
+        counts = Counter(len(row) for row in records)
+        score = counts[len(records[0])] / len(records)
+        if score > best_score:
+            best, best_score = delimiter, score
+    if 0 <= best_score < 0.5 and sample.count("\n") >= 5:
+        raise DataError("not a table: rows have different numbers of fields", where=where,
+                        hint="check the delimiter (pass delimiter=...) and that fields containing it are quoted")
+    return best
+
+
+def _read_with_pyarrow(payload: bytes, delimiter: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(
+        io.BytesIO(payload),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+            true_values=[], false_values=[],  # no bool inference: "True"/"False" stay text, as with the C parser
+        ),
+    )
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_null(field.type):
+            column = column.cast(pa.float64())  # an all-empty column: NaN floats, as pandas reads it
+        elif pa.types.is_temporal(field.type):
+            column = column.cast(pa.string())  # ISO dates back to their text; inference parses dates
+        columns.append(column)
+    names = [name if name.strip() else f"Unnamed: {index}" for index, name in enumerate(table.column_names)]
+    return pa.table(columns, names=names).to_pandas()
+
+
+def _arrow_errors() -> tuple[type[Exception], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowInvalid, pa.ArrowNotImplementedError)
+
+
+_ARROW_ERRORS = _arrow_errors()
+
+
+# ----------------------------------------------------------------------------- parquet, json
+def _read_parquet(path: Path, options: _Options) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, *_ARROW_ERRORS) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", where=options.where,
+                        hint="re-export the file, or check it is really Parquet") from None
+
+
+def _read_json(path: Path, options: _Options) -> pd.DataFrame:
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    return _frame_from_json(text, options.where)
+
+
+def _frame_from_json(text: str, where: str) -> pd.DataFrame:
+    """A JSON array of records, an object of columns, or JSON lines (one record per line)."""
+    stripped = text.strip()
+    try:
+        whole = json.loads(stripped)
+    except json.JSONDecodeError:
+        whole = None  # probably JSON lines; parsed line by line below for a precise error
+    if isinstance(whole, dict) and whole and all(isinstance(value, list) for value in whole.values()):
+        return pd.DataFrame(whole)
+    if isinstance(whole, list):
+        return _frame_from_records(whole, where)
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"not valid JSON on line {number} ({exc.msg})", where=where,
+                                hint="use one JSON object per line, or a JSON array of objects") from None
+    return _frame_from_records(records, where)
+
+
+def _frame_from_records(records: list, where: str) -> pd.DataFrame:
+    if not records:
+        raise DataError("the file holds no records", where=where, hint="add at least one record")
+    if not all(isinstance(record, dict) for record in records):
+        raise DataError("not a table: expected JSON objects (one per row)", where=where,
+                        hint='each record should look like {"column": value, ...}')
+    nested = any(isinstance(value, dict) for record in records[:1000] for value in record.values())
+    return pd.json_normalize(records) if nested else pd.DataFrame.from_records(records)
+
+
+_READERS: dict[str, Callable[[Path, _Options], pd.DataFrame]] = {
+    "text": _read_text,
+    "parquet": _read_parquet,
+    "json": _read_json,
+    "jsonl": _read_json,  # the JSON reader tells an array from lines by content
+}
+_FORMAT_BY_SUFFIX = {
+    ".csv": "text", ".tsv": "text", ".txt": "text", ".tab": "text", ".dat": "text",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+}
+
+
+# ----------------------------------------------------------------------------- tidy
+def _tidy(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """String column names without surrounding spaces, unique; categoricals as plain values."""
+    frame.columns = [str(name).strip() for name in frame.columns]
+    _check_unique(list(frame.columns), where)
+    if len(frame.columns) == 0:
+        raise DataError("the table has no columns", where=where, hint=_TEXT_HINT)
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(frame[column].cat.categories.dtype)
+    return frame
+
+
+def _check_unique(names: list[str], where: str) -> None:
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise DataError("duplicate column names: " + ", ".join(repr(name) for name in duplicates), where=where,
+                        hint="rename the columns so that each name appears once")

@@ -1,0 +1,225 @@
+"""Train / validation / test splits: seeded, stratified where it matters, and never crashing on
+the awkward cases real data has (a class with one row, a split column, separate test files).
+
+``split_frame`` returns a ``SplitResult``: a read-only mapping ``{"train", "validation",
+"test"} -> DataFrame`` (so ``result["train"]`` works) that also carries ``messages`` — the
+sentences the caller should show, such as which rare classes were kept in train.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forgeml.config import SplitConfig
+from forgeml.errors import ConfigError, DataError
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+# Fewer rows than this cannot give a model to train and numbers to trust.
+MIN_ROWS = 10
+# Tasks whose target is a class label, so the class proportions are worth keeping per split.
+_STRATIFIED_TASKS = frozenset({"binary", "multiclass"})
+# Values a split column may hold, compared stripped and lower-cased.
+_SPLIT_NAMES: dict[str, str] = {
+    "train": "train", "training": "train",
+    "validation": "validation", "val": "validation", "valid": "validation",
+    "test": "test", "testing": "test",
+}
+
+
+@dataclass(eq=False)  # frames do not compare to a single bool
+class SplitResult(Mapping[str, pd.DataFrame]):
+    """The three frames (index reset) and the messages explaining anything unusual."""
+
+    frames: dict[str, pd.DataFrame]
+    messages: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        return self.frames[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.frames.items()}
+
+
+def split_frame(
+    df: pd.DataFrame,
+    targets: list[str],
+    task: str,
+    config: SplitConfig,
+    *,
+    validation_df: pd.DataFrame | None = None,
+    test_df: pd.DataFrame | None = None,
+) -> SplitResult:
+    """Split ``df`` into train, validation and test.
+
+    Precedence: a split column (``config.column``) assigns every row; otherwise the separate
+    ``validation_df``/``test_df`` are used as given and only the missing parts are cut from
+    ``df`` (fractions renormalised, e.g. 70/15 of the rest when only a test file is given).
+    Random parts are seeded by ``config.seed`` and stratified by the first target for
+    binary/multiclass tasks when ``config.stratify``.
+
+    Raises ``DataError`` for too few rows, an empty train split, unknown split column values
+    or separate files lacking columns; ``ConfigError`` for a split column combined with files.
+    """
+    if config.column is not None:
+        if validation_df is not None or test_df is not None:
+            raise ConfigError(
+                "a split column and separate validation/test files cannot be combined",
+                where="data.split",
+                hint="set either data.split.column or data.split.validation_path/test_path",
+            )
+        result = _split_by_column(df, config.column)
+    else:
+        given = {"validation": validation_df, "test": test_df}
+        for name, frame in given.items():
+            if frame is not None:
+                given[name] = _align_columns(frame, df, name)
+        total = len(df) + sum(len(f) for f in given.values() if f is not None)
+        if total < MIN_ROWS:
+            raise DataError(
+                f"only {total} rows to train and evaluate on; at least {MIN_ROWS} are needed",
+                where="data",
+                hint="add more rows (a few hundred give meaningful numbers)",
+            )
+        result = _split_random(df, targets, task, config, given)
+    for name, frame in result.frames.items():
+        result.frames[name] = frame.reset_index(drop=True)
+    if result.frames["train"].empty:
+        raise DataError(
+            "the train split is empty",
+            where="data.split",
+            hint="give more rows, or a split column with some rows marked 'train'",
+        )
+    return result
+
+
+# ----------------------------------------------------------------------------- split column
+def _split_by_column(df: pd.DataFrame, column: str) -> SplitResult:
+    if column not in df.columns:
+        raise DataError(
+            f"split column {column!r} not found",
+            where="data.split.column",
+            hint=f"columns are: {', '.join(map(str, df.columns[:20]))}",
+        )
+    labels = df[column].astype(str).str.strip().str.lower().map(_SPLIT_NAMES)
+    unknown = df.loc[labels.isna(), column]
+    if len(unknown):
+        counts = unknown.astype(str).value_counts()
+        shown = ", ".join(f"{value!r} ({count})" for value, count in counts.head(5).items())
+        raise DataError(
+            f"split column {column!r} has values that name no split: {shown}",
+            where="data.split.column",
+            hint="use train, validation (or val, valid) and test",
+        )
+    data = df.drop(columns=[column])
+    frames = {name: data.loc[(labels == name).to_numpy()] for name in SPLITS}
+    messages = [f"no rows marked '{name}' in split column {column!r}" for name in SPLITS[1:] if frames[name].empty]
+    return SplitResult(frames, messages)
+
+
+# ----------------------------------------------------------------------------- separate files
+def _align_columns(frame: pd.DataFrame, df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Separate files must hold every training column; extra columns are ignored."""
+    missing = [c for c in df.columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the {name} data lacks columns: {', '.join(map(repr, missing[:10]))}",
+            where=f"data.split.{name}_path",
+            hint="the validation and test files need the same columns as the training data",
+        )
+    if frame.empty:
+        raise DataError(f"the {name} data has no rows", where=f"data.split.{name}_path", hint="check the file")
+    return frame.loc[:, list(df.columns)]
+
+
+# ----------------------------------------------------------------------------- random
+def _split_random(
+    df: pd.DataFrame,
+    targets: list[str],
+    task: str,
+    config: SplitConfig,
+    given: dict[str, pd.DataFrame | None],
+) -> SplitResult:
+    fractions = {"train": config.train}
+    fractions.update({name: getattr(config, name) for name in ("validation", "test") if given[name] is None})
+    total = sum(fractions.values())
+    fractions = {name: value / total for name, value in fractions.items()}
+    active = [name for name, value in fractions.items() if value > 0]
+
+    stratify_on = targets[0] if task in _STRATIFIED_TASKS and config.stratify and targets else None
+    if stratify_on is not None and stratify_on not in df.columns:
+        raise DataError(f"target column {stratify_on!r} not found", where="data", hint="check config.target")
+    groups, messages = _groups(df, stratify_on, len(active))
+
+    rng = np.random.default_rng(config.seed)
+    order = _interleaved_order(groups, rng)
+    n_free = len(order)
+    counts = _counts(n_free, fractions, active)
+
+    positions: dict[str, np.ndarray] = {}
+    start = 0
+    for name in ("test", "validation"):  # the rest, and the too-rare classes, go to train
+        take = counts.get(name, 0)
+        positions[name] = np.sort(order[start:start + take])
+        start += take
+    rest = order[start:]
+    positions["train"] = np.sort(np.concatenate([rest, np.flatnonzero(groups < 0)]))
+
+    frames: dict[str, pd.DataFrame] = {}
+    for name in SPLITS:
+        supplied = given.get(name)
+        frames[name] = supplied if supplied is not None else df.iloc[positions[name]]
+    return SplitResult(frames, messages)
+
+
+def _groups(df: pd.DataFrame, column: str | None, n_splits: int) -> tuple[np.ndarray, list[str]]:
+    """A group code per row (-1: too rare to stratify, kept in train) and what to tell the user."""
+    if column is None:
+        return np.zeros(len(df), dtype=np.int64), []
+    codes, classes = pd.factorize(df[column], use_na_sentinel=False)
+    sizes = np.bincount(codes, minlength=len(classes))
+    rare = np.flatnonzero(sizes < n_splits)
+    if rare.size == 0:
+        return codes.astype(np.int64), []
+    codes = np.where(np.isin(codes, rare), -1, codes).astype(np.int64)
+    listed = ", ".join(f"{classes[i]!r} ({sizes[i]} {'row' if sizes[i] == 1 else 'rows'})" for i in rare[:10])
+    more = f" and {rare.size - 10} more" if rare.size > 10 else ""
+    message = (
+        f"{rare.size} {'class has' if rare.size == 1 else 'classes have'} too few rows of '{column}' to appear "
+        f"in every split and {'was' if rare.size == 1 else 'were'} kept in train: {listed}{more}"
+    )
+    return codes, [message]
+
+
+def _interleaved_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row positions (rare rows, group -1, excluded) in an order where every prefix holds each
+    group in proportion to its size.
+
+    Each group's rows are shuffled and placed at evenly spaced keys ``(rank + offset) / size``
+    with a random offset per group; sorting by key interleaves the groups, so cutting the first
+    n rows for test and the next m for validation stratifies with exact split sizes. With a
+    single group this is simply a seeded shuffle.
+    """
+    keys = np.empty(len(groups), dtype=np.float64)
+    rows = np.flatnonzero(groups >= 0)
+    for group in np.unique(groups[rows]):
+        members = rng.permutation(rows[groups[rows] == group])
+        keys[members] = (np.arange(members.size) + rng.random()) / members.size
+    return rows[np.argsort(keys[rows], kind="stable")]
+
+
+def _counts(n: int, fractions: dict[str, float], active: list[str]) -> dict[str, int]:
+    """Rows per split: rounded, with at least one row in every split whose fraction is > 0."""
+    counts = {name: int(round(n * fractions[name])) for name in fractions if name != "train"}
+    for name in counts:
+        if name in active and counts[name] == 0 and n > len(active):
+            counts[name] = 1
+    return counts

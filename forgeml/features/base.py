@@ -1,0 +1,107 @@
+"""The feature-type contract and its registry.
+
+A feature type knows how to *fit* state on the train split (JSON only: medians, vocabularies,
+bin edges), *transform* a raw column into an array, and what shape that array has, so the model
+builder can choose an encoder. Adding a feature type is one module plus one ``register`` line.
+
+Arrays come in three kinds, grouped by ``FeatureSet`` so each batch is a handful of tensors
+rather than one per column (slicing 64 tiny tensors per batch would dominate a small MLP):
+- ``dense``: float columns, concatenated across features into one matrix;
+- ``codes``: one int64 column per feature, embedded (one table per feature);
+- ``tokens``: an int64 [N, L] matrix per text feature, 0 = padding.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from forgeml.config import FEATURE_CONFIGS
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What ``transform`` returns, so models know which encoder to build."""
+
+    kind: str  # "dense" | "codes" | "tokens"
+    width: int = 0  # dense columns, or token length
+    cardinality: int = 0  # codes / token vocabulary size (0 = padding for tokens)
+    embedding_dim: int = 0
+    columns: tuple[str, ...] = ()  # names of dense columns (reports, feature importance)
+
+
+class Feature(ABC):
+    """One input column: configuration in, JSON fitted state, arrays out."""
+
+    type_name: ClassVar[str]
+
+    def __init__(self, config: Any, state: dict[str, Any] | None = None):
+        self.config = config
+        self.state: dict[str, Any] = state or {}
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.state)
+
+    @abstractmethod
+    def fit(self, column: pd.Series, context: "FitContext") -> None:
+        """Learn state from the train split only (never from validation or test rows)."""
+
+    @abstractmethod
+    def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
+        """Raw column → array. ``strict`` (predict time) turns unparsable values into errors."""
+
+    @abstractmethod
+    def output_spec(self) -> OutputSpec:
+        """Shape of ``transform``'s result; valid once fitted."""
+
+    def missing_mask(self, column: pd.Series) -> np.ndarray:
+        """Rows this feature treats as missing (used for ``missing: drop_row``)."""
+        return column.isna().to_numpy()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config.model_dump(mode="json"), "state": self.state}
+
+
+@dataclass
+class FitContext:
+    """What a feature may consult while fitting, beyond its own column."""
+
+    clean: Any  # CleanConfig
+    report: Any  # CleaningReport (records fills, clips, repairs)
+    seed: int = 0
+
+
+FEATURE_TYPES: dict[str, type[Feature]] = {}
+
+
+def register(cls: type[Feature]) -> type[Feature]:
+    FEATURE_TYPES[cls.type_name] = cls
+    return cls
+
+
+def feature_from_json(data: dict[str, Any]) -> Feature:
+    from forgeml.errors import BundleError
+
+    config_data = data.get("config", {})
+    type_name = config_data.get("type")
+    if type_name not in FEATURE_TYPES:
+        raise BundleError(f"unknown feature type {type_name!r} in features.json", hint="the bundle was made by a newer forgeml or edited by hand")
+    config = FEATURE_CONFIGS[type_name].model_validate(config_data)
+    return FEATURE_TYPES[type_name](config, data.get("state") or {})
+
+
+def build_feature(config: Any) -> Feature:
+    return FEATURE_TYPES[config.type](config)
+
+
+def default_embedding_dim(cardinality: int) -> int:
+    """fastai's rule of thumb: wide enough to separate, small enough not to overfit."""
+    return int(min(32, max(2, round(1.6 * cardinality**0.56))))

@@ -1,0 +1,82 @@
+"""Date features: parsed once, cut into calendar parts (and cyclic sin/cos), standardised."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forgeml.features.base import Feature, FitContext, OutputSpec, register
+
+
+def _cyclic(dates: pd.Series) -> dict[str, np.ndarray]:
+    """sin/cos of periodic parts, so December sits next to January."""
+    out = {}
+    for part, period, values in (
+        ("month", 12, dates.dt.month - 1),
+        ("weekday", 7, dates.dt.weekday),
+        ("dayofyear", 366, dates.dt.dayofyear - 1),
+    ):
+        angle = 2 * np.pi * values.to_numpy(dtype=np.float64) / period
+        out[f"{part}_sin"], out[f"{part}_cos"] = np.sin(angle), np.cos(angle)
+    return out
+
+
+PART_EXTRACTORS = {
+    "year": lambda d: {"year": d.dt.year.to_numpy(dtype=np.float64)},
+    "month": lambda d: {"month": d.dt.month.to_numpy(dtype=np.float64)},
+    "day": lambda d: {"day": d.dt.day.to_numpy(dtype=np.float64)},
+    "weekday": lambda d: {"weekday": d.dt.weekday.to_numpy(dtype=np.float64)},
+    "dayofyear": lambda d: {"dayofyear": d.dt.dayofyear.to_numpy(dtype=np.float64)},
+    "hour": lambda d: {"hour": d.dt.hour.to_numpy(dtype=np.float64)},
+    "cyclic": _cyclic,
+}
+
+
+@register
+class DateFeature(Feature):
+    type_name = "date"
+
+    def parse(self, column: pd.Series) -> pd.Series:
+        from forgeml.data.infer import to_datetime
+
+        fmt = self.state.get("format", self.config.format) if self.state else self.config.format
+        return to_datetime(column, fmt)
+
+    def missing_mask(self, column: pd.Series) -> np.ndarray:
+        return self.parse(column).isna().to_numpy()
+
+    def _parts(self, dates: pd.Series) -> dict[str, np.ndarray]:
+        parts: dict[str, np.ndarray] = {}
+        for name in self.config.parts:
+            parts.update(PART_EXTRACTORS[name](dates))
+        return parts
+
+    def fit(self, column: pd.Series, context: FitContext) -> None:
+        from forgeml.data.infer import guess_date_format
+
+        fmt = self.config.format or guess_date_format(column)
+        self.state = {"format": fmt}
+        dates = self.parse(column)
+        valid = dates.dropna()
+        fill = valid.median() if len(valid) else pd.Timestamp("2000-01-01")
+        if self.config.missing == "constant" and self.config.fill_value:
+            fill = pd.Timestamp(self.config.fill_value)
+        n_missing = int(dates.isna().sum())
+        if n_missing:
+            context.report.record_missing(self.name, n_missing, self.config.missing, str(fill))
+        parts = self._parts(dates.fillna(fill))
+        self.state.update(
+            fill=fill.isoformat(),
+            parts=list(parts),
+            mean=[float(v.mean()) for v in parts.values()],
+            std=[float(v.std()) if v.std() > 1e-12 else 1.0 for v in parts.values()],
+        )
+
+    def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
+        dates = self.parse(column).fillna(pd.Timestamp(self.state["fill"]))
+        parts = self._parts(dates)
+        matrix = np.stack([parts[name] for name in self.state["parts"]], axis=1)
+        return ((matrix - np.asarray(self.state["mean"])) / np.asarray(self.state["std"])).astype(np.float32)
+
+    def output_spec(self) -> OutputSpec:
+        columns = tuple(f"{self.name}.{p}" for p in self.state["parts"])
+        return OutputSpec("dense", width=len(columns), columns=columns)

@@ -1,0 +1,143 @@
+"""Number features: parse, clip outliers, fill missing values, scale — all fitted on train."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import SchemaError
+from forgeml.features.base import Feature, FitContext, OutputSpec, default_embedding_dim, register
+
+
+def _yeo_johnson(x: np.ndarray, lmbda: float) -> np.ndarray:
+    """Yeo-Johnson power transform; written out so the fitted state is one float, not a pickle."""
+    out = np.empty_like(x)
+    pos = x >= 0
+    if abs(lmbda) > 1e-12:
+        out[pos] = ((x[pos] + 1) ** lmbda - 1) / lmbda
+    else:
+        out[pos] = np.log1p(x[pos])
+    if abs(lmbda - 2) > 1e-12:
+        out[~pos] = -((-x[~pos] + 1) ** (2 - lmbda) - 1) / (2 - lmbda)
+    else:
+        out[~pos] = -np.log1p(-x[~pos])
+    return out
+
+
+@register
+class NumberFeature(Feature):
+    type_name = "number"
+
+    def parse(self, column: pd.Series) -> np.ndarray:
+        from forgeml.data.infer import to_numeric
+
+        return to_numeric(column).to_numpy(dtype=np.float64)
+
+    def missing_mask(self, column: pd.Series) -> np.ndarray:
+        return np.isnan(self.parse(column))
+
+    def fit(self, column: pd.Series, context: FitContext) -> None:
+        from forgeml.data.clean import outlier_limits
+
+        cfg = self.config
+        values = self.parse(column)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            finite = np.zeros(1)
+        low, high = -np.inf, np.inf
+        if context.clean.outliers != "none" and context.clean.outlier_action == "clip":
+            low, high = outlier_limits(finite, context.clean.outliers, context.clean.outlier_threshold)
+            clipped = int(((finite < low) | (finite > high)).sum())
+            if clipped:
+                context.report.record_outliers(cfg.name, context.clean.outliers, float(low), float(high), clipped=clipped)
+            finite = np.clip(finite, low, high)
+        fill = {
+            "mean": lambda: float(finite.mean()),
+            "median": lambda: float(np.median(finite)),
+            "indicator": lambda: float(np.median(finite)),
+            "drop_row": lambda: float(np.median(finite)),
+            "mode": lambda: float(pd.Series(finite).mode().iloc[0]),
+            "constant": lambda: float(cfg.fill_value if cfg.fill_value is not None else 0.0),
+        }[cfg.missing]()
+        n_missing = int(np.isnan(values).sum())
+        if n_missing:
+            context.report.record_missing(cfg.name, n_missing, cfg.missing, fill)
+        state: dict = {"low": _finite_or_none(low), "high": _finite_or_none(high), "fill": fill}
+        filled = np.where(np.isnan(values), fill, np.clip(values, low, high))
+        if cfg.bins:
+            edges = np.unique(np.quantile(filled, np.linspace(0, 1, cfg.bins + 1))[1:-1])
+            state["bin_edges"] = edges.tolist()
+        else:
+            state.update(_fit_scaling(cfg.scaling, filled))
+        self.state = state
+
+    def _clip_fill(self, column: pd.Series, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+        if strict:
+            from forgeml.data.infer import unparsable_mask
+
+            bad = unparsable_mask(column)
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise SchemaError(
+                    f"value {column.iloc[row]!r} in row {row + 1} is not a number",
+                    where=f"column {self.name!r}",
+                    hint="fix or blank that cell; blanks are filled like missing values",
+                )
+        values = self.parse(column)
+        missing = np.isnan(values)
+        low = self.state["low"] if self.state["low"] is not None else -np.inf
+        high = self.state["high"] if self.state["high"] is not None else np.inf
+        return np.where(missing, self.state["fill"], np.clip(values, low, high)), missing
+
+    def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
+        values, missing = self._clip_fill(column, strict)
+        if "bin_edges" in self.state:
+            return np.searchsorted(np.asarray(self.state["bin_edges"]), values, side="right").astype(np.int64)
+        scaled = _apply_scaling(self.state, values).astype(np.float32)[:, None]
+        if self.config.missing == "indicator":
+            scaled = np.concatenate([scaled, missing.astype(np.float32)[:, None]], axis=1)
+        return scaled
+
+    def output_spec(self) -> OutputSpec:
+        if "bin_edges" in self.state:
+            cardinality = len(self.state["bin_edges"]) + 1
+            return OutputSpec("codes", cardinality=cardinality, embedding_dim=default_embedding_dim(cardinality))
+        columns = (self.name,) + ((f"{self.name}__missing",) if self.config.missing == "indicator" else ())
+        return OutputSpec("dense", width=len(columns), columns=columns)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _fit_scaling(method: str, values: np.ndarray) -> dict:
+    if method == "zscore":
+        std = float(values.std())
+        return {"scaling": method, "mean": float(values.mean()), "std": std if std > 1e-12 else 1.0}
+    if method == "minmax":
+        low, high = float(values.min()), float(values.max())
+        return {"scaling": method, "min": low, "range": (high - low) if high > low else 1.0}
+    if method == "quantile":
+        quantiles = np.quantile(values, np.linspace(0, 1, 101))
+        return {"scaling": method, "quantiles": quantiles.tolist()}
+    if method == "power":
+        from scipy import stats
+
+        lmbda = float(stats.yeojohnson_normmax(values)) if np.ptp(values) > 0 else 1.0
+        transformed = _yeo_johnson(values, lmbda)
+        std = float(transformed.std())
+        return {"scaling": method, "lambda": lmbda, "mean": float(transformed.mean()), "std": std if std > 1e-12 else 1.0}
+    return {"scaling": "none"}
+
+
+def _apply_scaling(state: dict, values: np.ndarray) -> np.ndarray:
+    method = state["scaling"]
+    if method == "zscore":
+        return (values - state["mean"]) / state["std"]
+    if method == "minmax":
+        return (values - state["min"]) / state["range"]
+    if method == "quantile":
+        quantiles = np.asarray(state["quantiles"])
+        return np.interp(values, quantiles, np.linspace(0, 1, len(quantiles))) - 0.5
+    if method == "power":
+        return (_yeo_johnson(values, state["lambda"]) - state["mean"]) / state["std"]
+    return values

@@ -1,0 +1,75 @@
+"""Estimators: a model family behind one interface, so bundles, predictor and report never care
+whether a torch network or a LightGBM booster made the predictions.
+
+``fit`` trains on arrays from ``FeatureSet.transform``; ``scores`` returns class probabilities
+[N, C] or regression values in training units [N, T]; ``save``/``load`` use only safetensors or
+LightGBM's text format (no pickle).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from forgeml.features.featureset import InputSpec
+from forgeml.models.tasks import Task
+
+
+@dataclass
+class FitOptions:
+    """Run plumbing an estimator may use: where to checkpoint, whom to tell, how to distribute."""
+
+    checkpoint_dir: Path | None = None
+    callbacks: list[Any] = field(default_factory=list)
+    dist: Any = None
+    resume: bool = False
+    val_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
+    monitor_direction: str = "min"
+
+
+@dataclass
+class FitSummary:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_value: float | None
+    stopped_early: bool
+    seconds: float
+
+
+class Estimator(Protocol):
+    files: tuple[str, ...]
+
+    def fit(self, train: dict[str, np.ndarray], y_train: np.ndarray, val: dict[str, np.ndarray] | None, y_val: np.ndarray | None, options: FitOptions) -> FitSummary: ...
+
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def save(self, directory: Path) -> list[str]: ...
+
+    def feature_importance(self) -> dict[str, float] | None: ...
+
+
+ESTIMATORS: dict[str, Callable[[Any, Task, InputSpec], Estimator]] = {}
+LOADERS: dict[str, Callable[[Path, Any, Task, InputSpec], Estimator]] = {}
+
+
+def register(name: str, build: Callable, load: Callable) -> None:
+    ESTIMATORS[name] = build
+    LOADERS[name] = load
+
+
+def _ensure_registered() -> None:
+    # Imported lazily: torch and lightgbm cost seconds, and only the chosen family is needed.
+    if not ESTIMATORS:
+        from forgeml.models import gbm, torch_estimator  # noqa: F401
+
+
+def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
+    _ensure_registered()
+    return ESTIMATORS[config.model.type](config, task, spec)
+
+
+def load_estimator(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
+    _ensure_registered()
+    return LOADERS[config.model.type](directory, config, task, spec)

@@ -1,0 +1,141 @@
+"""Gradient-boosted trees (LightGBM) behind the same estimator interface as the torch models.
+
+Dense columns go in as they are; category codes go in as LightGBM categorical columns; text
+token matrices are left out (trees gain little from raw token ids). Early stopping on the
+validation split picks the number of rounds. Saved in LightGBM's own text format.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forgeml.errors import BundleError
+from forgeml.features.featureset import InputSpec
+from forgeml.models import estimator
+from forgeml.models.tasks import Task
+from forgeml.train.distributed import default_threads
+
+OBJECTIVES = {
+    ("binary", "bce"): "binary",
+    ("binary", "cross_entropy"): "binary",
+    ("multiclass", "cross_entropy"): "multiclass",
+    ("regression", "mse"): "regression",
+    ("regression", "huber"): "huber",
+    ("regression", "poisson"): "poisson",
+}
+
+
+class GBMEstimator:
+    def __init__(self, config: Any, task: Task, spec: InputSpec, boosters: list | None = None):
+        self.config, self.task, self.spec = config, task, spec
+        self.boosters = boosters or []
+        self.columns = list(spec.dense_columns) + [name for name, *_ in spec.codes]
+        self.categorical = list(range(spec.dense_width, len(self.columns)))
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f"gbm_model_{i}.txt" for i in range(self._n_boosters))
+
+    @property
+    def _n_boosters(self) -> int:
+        return self.task.n_targets if self.task.name == "regression" else 1
+
+    def _matrix(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([arrays["dense"].astype(np.float64), arrays["codes"].astype(np.float64)], axis=1)
+
+    def _params(self) -> dict[str, Any]:
+        cfg, train = self.config.model, self.config.train
+        params = {
+            "objective": OBJECTIVES[(self.task.name, self.task.loss)],
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf,
+            "feature_fraction": cfg.feature_fraction,
+            "bagging_fraction": cfg.bagging_fraction,
+            "bagging_freq": 1 if cfg.bagging_fraction < 1 else 0,
+            "lambda_l2": cfg.lambda_l2,
+            "seed": train.seed,
+            "deterministic": True,
+            "num_threads": train.threads or default_threads(),
+            "verbosity": -1,
+        }
+        if self.task.name == "multiclass":
+            params["num_class"] = self.task.n_targets
+        return params
+
+    def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
+        import time
+
+        import lightgbm as lgb
+
+        started = time.perf_counter()
+        x_train = self._matrix(train)
+        x_val = self._matrix(val) if val is not None and len(y_val) else None
+        targets = [y_train] if self.task.name != "regression" else [y_train[:, i] for i in range(y_train.shape[1])]
+        val_targets = [y_val] if self.task.name != "regression" else [y_val[:, i] for i in range(y_val.shape[1])] if x_val is not None else []
+        history_by_round: dict[int, dict[str, float]] = {}
+        self.boosters = []
+        for i, target in enumerate(targets):
+            data = lgb.Dataset(x_train, label=target, feature_name=_safe_names(self.columns), categorical_feature=self.categorical, free_raw_data=False)
+            record: dict = {}
+            callbacks = [lgb.record_evaluation(record)]
+            valid_sets, names = [data], ["train"]
+            if x_val is not None:
+                valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
+                names.append("val")
+                callbacks.append(lgb.early_stopping(self.config.model.early_stopping_rounds, verbose=False))
+            booster = lgb.train(self._params(), data, num_boost_round=self.config.model.num_boost_round, valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
+            self.boosters.append(booster)
+            for split, metrics in record.items():
+                losses = next(iter(metrics.values()))
+                for round_index, value in enumerate(losses):
+                    row = history_by_round.setdefault(round_index + 1, {"epoch": round_index + 1})
+                    key = f"{split}_loss"
+                    row[key] = row.get(key, 0.0) + float(value) / len(targets)
+        history = [history_by_round[k] for k in sorted(history_by_round)]
+        best = self.boosters[0].best_iteration or len(history)
+        best_value = history[best - 1].get("val_loss") if history else None
+        return estimator.FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
+
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        x = self._matrix(arrays)
+        outputs = [b.predict(x, num_iteration=b.best_iteration or None) for b in self.boosters]
+        if self.task.name == "binary":
+            return np.stack([1 - outputs[0], outputs[0]], axis=1)
+        if self.task.name == "multiclass":
+            return np.asarray(outputs[0]).reshape(len(x), -1)
+        return np.stack(outputs, axis=1)
+
+    def save(self, directory: Path) -> list[str]:
+        for name, booster in zip(self.files, self.boosters):
+            (Path(directory) / name).write_text(booster.model_to_string(num_iteration=booster.best_iteration or None), encoding="utf-8")
+        return list(self.files)
+
+    def feature_importance(self) -> dict[str, float] | None:
+        total = np.zeros(len(self.columns))
+        for booster in self.boosters:
+            total += booster.feature_importance(importance_type="gain")
+        if total.sum() <= 0:
+            return None
+        return {name: float(v) for name, v in zip(self.columns, total / total.sum())}
+
+    @classmethod
+    def load(cls, directory: Path, config: Any, task: Task, spec: InputSpec) -> "GBMEstimator":
+        import lightgbm as lgb
+
+        instance = cls(config, task, spec)
+        try:
+            instance.boosters = [lgb.Booster(model_str=(Path(directory) / name).read_text(encoding="utf-8")) for name in instance.files]
+        except (lgb.basic.LightGBMError, OSError, UnicodeDecodeError) as exc:
+            raise BundleError(f"LightGBM model does not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted; retrain or restore it") from None
+        return instance
+
+
+def _safe_names(columns: list[str]) -> list[str]:
+    """LightGBM rejects some characters in feature names (JSON specials); positions keep meaning."""
+    return [f"f{i}" for i in range(len(columns))]
+
+
+estimator.register("gbm", GBMEstimator, GBMEstimator.load)

@@ -1,0 +1,82 @@
+"""Torch model families (``mlp`` today) trained by the one ``Trainer``; weights in safetensors."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from forgeml.errors import BundleError
+from forgeml.features.featureset import InputSpec
+from forgeml.models import estimator
+from forgeml.models.mlp import TabularMLP
+from forgeml.models.tasks import Task
+from forgeml.train.trainer import TensorData, Trainer
+
+WEIGHTS = "weights.safetensors"
+NETWORKS: dict[str, Callable[[InputSpec, int, Any], nn.Module]] = {"mlp": TabularMLP}
+
+
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+
+
+class TorchEstimator:
+    files = (WEIGHTS,)
+
+    def __init__(self, config: Any, task: Task, spec: InputSpec):
+        self.config, self.task, self.spec = config, task, spec
+        torch.manual_seed(config.train.seed)  # same seed, same initial weights
+        self.model = NETWORKS[config.model.type](spec, task.output_size, config.model)
+
+    def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
+        trainer = Trainer(
+            self.config.train,
+            checkpoint_dir=options.checkpoint_dir,
+            callbacks=options.callbacks,
+            dist=options.dist,
+            monitor_direction=options.monitor_direction,
+        )
+        train_data = TensorData(to_tensors(train), self.task.targets_tensor(y_train))
+        val_data = TensorData(to_tensors(val), self.task.targets_tensor(y_val)) if val is not None and len(y_val) else None
+        metrics_fn = None
+        if options.val_metrics is not None:
+            metrics_fn = lambda outputs, targets: options.val_metrics(targets.numpy(), self.task.scores(outputs))  # noqa: E731
+        result = trainer.fit(self.model, self.task.loss_fn(), train_data, val_data, metrics_fn=metrics_fn, resume=options.resume)
+        self.model.eval()
+        return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds)
+
+    @torch.no_grad()
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        self.model.eval()
+        return self.task.scores(Trainer(self.config.train).predict(self.model, to_tensors(arrays)))
+
+    def save(self, directory: Path) -> list[str]:
+        from safetensors.torch import save_file
+
+        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(Path(directory) / WEIGHTS), metadata={"format": "forgeml", "model": self.config.model.type})
+        return [WEIGHTS]
+
+    def feature_importance(self) -> dict[str, float] | None:
+        return None
+
+    @classmethod
+    def load(cls, directory: Path, config: Any, task: Task, spec: InputSpec) -> "TorchEstimator":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        instance = cls(config, task, spec)
+        try:
+            state = load_file(str(Path(directory) / WEIGHTS))
+            instance.model.load_state_dict(state)
+        except (SafetensorError, RuntimeError, FileNotFoundError, OSError) as exc:
+            raise BundleError(f"weights do not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted or from another model; retrain or restore it") from None
+        instance.model.eval()
+        return instance
+
+
+for _name in NETWORKS:
+    estimator.register(_name, TorchEstimator, TorchEstimator.load)

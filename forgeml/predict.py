@@ -1,0 +1,83 @@
+"""The Predictor: bundle → transform input → model → decoded predictions.
+
+``forgeml predict``, ``Pipeline.predict``, evaluation and the HTTP server all go through this one
+class, so they can never disagree about what the model says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import DataError
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    y_true: np.ndarray  # class codes, or regression values in original units
+    scores: np.ndarray  # probabilities [N, C] or predictions in original units [N, T]
+    rows_dropped: int = 0
+
+
+class Predictor:
+    def __init__(self, config: Any, featureset: Any, task: Any, estimator: Any):
+        self.config, self.featureset, self.task, self.estimator = config, featureset, task, estimator
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return [str(c) for c in self.featureset.target.classes] if self.task.is_classification else None
+
+    def _frame(self, data: Any) -> pd.DataFrame:
+        from forgeml.data.load import load_table
+
+        return load_table(data, encoding=self.config.data.encoding, delimiter=self.config.data.delimiter)
+
+    def scores(self, frame: pd.DataFrame, *, source: str = "data") -> np.ndarray:
+        """Probabilities [N, C], or regression predictions in the target's own units [N, T]."""
+        if len(frame) == 0:
+            raise DataError("no rows to predict", where=source, hint="give at least one row")
+        arrays = self.featureset.transform(frame, strict=True, source=source)
+        raw = self.estimator.scores(arrays)
+        return raw if self.task.is_classification else self.featureset.target.decode(raw)
+
+    def predict(self, data: Any) -> pd.DataFrame:
+        """One row per input row: ``<target>_prediction`` and, for classes, ``<target>_proba_<class>``."""
+        from forgeml.data.load import describe_source
+
+        frame = self._frame(data)
+        scores = self.scores(frame, source=describe_source(data))
+        out: dict[str, Any] = {}
+        if self.task.is_classification:
+            target = self.config.target[0]
+            out[f"{target}_prediction"] = self.featureset.target.decode(scores.argmax(axis=1))
+            for i, name in enumerate(self.class_names or []):
+                out[f"{target}_proba_{name}"] = scores[:, i]
+        else:
+            for i, target in enumerate(self.config.target):
+                out[f"{target}_prediction"] = scores[:, i]
+        return pd.DataFrame(out, index=frame.index)
+
+    def evaluate(self, data: Any) -> Evaluation:
+        """Metrics on labelled data; rows with a missing target are dropped and counted."""
+        from forgeml.data import clean
+        from forgeml.data.load import describe_source
+        from forgeml.evaluate.metrics import compute_metrics
+
+        source = describe_source(data)
+        frame = self._frame(data)
+        absent = [t for t in self.config.target if t not in frame.columns]
+        if absent:
+            raise DataError(f"target column(s) {absent} are not in the data", where=source, hint="evaluation needs the true values; use `predict` for unlabelled data")
+        report = clean.CleaningReport(rows_in=len(frame))
+        frame = clean.drop_missing_target(frame, self.config.target, report).reset_index(drop=True)
+        scores = self.scores(frame, source=source)
+        if self.task.is_classification:
+            y_true = self.featureset.target.encode(frame, source=source)
+            metrics = compute_metrics(self.task.name, y_true, y_proba=scores, class_names=self.class_names)
+        else:
+            y_true = self.featureset.target.raw(frame, source=source)
+            metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=self.config.target)
+        return Evaluation(metrics, y_true, scores, report.target_missing_dropped)

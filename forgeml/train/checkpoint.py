@@ -1,0 +1,35 @@
+"""Checkpoints: written atomically, read back without executing code (``weights_only=True``)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from forgeml.errors import CheckpointError
+from forgeml.fileio import atomic_write_bytes
+
+LAST = "last.pt"
+
+
+def save_checkpoint(directory: Path, state: dict[str, Any], name: str = LAST) -> Path:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path = Path(directory) / name
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_checkpoint(directory: Path | None, name: str = LAST) -> dict[str, Any]:
+    path = Path(directory) / name if directory else None
+    if path is None or not path.is_file():
+        raise CheckpointError(
+            "no checkpoint to resume from",
+            where=str(path or "this run"),
+            hint="start the run without --resume; checkpoints appear after the first epoch or on interrupt",
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint is unreadable ({exc.__class__.__name__})", where=str(path), hint="delete it and start again without --resume") from None

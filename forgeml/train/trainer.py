@@ -1,0 +1,345 @@
+"""The one training loop for every torch model in forgeml.
+
+What changes between models (the module, its loss, its validation metrics) comes in as
+arguments; what does not (batching, optimisation, schedules, precision, clipping, early
+stopping, checkpoint/resume, signals, data parallelism) lives here once.
+
+Batches are taken by slicing tensors that were built once (no per-row ``__getitem__``, no
+collate): for small tabular models that is the difference between 0.7× and 1.0× a hand loop.
+Each epoch's order comes from a generator seeded by (seed, epoch), so a run resumed in the
+middle of an epoch sees exactly the batches it would have seen.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from torch import nn
+
+from forgeml.config import TrainConfig
+from forgeml.train.checkpoint import load_checkpoint, save_checkpoint
+from forgeml.train.distributed import DistContext, default_threads
+from forgeml.train.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class TensorData:
+    """Inputs (a dict of tensors sharing the first dimension) and targets."""
+
+    inputs: dict[str, torch.Tensor]
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    def take(self, index: torch.Tensor | slice) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return {k: v[index] for k, v in self.inputs.items()}, self.targets[index]
+
+
+class Callback(Protocol):
+    def on_epoch_end(self, row: dict[str, Any]) -> None: ...
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM/SIGINT arrived; a checkpoint was written (on rank 0) before raising."""
+
+    def __init__(self, checkpoint: Path | None):
+        self.checkpoint = checkpoint
+        super().__init__(f"training interrupted; checkpoint at {checkpoint}")
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+MetricsFn = Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        checkpoint_dir: Path | None = None,
+        callbacks: list[Callback] | None = None,
+        dist: DistContext | None = None,
+        monitor_direction: str = "min",
+    ):
+        self.config = config
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.callbacks = callbacks or []
+        self.dist = dist or DistContext()
+        self.monitor_direction = monitor_direction
+        self._stop_signal: int | None = None
+
+    # ------------------------------------------------------------------ public
+    def fit(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        train: TensorData,
+        val: TensorData | None = None,
+        *,
+        metrics_fn: MetricsFn | None = None,
+        resume: bool = False,
+    ) -> FitResult:
+        cfg = self.config
+        torch.set_num_threads(cfg.threads or default_threads(self.dist.local_world_size))
+        torch.manual_seed(cfg.seed)
+        steps_per_epoch = self._steps_per_epoch(len(train))
+        optimizer = build_optimizer(model, cfg)
+        scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+        state = _LoopState()
+        if resume:
+            state = self._restore(model, optimizer, scheduler)
+        net = self._wrap(model)
+        started = time.perf_counter()
+        with self._signals():
+            for epoch in range(state.epoch, cfg.epochs):
+                epoch_started = time.perf_counter()
+                train_loss = self._train_epoch(net, model, loss_fn, optimizer, scheduler, train, epoch, state, steps_per_epoch)
+                row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
+                if val is not None and len(val):
+                    row.update({f"val_{k}": v for k, v in self.evaluate(model, loss_fn, val, metrics_fn).items()})
+                row["seconds"] = round(time.perf_counter() - epoch_started, 4)
+                state.history.append(row)
+                stop = self._early_stopping(model, row, state, epoch)
+                state.epoch, state.batch = epoch + 1, 0
+                self._save(model, optimizer, scheduler, state)
+                for callback in self.callbacks:
+                    callback.on_epoch_end(row)
+                if stop:
+                    state.stopped_early = True
+                    break
+        if state.best_state is not None:
+            model.load_state_dict(state.best_state)
+        return FitResult(state.history, state.best_epoch, state.best_value, state.stopped_early, time.perf_counter() - started)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int = 4096) -> torch.Tensor:
+        model.eval()
+        rows = next(iter(inputs.values())).shape[0] if inputs else 0
+        outputs = []
+        with self._autocast():
+            for start in range(0, rows, batch_size):
+                outputs.append(model({k: v[start : start + batch_size] for k, v in inputs.items()}).float())
+        return torch.cat(outputs) if outputs else torch.zeros(0)
+
+    def evaluate(self, model: nn.Module, loss_fn: Callable, data: TensorData, metrics_fn: MetricsFn | None) -> dict[str, float]:
+        outputs = self.predict(model, data.inputs)
+        with torch.no_grad():
+            metrics = {"loss": float(loss_fn(outputs, data.targets))}
+        if metrics_fn is not None:
+            metrics.update(metrics_fn(outputs, data.targets))
+        return metrics
+
+    # ------------------------------------------------------------------ loop
+    def _steps_per_epoch(self, rows: int) -> int:
+        per_rank = rows // self.dist.world_size
+        batch = self._local_batch_size()
+        full, rest = divmod(per_rank, batch)
+        return max(1, full + (1 if rest >= 2 else 0))  # a 1-row batch breaks batch norm
+
+    def _local_batch_size(self) -> int:
+        """The configured batch is global: each of N ranks takes 1/N of it."""
+        return max(1, self.config.batch_size // self.dist.world_size)
+
+    def _epoch_order(self, rows: int, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        order = torch.randperm(rows, generator=generator)
+        if self.dist.enabled:  # equal shards, so every rank takes the same number of steps
+            per_rank = rows // self.dist.world_size
+            order = order[self.dist.rank :: self.dist.world_size][:per_rank]
+        return order
+
+    def _train_epoch(self, net, model, loss_fn, optimizer, scheduler, train: TensorData, epoch: int, state: "_LoopState", steps: int) -> float:
+        cfg = self.config
+        net.train()
+        order = self._epoch_order(len(train), epoch)
+        batch_size = self._local_batch_size()
+        total, count = 0.0, 0
+        penalised = [p for p in model.parameters() if p.dim() >= 2] if (cfg.l1 or cfg.l2) else []
+        with _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs) as bar:
+            for step in range(state.batch, steps):
+                inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
+                with self._autocast():
+                    outputs = net(inputs)
+                loss = loss_fn(outputs.float(), targets)
+                if penalised:
+                    loss = loss + _weight_penalty(penalised, cfg.l1, cfg.l2)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                state.global_step += 1
+                total += float(loss.detach())
+                count += 1
+                state.batch = step + 1
+                bar.advance(total / count)
+                if state.global_step % cfg.checkpoint_every_steps == 0:
+                    self._save(model, optimizer, scheduler, state, epoch=epoch)
+                if self.dist.any_flag(self._stop_signal is not None):
+                    path = self._save(model, optimizer, scheduler, state, epoch=epoch)
+                    raise TrainingInterrupted(path)
+        return total / max(1, count)
+
+    def _early_stopping(self, model: nn.Module, row: dict[str, Any], state: "_LoopState", epoch: int) -> bool:
+        cfg = self.config
+        key = f"val_{cfg.early_stopping_metric}"
+        value = row.get(key, row.get("val_loss", row["train_loss"]))
+        value = float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else None
+        if value is None:
+            return False
+        better = state.best_value is None or (value < state.best_value if self.monitor_direction == "min" else value > state.best_value)
+        if better:
+            state.best_value, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
+            state.best_state = copy.deepcopy(model.state_dict())
+            return False
+        state.bad_epochs += 1
+        return cfg.early_stopping_patience > 0 and state.bad_epochs >= cfg.early_stopping_patience
+
+    # ------------------------------------------------------------------ plumbing
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+
+    def _autocast(self):
+        if self.config.precision == "bf16":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            return torch.autocast(device_type=device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _save(self, model, optimizer, scheduler, state: "_LoopState", epoch: int | None = None) -> Path | None:
+        if self.checkpoint_dir is None or not self.dist.is_main:
+            return None
+        return save_checkpoint(
+            self.checkpoint_dir,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": state.epoch if epoch is None else epoch,
+                "batch": state.batch if epoch is not None else 0,
+                "global_step": state.global_step,
+                "history": state.history,
+                "best_value": state.best_value,
+                "best_epoch": state.best_epoch,
+                "bad_epochs": state.bad_epochs,
+                "best_state": state.best_state,
+                "rng": torch.get_rng_state(),
+                "world_size": self.dist.world_size,
+            },
+        )
+
+    def _restore(self, model, optimizer, scheduler) -> "_LoopState":
+        checkpoint = load_checkpoint(self.checkpoint_dir)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"])
+        return _LoopState(
+            epoch=checkpoint["epoch"],
+            batch=checkpoint["batch"],
+            global_step=checkpoint["global_step"],
+            history=list(checkpoint["history"]),
+            best_value=checkpoint["best_value"],
+            best_epoch=checkpoint["best_epoch"],
+            bad_epochs=checkpoint["bad_epochs"],
+            best_state=checkpoint["best_state"],
+        )
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGTERM/SIGINT set a flag; the loop checkpoints at the next batch and stops cleanly."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        for sig in previous:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+@dataclass
+class _LoopState:
+    epoch: int = 0
+    batch: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_value: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+
+def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor:
+    penalty = torch.zeros(())
+    for p in params:
+        if l1:
+            penalty = penalty + l1 * p.abs().sum()
+        if l2:
+            penalty = penalty + l2 * p.pow(2).sum()
+    return penalty
+
+
+class _Progress:
+    """A rich progress bar per epoch with the running loss; refreshed a few times a second."""
+
+    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int):
+        self.enabled = enabled
+        self.total, self.epoch, self.epochs = total, epoch, epochs
+        self._last = 0.0
+        self._done = 0
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn(f"epoch {self.epoch}/{self.epochs}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                TimeRemainingColumn(), transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=self.total, loss=float("nan"))
+        return self
+
+    def advance(self, loss: float) -> None:
+        if not self.enabled:
+            return
+        self._done += 1
+        now = time.perf_counter()
+        if now - self._last > 0.2 or self._done == self.total:
+            self._progress.update(self._task, completed=self._done, loss=loss)
+            self._last = now
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._progress.stop()

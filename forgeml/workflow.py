@@ -1,0 +1,160 @@
+"""The flow every entry point shares: load → resolve config → clean → split → fit features →
+train → evaluate. The CLI, the Python API and (later) tuning all call these functions, so they
+cannot disagree about what "train on this CSV" means.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.config import Config, FEATURE_CONFIGS
+from forgeml.errors import ConfigError, DataError
+
+
+@dataclass
+class Prepared:
+    """Data ready for an estimator: fitted features, arrays and targets per split."""
+
+    config: Config  # resolved: task and features filled in
+    task: Any  # models.tasks.Task
+    featureset: Any  # features.featureset.FeatureSet
+    frames: dict[str, pd.DataFrame]
+    arrays: dict[str, dict[str, np.ndarray]]
+    targets: dict[str, np.ndarray]
+    cleaning: Any  # data.clean.CleaningReport
+    summary: dict[str, Any]
+    source: str
+    messages: list[str] = field(default_factory=list)
+
+
+def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:
+    """Fill in what the user left to inference: the task, the input features, dropped columns."""
+    from forgeml.data.infer import infer_features, infer_task
+
+    task = infer_task(frame, config.target) if config.task == "auto" else config.task
+    raw = config.model_dump(mode="json")
+    raw["task"] = task
+    if not config.features:
+        usable = frame.drop(columns=[c for c in config.data.drop if c in frame.columns])
+        if config.data.split.column:
+            usable = usable.drop(columns=[config.data.split.column], errors="ignore")
+        features, dropped = infer_features(usable, config.target)
+        raw["features"] = [f.model_dump(mode="json") for f in features]
+        raw["data"]["drop"] = sorted(set(config.data.drop) | set(dropped))
+        raw["data"]["drop_reasons"] = {**config.data.drop_reasons, **dropped}
+    else:
+        absent = [f.name for f in config.features if f.name not in frame.columns]
+        if absent:
+            raise DataError(f"configured feature column(s) {absent} are not in the data", where=source, hint="fix config.features or the data")
+    return Config.from_dict(raw, source="resolved config")
+
+
+def load_frame(data: Any, config: Config) -> pd.DataFrame:
+    from forgeml.data.load import load_table
+
+    return load_table(data, encoding=config.data.encoding, delimiter=config.data.delimiter)
+
+
+def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = None) -> Prepared:
+    from forgeml.data import clean
+    from forgeml.data.load import describe_source
+    from forgeml.data.split import split_frame
+    from forgeml.evaluate.summary import summarize_data
+    from forgeml.features import FitContext
+    from forgeml.features.featureset import FeatureSet
+    from forgeml.models.tasks import Task
+
+    source = describe_source(data)
+    frame = load_frame(data, config)
+    config = resolve_config(config, frame, source)
+    validation_df = load_frame(validation or config.data.split.validation_path, config) if (validation is not None or config.data.split.validation_path) else None
+    test_df = load_frame(test or config.data.split.test_path, config) if (test is not None or config.data.split.test_path) else None
+
+    feature_types = {f.name: f.type for f in config.features}
+    summary = summarize_data(frame, feature_types, config.data.drop_reasons, config.target)
+    keep = [f.name for f in config.features] + list(config.target) + ([config.data.split.column] if config.data.split.column else [])
+    report = clean.CleaningReport(rows_in=len(frame))
+
+    def tidy(part: pd.DataFrame, *, dedupe: bool) -> pd.DataFrame:
+        part = part[[c for c in keep if c in part.columns]]
+        if config.clean.repair_text:
+            columns = [f.name for f in config.features if f.type in ("text", "category")]
+            part = clean.repair_text_columns(part, columns, report)
+        if dedupe and config.clean.duplicates:
+            part = clean.drop_duplicates(part, report)
+        return clean.drop_missing_target(part, config.target, report)
+
+    frame = tidy(frame, dedupe=True)
+    validation_df = tidy(validation_df, dedupe=False) if validation_df is not None else None
+    test_df = tidy(test_df, dedupe=False) if test_df is not None else None
+    featureset = FeatureSet.from_config(config, config.task)
+    drop_rows = featureset.drop_row_mask(frame)
+    if drop_rows.any():
+        frame = frame[~drop_rows]
+        report.rows_out = int(report.rows_out) - int(drop_rows.sum())
+        report.messages.append(f"dropped {int(drop_rows.sum())} rows missing a feature configured with missing: drop_row")
+    from forgeml.data.infer import infer_task
+
+    infer_task(frame, config.target)  # after cleaning there must still be two classes
+    split = split_frame(frame, config.target, config.task, config.data.split, validation_df=validation_df, test_df=test_df)
+    frames = dict(split.frames)
+    if config.clean.outlier_action == "drop" and config.clean.outliers != "none":
+        numbers = [f.name for f in featureset.features if f.type_name == "number"]
+        values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
+        frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
+    featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed))
+    task = Task.resolve(config.task, config.train.loss, featureset.target.output_size)
+    if config.train.loss == "poisson":
+        negative = [n for n in config.target if (featureset.target.raw(frames["train"], source="train split")[:, config.target.index(n)] < 0).any()]
+        if negative:
+            raise ConfigError(f"poisson loss needs non-negative targets; {negative} has negative values", where="train.loss", hint="use mse or huber")
+    arrays = {name: featureset.transform(part, source=f"{name} split") for name, part in frames.items()}
+    targets = {name: featureset.target.encode(part, source=f"{name} split") for name, part in frames.items()}
+    return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, list(split.messages))
+
+
+def light_val_metrics(task: Any) -> Any:
+    """Per-epoch validation metrics: the cheap, informative ones (full metrics come at the end)."""
+    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
+
+    def classification(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        y_pred = scores.argmax(axis=1)
+        return {"accuracy": float(accuracy_score(y_true, y_pred)), "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+
+    def regression(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        return {"r2": float(r2_score(y_true, scores)), "mae": float(mean_absolute_error(y_true, scores))}
+
+    return classification if task.is_classification else regression
+
+
+def val_metrics_fn(config: Config, task: Any) -> tuple[Any, str]:
+    """The per-epoch metrics function and the early-stopping direction for the watched metric."""
+    from forgeml.evaluate.metrics import compute_metrics, metric_direction
+
+    name = config.train.early_stopping_metric
+    light = light_val_metrics(task)
+    if name == "loss":
+        return light, "min"
+    direction = metric_direction(name)
+    probe = light(*_probe(task))
+    if name in probe:
+        return light, direction
+
+    def full(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        metrics = compute_metrics(task.name, y_true, **({"y_proba": scores} if task.is_classification else {"y_pred": scores}))
+        return {**light(y_true, scores), name: metrics.get(name)}
+
+    return full, direction
+
+
+def _probe(task: Any) -> tuple[np.ndarray, np.ndarray]:
+    if task.is_classification:
+        return np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]])
+    return np.array([0.0, 1.0]), np.array([0.1, 0.9])
+
+
+def default_feature_config(name: str, type_name: str) -> Any:
+    return FEATURE_CONFIGS[type_name](name=name)
