@@ -143,8 +143,8 @@ def train(
     config, data = _load_config(source, target, model, overrides)
     result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume)
     if result is not None:
-        _print_metrics(result.metrics, result.task, f"held-out ({result.split}) metrics — run {result.run_id}")
-        _console().print(f"report: {result.report_path}\nbundle: {result.bundle_path}")
+        _print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
+        _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
 
 
 # ----------------------------------------------------------------------------- evaluate / predict / report
@@ -248,8 +248,8 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 
     _console().print(f"demo: predict {DEMO.target!r} from {DEMO.path.name} ({DEMO.description})")
     result = run_training(Config(target=DEMO.target), DEMO.path, registry=_registry(runs_dir), name="demo-penguins", resume=False)
-    _print_metrics(result.metrics, result.task, f"held-out ({result.split}) metrics — run {result.run_id}")
-    _console().print(f"report: {result.report_path}\nbundle: {result.bundle_path}")
+    _print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
+    _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
 
 
 # ----------------------------------------------------------------------------- entry point

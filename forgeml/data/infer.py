@@ -211,7 +211,9 @@ def _is_numeric(column: pd.Series) -> bool:
         return True
     sample = column.iloc[_sample_positions(len(column))]
     present = ~_missing(sample)
-    return bool(present.any()) and to_numeric(sample)[present].notna().mean() >= NUMBER_SHARE
+    if not present.any() or _text(sample[present]).str.contains(r"\d", regex=True).mean() < NUMBER_SHARE:
+        return False  # a number has a digit: skip parsing category and text columns
+    return to_numeric(sample)[present].notna().mean() >= NUMBER_SHARE
 
 
 # ----------------------------------------------------------------------------- features
@@ -328,9 +330,11 @@ def _rule_date(profile: _Profile) -> Feature | None:
 def _looks_like_text(profile: _Profile) -> bool:
     if profile.is_numeric_dtype or profile.present == 0:
         return False
-    if profile.distinct < 1000 and (profile.unique_share < 0.2 or profile.distinct < 5):
-        return False  # few distinct values: categories, however long their names
     strings = profile.strings()
+    strings = strings[~strings.isin(NA_TOKENS)]  # a column of "\\N" with a few texts is still text
+    distinct = strings.nunique()
+    if profile.distinct < 1000 and (distinct < 5 or distinct < 0.2 * len(strings)):
+        return False  # few distinct values: categories, however long their names
     length = strings.str.len().mean()
     words = strings.str.split().str.len().mean()
     cjk = strings.str.count(_CJK).sum() / max(strings.str.len().sum(), 1)

@@ -321,11 +321,16 @@ class _Progress:
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            console = Console(stderr=True)
+            self.enabled = console.is_terminal  # a log file gets per-epoch lines, not bar redraws
+        if self.enabled:
 
             self._progress = Progress(
                 TextColumn(f"epoch {self.epoch}/{self.epochs}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                TimeRemainingColumn(), transient=True,
+                TimeRemainingColumn(), transient=True, console=console,
             )
             self._progress.start()
             self._task = self._progress.add_task("train", total=self.total, loss=float("nan"))
