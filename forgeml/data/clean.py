@@ -23,6 +23,16 @@ from forgeml.errors import ConfigError
 NA_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "nil", "?", "#n/a", "missing"})
 
 
+# How each missing-value strategy reads in a sentence ("filled 3 missing values in 'age' with ...").
+_FILL_DESCRIPTIONS: dict[str, str] = {
+    "mean": "the mean",
+    "median": "the median",
+    "mode": "the most frequent value",
+    "constant": "a constant",
+    "indicator": "the median and a was-missing column",
+}
+
+
 # ----------------------------------------------------------------------------- report
 @dataclass
 class CleaningReport:
@@ -54,9 +64,9 @@ class CleaningReport:
         self.missing[column] = {"count": int(count), "strategy": strategy, "value": _plain(value)}
         if strategy == "drop_row":
             self.messages.append(f"dropped {_rows(count)} with a missing '{column}'")
-        else:
-            shown = f" ({_format_value(value)})" if strategy in ("mean", "median", "mode", "constant", "indicator") else ""
-            self.messages.append(f"filled {count} missing values in '{column}' with the {strategy}{shown}")
+            return
+        described = _FILL_DESCRIPTIONS.get(strategy, f"the {strategy} value")
+        self.messages.append(f"filled {count} missing values in '{column}' with {described} ({_format_value(value)})")
 
     def record_outliers(
         self,
@@ -116,10 +126,10 @@ def _rows(n: int) -> str:
 def drop_duplicates(df: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
     """Drop exact duplicate rows (first kept). Done before splitting so no row lands in two splits."""
     try:
-        duplicated = df.duplicated(keep="first")
+        duplicated = df.duplicated(keep="first").to_numpy(dtype=bool)
     except TypeError:
         # Unhashable cells (lists or dicts from JSON lines) cannot be hashed; their text can.
-        duplicated = df.astype(str).duplicated(keep="first")
+        duplicated = df.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
     n = int(duplicated.sum())
     report.duplicates_dropped += n
     if n:
@@ -139,12 +149,12 @@ def missing_mask(series: pd.Series) -> pd.Series:
 
 def drop_missing_target(df: pd.DataFrame, targets: list[str], report: CleaningReport) -> pd.DataFrame:
     """Drop rows with no target value: they cannot be learned from nor scored."""
-    dropped = pd.Series(False, index=df.index)
+    dropped = np.zeros(len(df), dtype=bool)
     per_target: dict[str, int] = {}
     for target in targets:
         if target not in df.columns:
             continue  # a missing target column is reported by the caller with the column list
-        mask = missing_mask(df[target])
+        mask = missing_mask(df[target]).to_numpy(dtype=bool)
         per_target[target] = int(mask.sum())
         dropped |= mask
     n = int(dropped.sum())
@@ -221,11 +231,13 @@ def repair_text(series: pd.Series) -> tuple[pd.Series, int]:
         return series.copy(), 0
     before = series[candidates]
     after = before.map(lambda cell: repair_cell(cell) if isinstance(cell, str) else cell)
-    changed = (after != before) & before.notna()
+    changed = ((after != before) & before.notna()).to_numpy(dtype=bool)
     n_changed = int(changed.sum())
     out = series.copy()
     if n_changed:
-        out.loc[changed[changed].index] = after[changed]
+        # Positions, not labels: an index with repeated labels must not spread a fix to its twins.
+        rows = np.flatnonzero(candidates)[changed]
+        out.iloc[rows] = after.to_numpy()[changed]
     return out, n_changed
 
 

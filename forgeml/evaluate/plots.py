@@ -102,14 +102,17 @@ def confusion_matrix_plot(matrix: Sequence[Sequence[int]], class_names: Sequence
     row_totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, row_totals, out=np.zeros(counts.shape, dtype=float), where=row_totals > 0)
     with _figure_context():
+        labels = [_short(str(name)) for name in class_names]
+        label_room = 0.09 * max((len(label) for label in labels), default=1)  # inches for tick labels
         side = float(np.clip(1.0 + 0.5 * n, 4.0, 12.0))
-        fig = _new_figure(side + 1.0, side, layout="compressed")
+        fig = _new_figure(side + 1.0 + label_room, side + label_room, layout="constrained")
         ax = fig.subplots()
         image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
         fig.colorbar(image, ax=ax, shrink=0.8, label="share of true class")
         ticks = np.arange(n)
-        ax.set_xticks(ticks, labels=list(class_names), rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-        ax.set_yticks(ticks, labels=list(class_names))
+        rotate = n > 4 or max((len(label) for label in labels), default=0) > 8
+        ax.set_xticks(ticks, labels=labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_yticks(ticks, labels=labels)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title("Confusion matrix")
@@ -245,6 +248,11 @@ def _cjk_fonts() -> tuple[str, ...]:
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return tuple(name for name in _CJK_FONTS if name in installed)
+
+
+def _short(label: str, limit: int = 24) -> str:
+    """Long class names (\"Adelie Penguin (Pygoscelis adeliae)\") would squeeze the matrix to nothing."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _new_figure(width: float, height: float, layout: str = "constrained") -> Figure:

@@ -51,16 +51,26 @@ def _profile(
     dropped: dict[str, str],
     targets: list[str],
 ) -> dict[str, Any]:
-    missing = int(column.isna().sum())
+    kind = _column_type(name, feature_types, dropped, targets)
+    missing = int(_missing_mask(column, kind).sum())
     return {
         "name": name,
-        "type": _column_type(name, feature_types, dropped, targets),
+        "type": kind,
         "missing": missing,
         "missing_pct": round(100.0 * missing / rows, 2) if rows else 0.0,
         "distinct": _distinct(column),
         "example": _example(column),
         "note": str(dropped.get(name, "")),
     }
+
+
+def _missing_mask(column: pd.Series, kind: str) -> pd.Series:
+    """Where "NA"/"null" text means missing (numbers, dates) count it; in categories it is a value."""
+    if kind in ("number", "date", "target"):
+        from forgeml.data.infer import NA_TOKENS
+
+        return column.isna() | column.astype("string").str.strip().isin(NA_TOKENS).fillna(False)
+    return column.isna()
 
 
 def _column_type(name: str, feature_types: dict[str, str], dropped: dict[str, str], targets: list[str]) -> str:

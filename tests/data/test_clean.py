@@ -104,6 +104,12 @@ def test_repair_text_keeps_missing_and_non_strings() -> None:
     assert series[0] == "ok\x00"  # the input is never modified
 
 
+def test_repair_text_with_repeated_index_labels() -> None:
+    series = pd.Series(["fine", "x\x1a"], index=[7, 7])
+    repaired, n_changed = repair_text(series)
+    assert n_changed == 1 and repaired.tolist() == ["fine", "x"]
+
+
 def test_repair_text_leaves_numbers_alone() -> None:
     series = pd.Series([1.5, 2.5])
     repaired, n_changed = repair_text(series)
