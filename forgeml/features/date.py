@@ -12,8 +12,8 @@ def _cyclic(dates: pd.Series) -> dict[str, np.ndarray]:
     out = {}
     for part, period, values in (
         ("month", 12, dates.dt.month - 1),
-        ("weekday", 7, dates.dt.weekday),
-        ("dayofyear", 366, dates.dt.dayofyear - 1),
+        ("weekday", 7, dates.dt.day_of_week),
+        ("dayofyear", 366, dates.dt.day_of_year - 1),
     ):
         angle = 2 * np.pi * values.to_numpy(dtype=np.float64) / period
         out[f"{part}_sin"], out[f"{part}_cos"] = np.sin(angle), np.cos(angle)
@@ -24,8 +24,8 @@ PART_EXTRACTORS = {
     "year": lambda d: {"year": d.dt.year.to_numpy(dtype=np.float64)},
     "month": lambda d: {"month": d.dt.month.to_numpy(dtype=np.float64)},
     "day": lambda d: {"day": d.dt.day.to_numpy(dtype=np.float64)},
-    "weekday": lambda d: {"weekday": d.dt.weekday.to_numpy(dtype=np.float64)},
-    "dayofyear": lambda d: {"dayofyear": d.dt.dayofyear.to_numpy(dtype=np.float64)},
+    "weekday": lambda d: {"weekday": d.dt.day_of_week.to_numpy(dtype=np.float64)},
+    "dayofyear": lambda d: {"dayofyear": d.dt.day_of_year.to_numpy(dtype=np.float64)},
     "hour": lambda d: {"hour": d.dt.hour.to_numpy(dtype=np.float64)},
     "cyclic": _cyclic,
 }
