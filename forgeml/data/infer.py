@@ -17,6 +17,8 @@ from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from forgeml.config import BinaryFeature, CategoryFeature, DateFeature, NumberFeature, TextFeature
 from forgeml.errors import ConfigError, DataError
@@ -34,9 +36,15 @@ MAX_CLASS_VALUES = 20  # an integer target with at most this many values is a cl
 MIN_ROWS_FOR_ID = 20  # in tiny tables every value is unique; that says nothing
 ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
 
-_SEPARATOR = re.compile(r"(?<=\d)[,'\s\u00a0\u202f](?=\d{3}(?!\d))")  # 1,234 / 1 234 / 1'234
-_DECORATION = re.compile(r"^([+-]?)\s*[$€£¥₹]\s*|\s*%$")  # a leading currency sign, a trailing %
-_PARENTHESES = re.compile(r"^\((.*)\)$")  # accounting negatives: (1,234)
+# Number cleaning runs in pyarrow (RE2: no look-arounds), fast on a million rows.
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_GROUP_MARKS = ",' \u00a0\u202f"  # 1,234 / 1'234 / 1 234 (also no-break and narrow spaces)
+_GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}([{_GROUP_MARKS}]\d{{3}})+(\.\d*)?$"  # strict: "1,5" is not 15
+_CLEANUPS = (  # (RE2 pattern, replacement), applied in order
+    (r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
+    (r"^([+-]?)\s*[$€£¥₹]\s*", r"\1"),  # a leading currency sign
+    (r"\s*%$", ""),  # a trailing percent sign
+)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then US month-first)
     "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
@@ -51,8 +59,15 @@ _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then U
 def _text(series: pd.Series) -> pd.Series:
     """Values as stripped strings (NaN kept), whatever the column's dtype."""
     if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
-        series = series.astype(object).where(series.isna(), series.astype(str)).astype("str")
+        series = series.astype("str")
     return series.str.strip()
+
+
+def _arrow(text: pd.Series) -> pa.Array:
+    array = text.array
+    if hasattr(array, "__arrow_array__"):
+        return pa.array(array)
+    return pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.large_string())
 
 
 def _missing(series: pd.Series) -> pd.Series:
@@ -65,23 +80,25 @@ def _missing(series: pd.Series) -> pd.Series:
 def to_numeric(series: pd.Series) -> pd.Series:
     """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)") to float64.
 
-    NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter).
-    A "%" is stripped, not divided by 100: the scale does not matter after scaling and the
-    value stays recognisable. Already-numeric columns are returned as float64 at once.
+    NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter);
+    so do "inf" and "nan" spelled out. A "%" is stripped, not divided by 100: the scale does
+    not matter after scaling and the value stays recognisable. Already-numeric columns are
+    returned as float64 at once.
     """
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.astype("float64")
-    text = _text(series)
-    values = pd.to_numeric(text.where(~text.isin(NA_TOKENS)), errors="coerce").astype("float64")
-    retry = values.isna() & text.notna() & ~text.isin(NA_TOKENS)
-    if retry.any():  # slow path only for the values that need cleaning, each distinct one once
-        distinct = pd.Series(text[retry].unique(), dtype="str")
-        cleaned = distinct.str.replace(_PARENTHESES, r"-\1", regex=True)
-        cleaned = cleaned.str.replace(_DECORATION, r"\1", regex=True).str.replace(_SEPARATOR, "", regex=True)
-        parsed = pd.Series(pd.to_numeric(cleaned, errors="coerce").astype("float64").to_numpy(), index=distinct)
-        values[retry] = text[retry].map(parsed).astype("float64")
-    values[np.isinf(values.to_numpy())] = np.nan  # "inf" text is not a usable measurement
-    return values
+    text = _arrow(_text(series))
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
+    if not pc.all(pc.or_(plain, pc.is_null(text))).as_py():  # clean only when something needs it
+        cleaned = text
+        for pattern, replacement in _CLEANUPS:
+            cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
+        grouped = pc.fill_null(pc.match_substring_regex(cleaned, _GROUPED_NUMBER), False)
+        ungrouped = pc.replace_substring_regex(cleaned, f"[{_GROUP_MARKS}]", "")
+        text = pc.if_else(grouped, ungrouped, cleaned)
+        plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
+    numbers = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=series.index, dtype="float64", name=series.name)
 
 
 def unparsable_mask(series: pd.Series) -> pd.Series:

@@ -109,35 +109,40 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _fit_scaling(method: str, values: np.ndarray) -> dict:
-    if method == "zscore":
-        std = float(values.std())
-        return {"scaling": method, "mean": float(values.mean()), "std": std if std > 1e-12 else 1.0}
-    if method == "minmax":
-        low, high = float(values.min()), float(values.max())
-        return {"scaling": method, "min": low, "range": (high - low) if high > low else 1.0}
-    if method == "quantile":
-        quantiles = np.quantile(values, np.linspace(0, 1, 101))
-        return {"scaling": method, "quantiles": quantiles.tolist()}
-    if method == "power":
-        from scipy import stats
+def _std_or_one(values: np.ndarray) -> float:
+    std = float(values.std())
+    return std if std > 1e-12 else 1.0  # a constant column scales to zeros, not NaN
 
-        lmbda = float(stats.yeojohnson_normmax(values)) if np.ptp(values) > 0 else 1.0
-        transformed = _yeo_johnson(values, lmbda)
-        std = float(transformed.std())
-        return {"scaling": method, "lambda": lmbda, "mean": float(transformed.mean()), "std": std if std > 1e-12 else 1.0}
-    return {"scaling": "none"}
+
+def _fit_power(values: np.ndarray) -> dict:
+    from scipy import stats
+
+    lmbda = float(stats.yeojohnson_normmax(values)) if np.ptp(values) > 0 else 1.0
+    transformed = _yeo_johnson(values, lmbda)
+    return {"lambda": lmbda, "mean": float(transformed.mean()), "std": _std_or_one(transformed)}
+
+
+def _minmax_state(values: np.ndarray) -> dict:
+    low, high = float(values.min()), float(values.max())
+    return {"min": low, "range": (high - low) if high > low else 1.0}
+
+
+# name → (fit: train values → JSON state, apply: (state, values) → scaled values)
+SCALERS = {
+    "zscore": (lambda v: {"mean": float(v.mean()), "std": _std_or_one(v)}, lambda s, v: (v - s["mean"]) / s["std"]),
+    "minmax": (_minmax_state, lambda s, v: (v - s["min"]) / s["range"]),
+    "quantile": (
+        lambda v: {"quantiles": np.quantile(v, np.linspace(0, 1, 101)).tolist()},
+        lambda s, v: np.interp(v, s["quantiles"], np.linspace(0, 1, len(s["quantiles"]))) - 0.5,
+    ),
+    "power": (_fit_power, lambda s, v: (_yeo_johnson(v, s["lambda"]) - s["mean"]) / s["std"]),
+    "none": (lambda v: {}, lambda s, v: v),
+}
+
+
+def _fit_scaling(method: str, values: np.ndarray) -> dict:
+    return {"scaling": method, **SCALERS[method][0](values)}
 
 
 def _apply_scaling(state: dict, values: np.ndarray) -> np.ndarray:
-    method = state["scaling"]
-    if method == "zscore":
-        return (values - state["mean"]) / state["std"]
-    if method == "minmax":
-        return (values - state["min"]) / state["range"]
-    if method == "quantile":
-        quantiles = np.asarray(state["quantiles"])
-        return np.interp(values, quantiles, np.linspace(0, 1, len(quantiles))) - 0.5
-    if method == "power":
-        return (_yeo_johnson(values, state["lambda"]) - state["mean"]) / state["std"]
-    return values
+    return SCALERS[state["scaling"]][1](state, values)
