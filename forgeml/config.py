@@ -70,8 +70,8 @@ class TextFeature(_FeatureBase):
     fill_value: str = ""
     vocab_size: int = Field(5000, ge=10, description="Most frequent tokens kept (train split only).")
     max_length: int | None = Field(None, ge=1, description="Tokens kept per row; default: the 95th percentile of train lengths, at most 256.")
-    lowercase: bool = True
-    embedding_dim: int = Field(32, ge=1)
+    lowercase: bool = Field(True, description="Lower-case before tokenising.")
+    embedding_dim: int = Field(32, ge=1, description="Width of the bag-of-embeddings text encoder.")
     repair: bool = Field(True, description="Normalise unicode (NFKC) and strip control and broken characters.")
 
 
@@ -94,7 +94,7 @@ class SplitConfig(_Strict):
     validation: float = Field(0.15, ge=0, lt=1, description="Fraction for validation (early stopping, model choice).")
     test: float = Field(0.15, ge=0, lt=1, description="Fraction held out for the final report.")
     stratify: bool = Field(True, description="Keep class proportions in every split (classification only).")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the random split.")
     column: str | None = Field(None, description="A column whose values (train/validation/test) assign the split.")
     validation_path: str | None = Field(None, description="A separate validation file instead of a random split.")
     test_path: str | None = Field(None, description="A separate test file instead of a random split.")
@@ -130,9 +130,9 @@ class MLPConfig(_Strict):
     hidden_size: int = Field(128, ge=1, description="Width of each hidden block.")
     num_layers: int = Field(2, ge=0, description="Number of hidden blocks.")
     dropout: float = Field(0.1, ge=0, lt=1)
-    norm: Literal["batch", "layer", "none"] = "batch"
+    norm: Literal["batch", "layer", "none"] = Field("batch", description="Normalisation inside each block.")
     residual: bool = Field(True, description="Residual connections between equal-width blocks.")
-    activation: Literal["relu", "gelu", "silu"] = "relu"
+    activation: Literal["relu", "gelu", "silu"] = Field("relu", description="Activation inside each block.")
 
 
 class GBMConfig(_Strict):
@@ -154,22 +154,22 @@ ModelConfig = Annotated[Union[MLPConfig, GBMConfig], Field(discriminator="type")
 class TrainConfig(_Strict):
     epochs: int = Field(200, ge=1, description="Upper bound; early stopping usually ends sooner.")
     batch_size: int = Field(64, ge=1)
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    optimizer: Literal["adamw", "adam", "sgd"] = Field("adamw", description="Decay applies only to ≥2-D weights.")
     learning_rate: float = Field(1e-3, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     weight_decay: float = Field(1e-4, ge=0, description="Decoupled (AdamW) or L2 (Adam/SGD) weight decay.")
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights, added to the loss.")
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty on weights, added to the loss.")
-    schedule: Literal["none", "step", "exponential", "cosine", "onecycle"] = "cosine"
+    schedule: Literal["none", "step", "exponential", "cosine", "onecycle"] = Field("cosine", description="Learning-rate schedule, stepped every batch.")
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up before the schedule.")
     step_size: int = Field(30, ge=1, description="Epochs between decays for schedule='step'.")
     gamma: float = Field(0.1, gt=0, le=1, description="Decay factor for 'step' and 'exponential' (per epoch).")
-    loss: Literal["auto", "mse", "huber", "poisson", "cross_entropy", "bce"] = "auto"
+    loss: Literal["auto", "mse", "huber", "poisson", "cross_entropy", "bce"] = Field("auto", description="auto: bce (binary), cross_entropy (multiclass), mse (regression).")
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
     early_stopping_metric: str = Field("loss", description="Validation metric watched: 'loss' or any metric name (accuracy, f1_macro, r2, ...).")
     grad_clip: float | None = Field(1.0, description="Max gradient norm; null turns clipping off.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")
-    seed: int = 0
+    seed: int = Field(0, description="Seeds weights, batch order and dropout: same seed, same run.")
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
@@ -180,7 +180,7 @@ class Config(_Strict):
     """A whole run. ``features`` lists the inputs; the target columns are not among them."""
 
     target: list[str] = Field(description="Target column(s); several are allowed for multi-target regression.")
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    task: Literal["auto", "binary", "multiclass", "regression"] = Field("auto", description="Inferred from the target when 'auto'.")
     features: list[FeatureConfig] = Field(default_factory=list, description="Input features; inferred when empty.")
     data: DataConfig = Field(default_factory=DataConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
