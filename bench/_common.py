@@ -66,3 +66,44 @@ def median(values: list[float]) -> float:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+class ForeignLoad:
+    """CPU time other processes used while a bench ran (machine busy time minus our own).
+
+    Reads /proc/stat (all CPUs) and our getrusage (self + waited children). Linux only; on other
+    systems ``report()`` says it is unknown.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        import resource
+        import time
+
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return None
+        values = [int(v) for v in fields]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        hz = os.sysconf("SC_CLK_TCK")
+        own = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            own += usage.ru_utime + usage.ru_stime
+        return (sum(values) - idle) / hz, own, time.perf_counter()
+
+    def report(self) -> tuple[float | None, str]:
+        end = self._sample()
+        if self._start is None or end is None:
+            return None, "other processes' CPU use unknown"
+        busy = end[0] - self._start[0]
+        own = end[1] - self._start[1]
+        wall = end[2] - self._start[2]
+        foreign = max(0.0, busy - own)
+        share = foreign / wall if wall > 0 else 0.0
+        flag = " — OTHER PROCESSES WERE RUNNING; re-run alone for trustworthy timings" if share > 0.1 else ""
+        return share, f"other processes used {foreign:.1f} CPU-s during {wall:.1f} s wall (≈{share:.2f} cores){flag}"

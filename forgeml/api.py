@@ -91,6 +91,17 @@ class Pipeline:
                 metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=prepared.config.target)
             self.evaluations_[split] = Evaluation(metrics, y_true, scores)
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
+        self.importance_ = self._importance(prepared)
+
+    def _importance(self, prepared: Any) -> dict[str, float] | None:
+        from forgeml.evaluate.importance import permutation_importance
+
+        split = "validation" if "validation" in self.evaluations_ else self.test_split_
+        evaluation = self.evaluations_.get(split)
+        if evaluation is None:
+            return None
+        y_true = evaluation.y_true if prepared.task.is_classification else evaluation.y_true
+        return permutation_importance(self.predictor_, prepared.frames[split], y_true, seed=prepared.config.train.seed)
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self) -> Any:
@@ -124,6 +135,8 @@ class Pipeline:
         notes = list(prepared.messages) if prepared else []
         if prepared and getattr(self, "test_split_", "test") == "validation":
             notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
+        if getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None):
+            notes.append("feature importance: increase of the held-out loss when that column is shuffled (permutation importance)")
         if hasattr(self, "fit_summary_"):
             notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
@@ -141,7 +154,7 @@ class Pipeline:
             class_names=predictor.class_names,
             data_summary=prepared.summary if prepared else getattr(self, "loaded_summary_", None),
             cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
-            feature_importance=predictor.estimator.feature_importance(),
+            feature_importance=getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
             config_yaml=predictor.config.to_yaml(),
             extra_notes=notes,
         )
@@ -163,6 +176,7 @@ class Pipeline:
             "history.json": self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", []),
             "data_summary.json": prepared.summary if prepared else getattr(self, "loaded_summary_", None),
             "cleaning.json": prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
+            "importance.json": getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
         }
         return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
 
@@ -178,6 +192,7 @@ class Pipeline:
         pipeline.loaded_history_ = read_json(path, "history.json") or []
         pipeline.loaded_summary_ = read_json(path, "data_summary.json")
         pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
+        pipeline.loaded_importance_ = read_json(path, "importance.json")
         return pipeline
 
 

@@ -40,10 +40,10 @@ ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _GROUP_MARKS = ",' \u00a0\u202f"  # 1,234 / 1'234 / 1 234 (also no-break and narrow spaces)
 _GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}([{_GROUP_MARKS}]\d{{3}})+(\.\d*)?$"  # strict: "1,5" is not 15
-_CLEANUPS = (  # (RE2 pattern, replacement), applied in order
-    (r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
-    (r"^([+-]?)\s*[$€£¥₹]\s*", r"\1"),  # a leading currency sign
-    (r"\s*%$", ""),  # a trailing percent sign
+_CLEANUPS = (  # (characters that trigger it, RE2 pattern, replacement), applied in order
+    ("(", r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
+    ("$€£¥₹", r"^([+-]?)\s*[$€£¥₹]\s*", r"\1"),  # a leading currency sign
+    ("%", r"\s*%$", ""),  # a trailing percent sign
 )
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then US month-first)
@@ -91,10 +91,14 @@ def to_numeric(series: pd.Series) -> pd.Series:
     plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     if not pc.all(pc.or_(plain, pc.is_null(text))).as_py():  # clean only when something needs it
         cleaned = text
-        for pattern, replacement in _CLEANUPS:
-            cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
+        for triggers, pattern, replacement in _CLEANUPS:
+            if any(pc.any(pc.match_substring(cleaned, char)).as_py() for char in triggers):  # memchr, not regex
+                cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
         grouped = pc.fill_null(pc.match_substring_regex(cleaned, _GROUPED_NUMBER), False)
-        ungrouped = pc.replace_substring_regex(cleaned, f"[{_GROUP_MARKS}]", "")
+        ungrouped = cleaned
+        for mark in _GROUP_MARKS:  # literal replaces: several times faster than one regex
+            if pc.any(pc.match_substring(ungrouped, mark)).as_py():
+                ungrouped = pc.replace_substring(ungrouped, mark, "")
         text = pc.if_else(grouped, ungrouped, cleaned)
         plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     numbers = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
@@ -254,10 +258,11 @@ class _Profile:
             self.distinct_raw = self.distinct = -1
             return
         self.values = values = column[present]
-        self.distinct_raw = int(values.nunique())
-        self.distinct = int(to_numeric(values).nunique()) if self.text_numeric else self.distinct_raw
-        if self.text_numeric:
-            self.present = int(to_numeric(values).notna().sum())
+        self.distinct_raw = self.distinct = int(values.nunique())
+        if self.text_numeric:  # parsed once here; NA tokens and unparsable text become missing
+            self.numbers = to_numeric(values)
+            self.distinct = int(self.numbers.nunique())
+            self.present = int(self.numbers.notna().sum())
 
     @property
     def unique_share(self) -> float:
@@ -281,7 +286,7 @@ def _rule_all_missing(profile: _Profile) -> str | None:
 def _rule_constant(profile: _Profile) -> str | None:
     if profile.distinct != 1:
         return None
-    values = to_numeric(profile.values).dropna() if profile.text_numeric else profile.values
+    values = profile.numbers.dropna() if profile.text_numeric else profile.values
     value = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]
     return f"constant: every value is {value!r}"
 
@@ -325,10 +330,10 @@ def _rule_number(profile: _Profile) -> Feature | None:
         return NumberFeature(name=profile.name, note=_with_missing("numeric", profile))
     if not profile.text_numeric:
         return None
-    bad = unparsable_mask(profile.column)
+    bad = profile.numbers.isna() & ~_text(profile.values).isin(NA_TOKENS)
     note = "text parsed as numbers"
     if bad.any():
-        examples = ", ".join(repr(value) for value in profile.column[bad].unique()[:3])
+        examples = ", ".join(repr(value) for value in profile.values[bad].unique()[:3])
         note += f"; {int(bad.sum())} value(s) are not numbers and will be missing (e.g. {examples})"
     return NumberFeature(name=profile.name, note=_with_missing(note, profile))
 

@@ -1,0 +1,177 @@
+"""Trainer overhead: forgeml's ``Trainer`` vs a hand-written PyTorch loop, same model, same data.
+
+Model: 64 → 3×256 ReLU → 10 (plain ``nn.Sequential``; ours is wrapped to take the ``{"x": X}``
+dict the Trainer passes). Data: 200k generated rows, batch 256, Adam lr 1e-3, no weight decay,
+no schedule, no clipping, no validation, no checkpoints, no progress bar. Both loops see a fresh
+model with the same initial weights and a seeded ``randperm`` order per epoch, take batches by
+index slicing, and accumulate the running loss (``loss.item()``), as a typical hand loop does.
+
+Runs alternate (ours, baseline, ours, ...) after one warm-up of each; the medians of
+samples/s are compared. Target: ours ≥ 0.95 × baseline.
+
+    .venv/bin/python bench/trainer_overhead.py            # 3 epochs × 3 runs each, ~1-2 min alone
+    .venv/bin/python bench/trainer_overhead.py --quick    # 50k rows, 1 epoch × 3 runs
+    .venv/bin/python bench/trainer_overhead.py --profile  # + where our extra time goes (cProfile)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import ForeignLoad, machine_line, median, pin_threads, verdict  # noqa: E402
+
+TARGET = 0.95
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each loop (alternating)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1, help="torch/OMP threads for both loops (default 1: steadier on a shared 2-core box)")
+    parser.add_argument("--quick", action="store_true", help="50k rows, 1 epoch, 3 runs each")
+    parser.add_argument("--profile", action="store_true", help="after timing, cProfile one epoch of each loop")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.epochs = min(args.rows, 50_000), 1
+    return args
+
+
+ARGS = parse_args()
+pin_threads(ARGS.threads)  # before torch is imported
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from forgeml.config import TrainConfig  # noqa: E402
+from forgeml.train.trainer import TensorData, Trainer  # noqa: E402
+
+IN, HIDDEN, OUT = 64, 256, 10
+
+
+class DictInput(nn.Module):
+    """The plain Sequential, taking the Trainer's ``{"x": tensor}`` batches."""
+
+    def __init__(self, net: nn.Sequential):
+        super().__init__()
+        self.net = net
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(inputs["x"])
+
+
+def make_net(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(IN, HIDDEN), nn.ReLU(),
+        nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
+        nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
+        nn.Linear(HIDDEN, OUT),
+    )
+
+
+def make_data(rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1234)
+    x = torch.randn(rows, IN, generator=generator)
+    w = torch.randn(IN, OUT, generator=generator)
+    y = (x @ w + 0.5 * torch.randn(rows, OUT, generator=generator)).argmax(dim=1)  # learnable labels
+    return x.contiguous(), y.contiguous()
+
+
+def train_config(args: argparse.Namespace, epochs: int) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs, batch_size=args.batch_size, schedule="none", grad_clip=None, early_stopping_patience=0,
+        progress=False, optimizer="adam", weight_decay=0.0, learning_rate=1e-3, threads=args.threads, seed=0,
+    )
+
+
+def run_ours(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, epochs: int) -> tuple[float, float]:
+    model = DictInput(make_net())
+    trainer = Trainer(train_config(args, epochs))
+    data = TensorData(inputs={"x": x}, targets=y)
+    started = time.perf_counter()
+    result = trainer.fit(model, nn.CrossEntropyLoss(), data)
+    seconds = time.perf_counter() - started
+    return seconds, float(result.history[-1]["train_loss"])
+
+
+def run_baseline(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, epochs: int) -> tuple[float, float]:
+    torch.set_num_threads(args.threads)
+    net = make_net()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    rows, batch = x.shape[0], args.batch_size
+    started = time.perf_counter()
+    net.train()
+    for epoch in range(epochs):
+        order = torch.randperm(rows, generator=torch.Generator().manual_seed(epoch))
+        total, count = 0.0, 0
+        for start in range(0, rows, batch):
+            index = order[start : start + batch]
+            if index.numel() < 2:
+                break
+            loss = loss_fn(net(x[index]), y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            count += 1
+    seconds = time.perf_counter() - started
+    return seconds, total / max(1, count)
+
+
+def profile(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    for name, fn in (("ours", run_ours), ("baseline", run_baseline)):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        seconds, _ = fn(x, y, args, 1)
+        profiler.disable()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(14)
+        print(f"\n--- cProfile, {name}, 1 epoch ({seconds:.2f} s; profiler inflates Python-side costs) ---")
+        print("\n".join(stream.getvalue().splitlines()[4:30]))
+
+
+def main() -> int:
+    args = ARGS
+    torch.set_num_threads(args.threads)
+    x, y = make_data(args.rows)
+    samples = args.rows * args.epochs
+    print(f"trainer_overhead: {args.rows:,} rows × {IN} in, MLP 3×{HIDDEN} ReLU → {OUT}, batch {args.batch_size}, "
+          f"{args.epochs} epoch(s) per run, {args.repeats} runs each, threads={args.threads}")
+    print(f"machine: {machine_line()}")
+    load = ForeignLoad()
+    warm_rows = min(args.rows, 20_000)  # warm-up: allocator, kernels, first-call costs
+    run_ours(x[:warm_rows], y[:warm_rows], args, 1)
+    run_baseline(x[:warm_rows], y[:warm_rows], args, 1)
+    ours, base = [], []
+    for repeat in range(args.repeats):
+        seconds, loss_ours = run_ours(x, y, args, args.epochs)
+        ours.append(samples / seconds)
+        seconds_b, loss_base = run_baseline(x, y, args, args.epochs)
+        base.append(samples / seconds_b)
+        print(f"  run {repeat + 1}: ours {ours[-1]:>10,.0f} samples/s (loss {loss_ours:.3f})   "
+              f"baseline {base[-1]:>10,.0f} samples/s (loss {loss_base:.3f})   ratio {ours[-1] / base[-1]:.3f}")
+    ratio = median(ours) / median(base)
+    share, note = load.report()
+    print(f"\nOURS      median {median(ours):,.0f} samples/s")
+    print(f"BASELINE  median {median(base):,.0f} samples/s (hand-written loop)")
+    print(f"RATIO     {ratio:.3f}  (target ≥ {TARGET})  {verdict(ratio >= TARGET)}")
+    print(f"load: {note}")
+    if args.profile:
+        profile(x, y, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
