@@ -33,27 +33,31 @@ def write_bundle(path: str | Path, predictor: Any, *, metrics: dict, report_html
     from forgeml import __version__
 
     path = Path(path)
-    with atomic_directory(path) as tmp:
-        (tmp / "config.yaml").write_text(predictor.config.to_yaml(), encoding="utf-8")
-        _write_json(tmp / "features.json", predictor.featureset.to_json())
-        _write_json(tmp / "metrics.json", metrics)
-        (tmp / "model_card.md").write_text(model_card, encoding="utf-8")
-        if report_html is not None:
-            (tmp / "report.html").write_text(report_html, encoding="utf-8")
-        for name, value in (extra or {}).items():
-            _write_json(tmp / name, value)
-        predictor.estimator.save(tmp)
-        files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "forgeml_version": __version__,
-            "task": predictor.task.name,
-            "loss": predictor.task.loss,
-            "model": predictor.config.model.type,
-            "files": {name: _sha256(tmp / name) for name in files},
-        }
-        _write_json(tmp / MANIFEST, manifest)
+    try:
+        with atomic_directory(path) as tmp:
+            (tmp / "config.yaml").write_text(predictor.config.to_yaml(), encoding="utf-8")
+            _write_json(tmp / "features.json", predictor.featureset.to_json())
+            _write_json(tmp / "metrics.json", metrics)
+            (tmp / "model_card.md").write_text(model_card, encoding="utf-8")
+            if report_html is not None:
+                (tmp / "report.html").write_text(report_html, encoding="utf-8")
+            for name, value in (extra or {}).items():
+                _write_json(tmp / name, value)
+            predictor.estimator.save(tmp)
+            files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "forgeml_version": __version__,
+                "task": predictor.task.name,
+                "loss": predictor.task.loss,
+                "model": predictor.config.model.type,
+                "files": {name: _sha256(tmp / name) for name in files},
+            }
+            _write_json(tmp / MANIFEST, manifest)
+    except OSError as exc:  # disk full, read-only folder: atomic_directory has left any older bundle in place
+        raise BundleError(f"could not write the bundle ({exc.strerror or exc})", where=str(path),
+                          hint="free disk space or choose another folder; an existing bundle there is unchanged") from exc
     return path
 
 
@@ -90,14 +94,14 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_predictor(path: str | Path) -> Any:
     """Verify checksums, then rebuild features, task and model from plain files."""
+    path = Path(path)
+    manifest = read_manifest(path)  # before the heavy imports below: a wrong path fails at once
     from forgeml.config import Config
     from forgeml.features.featureset import FeatureSet
     from forgeml.models.estimator import load_estimator
     from forgeml.models.tasks import Task
     from forgeml.predict import Predictor
 
-    path = Path(path)
-    manifest = read_manifest(path)
     try:
         config = Config.from_yaml(path / "config.yaml")
         featureset = FeatureSet.from_json(json.loads((path / "features.json").read_text(encoding="utf-8")))

@@ -257,7 +257,8 @@ def main() -> None:
     from forgeml.errors import ForgeError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode typer *returns* the exit code of --help and of Ctrl-C (130).
+        code = app(standalone_mode=False)
     except ForgeError as exc:
         if _STATE["debug"]:
             raise
@@ -269,12 +270,16 @@ def main() -> None:
     except _click_exceptions() as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _click_exceptions():
-    import click
-
-    return (click.ClickException,)
+    try:  # typer ≥ 0.20 vendors click as typer._click and raises its exceptions, not click's
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        from click import ClickException
+    return (ClickException,)
 
 
 if __name__ == "__main__":

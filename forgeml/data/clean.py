@@ -16,6 +16,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 import pandas as pd
 
+from forgeml.fileio import to_plain
 from forgeml.errors import ConfigError
 
 # Cells a target may hold that mean "no value" (compared stripped and lower-cased). "?" is the
@@ -61,7 +62,7 @@ class CleaningReport:
 
     def record_missing(self, column: str, count: int, strategy: str, value: Any) -> None:
         """Called by the feature stage once it knows the fill value learned on train."""
-        self.missing[column] = {"count": int(count), "strategy": strategy, "value": _plain(value)}
+        self.missing[column] = {"count": int(count), "strategy": strategy, "value": to_plain(value)}
         if strategy == "drop_row":
             self.messages.append(f"dropped {_rows(count)} with a missing '{column}'")
             return
@@ -91,7 +92,7 @@ class CleaningReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: numpy scalars become Python numbers and infinite limits become None."""
-        return _plain(asdict(self))
+        return to_plain(asdict(self))
 
     def summary_lines(self) -> list[str]:
         """Human sentences for the run summary; the first line reconciles the row counts."""
@@ -99,17 +100,6 @@ class CleaningReport:
         return [head, *self.messages]
 
 
-def _plain(value: Any) -> Any:
-    """Recursively turn numpy values into JSON types; non-finite floats into None (JSON has no inf)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _format_value(value: Any) -> str:

@@ -59,7 +59,7 @@ _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then U
 def _text(series: pd.Series) -> pd.Series:
     """Values as stripped strings (NaN kept), whatever the column's dtype."""
     if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
-        series = series.astype("str")
+        series = series.astype(object).where(series.isna(), series.astype(str))  # NaN stays NaN
     return series.str.strip()
 
 
@@ -156,7 +156,8 @@ def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         return _naive(series)
     if pd.api.types.is_numeric_dtype(series.dtype):  # e.g. 20240305 stored as an integer
-        series = series.astype("Int64").astype("str")
+        whole = bool((series.dropna() % 1 == 0).all())
+        series = (series.astype("Int64") if whole else series).astype("str")
     text = _text(series)
     text = text.where(~text.isin(NA_TOKENS))
     fmt = fmt or guess_date_format(text)
@@ -194,8 +195,10 @@ def infer_task(df: pd.DataFrame, targets: list[str]) -> Task:
     if len(targets) > 1:
         text_targets = [target for target in targets if not _is_numeric(df[target])]
         if text_targets:
-            raise ConfigError(f"several targets are only supported for regression, but {text_targets} are not numeric",
-                              hint="train one model per class target, or convert the targets to numbers")
+            raise ConfigError(
+                f"several targets are only supported for regression, but {text_targets} are not numeric",
+                hint="train one model per class target, or convert the targets to numbers",
+            )
         return "regression"
     column = df[targets[0]]
     if not _is_numeric(column):
@@ -221,11 +224,18 @@ def _check_target(df: pd.DataFrame, target: str) -> None:
                         hint="choose another target column or fill it in")
     distinct = values.unique()
     if len(distinct) == 1:
-        raise DataError(f"target {target!r} has a single value {distinct[0]!r}: nothing to learn", where=where,
+        value = distinct[0].item() if hasattr(distinct[0], "item") else distinct[0]  # no np.float64(...) in messages
+        raise DataError(f"target {target!r} has a single value {value!r}: nothing to learn", where=where,
                         hint="the target needs at least two different values")
 
 
+def _is_number_dtype(column: pd.Series) -> bool:
+    """Stored as numbers (bools are not: two values, a binary feature)."""
+    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+
+
 def _is_numeric(column: pd.Series) -> bool:
+    """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return False
     if pd.api.types.is_numeric_dtype(column.dtype):
@@ -246,14 +256,14 @@ class _Profile:
         self.column = column
         self.rows = len(column)
         sample = column.iloc[positions]
-        self.nested = column.dtype == object and bool(sample.dropna().map(lambda v: isinstance(v, (list, dict))).any())
+        self.nested = column.dtype == object and bool(sample.dropna().map(_is_nested).any())
         self.is_datetime = pd.api.types.is_datetime64_any_dtype(column.dtype)
-        self.is_numeric_dtype = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
-        present = column.notna() if self.is_numeric_dtype or self.is_datetime or self.nested else \
-            column.notna() & _text(column).ne("")
+        self.is_numeric_dtype = _is_number_dtype(column)
+        typed = self.is_numeric_dtype or self.is_datetime or self.nested
+        present = column.notna() if typed else column.notna() & _text(column).ne("")  # "  " is missing too
         self.present = int(present.sum())
         self.sample = sample[sample.notna()] if self.nested else sample[present.iloc[positions].to_numpy()]
-        self.text_numeric = not (self.is_numeric_dtype or self.is_datetime or self.nested) and _is_numeric(self.sample)
+        self.text_numeric = not typed and _is_numeric(self.sample)
         if self.nested:
             self.distinct_raw = self.distinct = -1
             return
@@ -265,11 +275,19 @@ class _Profile:
             self.present = int(self.numbers.notna().sum())
 
     @property
+    def whole_numbers(self) -> bool:
+        return self.is_numeric_dtype and bool((self.sample == self.sample.round()).all())
+
+    @property
     def unique_share(self) -> float:
         return self.distinct / self.present if self.present else 0.0
 
     def strings(self) -> pd.Series:
         return _text(self.sample)
+
+
+def _is_nested(value: object) -> bool:
+    return isinstance(value, (list, dict))
 
 
 Rule = Callable[[_Profile], "Feature | str | None"]  # a feature, a reason to drop, or None: not mine
@@ -303,12 +321,17 @@ def _name_tokens(name: str) -> list[str]:
     return [token.lower() for token in re.split(r"[^0-9A-Za-z\u4e00-\u9fff]+", spaced) if token]
 
 
-def _rule_id_by_name(profile: _Profile) -> str | None:
+def _rule_id_by_name(profile: _Profile) -> Feature | str | None:
+    """Named like an id: dropped when nearly unique; whole numbers that repeat are codes (category)."""
     tokens = _name_tokens(profile.name)
     named = bool(tokens) and (tokens[-1] in ID_NAME_TOKENS or profile.name.endswith(("编号", "序号")))
-    measured = profile.is_numeric_dtype and not bool((profile.sample == profile.sample.round()).all())
-    if named and not measured and profile.present >= MIN_ROWS_FOR_ID and profile.unique_share >= 0.5:
+    if not named or (profile.is_numeric_dtype and not profile.whole_numbers):
+        return None  # "weight_key" holding 71.3, 68.2: a measurement whatever its name
+    if profile.present >= MIN_ROWS_FOR_ID and profile.unique_share >= 0.5:
         return f"looks like an identifier: named {profile.name!r} with {profile.distinct} distinct values"
+    if profile.is_numeric_dtype:  # store_id 1..40: codes, so no order or distance between them
+        note = f"whole numbers named like an id: codes, not quantities; {profile.distinct} distinct values"
+        return CategoryFeature(name=profile.name, note=_with_missing(note, profile))
     return None
 
 
@@ -320,9 +343,10 @@ def _rule_id_number(profile: _Profile) -> str | None:
         return None  # unique floats are measurements, not ids
     increasing = (np.diff(values.to_numpy()) > 0).mean() >= 0.99
     consecutive = values.max() - values.min() + 1 <= 1.01 * len(values)
-    if increasing or consecutive:
-        return "looks like a row number or id: unique whole numbers, " + ("increasing" if increasing else "a consecutive range")
-    return None
+    if not (increasing or consecutive):
+        return None
+    how = "increasing" if increasing else "a consecutive range"
+    return f"looks like a row number or id: unique whole numbers, {how}"
 
 
 def _rule_number(profile: _Profile) -> Feature | None:
@@ -346,7 +370,8 @@ def _rule_date(profile: _Profile) -> Feature | None:
     fmt = guess_date_format(profile.sample)
     if fmt is None:
         return None
-    return DateFeature(name=profile.name, format=fmt, note=_with_missing(f"text parsed as dates with format {fmt!r}", profile))
+    note = _with_missing(f"text parsed as dates with format {fmt!r}", profile)
+    return DateFeature(name=profile.name, format=fmt, note=note)
 
 
 def _looks_like_text(profile: _Profile) -> bool:
@@ -366,7 +391,8 @@ def _looks_like_text(profile: _Profile) -> bool:
 def _rule_text(profile: _Profile) -> Feature | None:
     if not _looks_like_text(profile):
         return None
-    return TextFeature(name=profile.name, note=_with_missing(f"free text: {profile.distinct} distinct values", profile))
+    note = _with_missing(f"free text: {profile.distinct} distinct values", profile)
+    return TextFeature(name=profile.name, note=note)
 
 
 def _rule_id_code(profile: _Profile) -> str | None:
@@ -386,7 +412,7 @@ def _with_missing(note: str, profile: _Profile) -> str:
 
 # Tried in order; the first that answers decides. Binary comes before the id rules (two values
 # are never an id), the number before the date (20240305 is a number), text before short codes.
-_RULES = (
+_RULES: tuple[Rule, ...] = (
     _rule_nested, _rule_all_missing, _rule_constant, _rule_binary, _rule_id_by_name, _rule_id_number,
     _rule_number, _rule_date, _rule_text, _rule_id_code, _rule_category,
 )

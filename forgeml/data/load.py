@@ -21,17 +21,23 @@ import csv
 import difflib
 import gzip
 import io
+import itertools
 import json
 import unicodedata
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from forgeml.errors import DataError
 
 CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
+_DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _SAMPLE_BYTES = 1 << 16  # enough lines to sniff delimiter and encoding, small enough to be instant
 _SNIFF_RECORDS = 200
 _BINARY_MAGIC = {
@@ -123,7 +129,11 @@ def _format_of(path: Path, where: str) -> str:
 
 
 def _read_bytes(path: Path, where: str) -> bytes:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # permissions, a vanished network drive
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", where=where,
+                        hint="check its permissions") from None
     if data.startswith(b"\x1f\x8b"):
         try:
             data = gzip.decompress(data)
@@ -179,11 +189,8 @@ def _sniff_encoding(data: bytes) -> str:
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        for start in range(0, len(data), 1 << 20):  # chunks: no second full-size copy
-            decoder.decode(data[start:start + (1 << 20)], final=False)
-        decoder.decode(b"", final=True)
+        data.decode(encoding)  # the whole file: a Latin-1 byte may first appear on line 100,000
     except UnicodeDecodeError:
         return False
     return True
@@ -200,7 +207,7 @@ def _encodes(char: str, encoding: str) -> bool:
 # ----------------------------------------------------------------------------- text tables
 def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
-    delimiter = options.delimiter or _sniff_delimiter(text, path, options.where)
+    delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where)
     header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
     payload = text.encode("utf-8")
@@ -209,12 +216,21 @@ def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     except _ARROW_ERRORS:
         pass  # ragged rows, odd quoting: the C parser is slower but more forgiving
     try:
-        frame = pd.read_csv(io.BytesIO(payload), sep=delimiter, keep_default_na=False, na_values=[""],
-                            encoding="utf-8", low_memory=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"not a table: {detail}", where=options.where,
-                        hint="every row needs the same number of fields as the header; quote fields that contain the delimiter") from None
+        with warnings.catch_warnings():
+            # index_col=False: a row with one field too many must not silently become the index;
+            # pandas then warns that it would drop fields, and a warning is not enough here
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.BytesIO(payload), sep=delimiter, keep_default_na=False, na_values=[""],
+                                encoding="utf-8", low_memory=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
+        if isinstance(exc, pd.errors.ParserWarning):
+            detail = "some rows have more fields than the header"
+        else:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"not a table: {detail}", where=options.where,
+            hint="every row needs the same number of fields as the header; quote fields that contain the delimiter",
+        ) from None
     for column in frame.columns:  # the C parser turns True/False into bools; keep the text
         if frame[column].dtype == bool or (frame[column].dtype == object and _all_bool(frame[column])):
             frame[column] = frame[column].map({True: "True", False: "False"}).astype("str")
@@ -226,15 +242,27 @@ def _all_bool(column: pd.Series) -> bool:
     return len(values) > 0 and all(isinstance(value, bool) for value in values)
 
 
+def _given_delimiter(options: _Options) -> str | None:
+    if options.delimiter is None:
+        return None
+    delimiter = _DELIMITER_NAMES.get(options.delimiter.lower(), options.delimiter)
+    if len(delimiter) != 1:
+        raise DataError(f"the delimiter must be one character, got {options.delimiter!r}", where=options.where,
+                        hint="use one of , ; | or \\t (or leave it unset to sniff it)")
+    return delimiter
+
+
 def _sniff_delimiter(text: str, path: Path, where: str) -> str:
     """The candidate that splits the header and most sampled rows into the same (≥2) fields."""
-    order = ("\t",) + tuple(d for d in CANDIDATE_DELIMITERS if d != "\t") if ".tsv" in path.suffixes else CANDIDATE_DELIMITERS
+    tabs_first = {".tsv", ".tab"} & {suffix.lower() for suffix in path.suffixes}
+    order = ("\t",) + tuple(d for d in CANDIDATE_DELIMITERS if d != "\t") if tabs_first else CANDIDATE_DELIMITERS
     sample = text[:_SAMPLE_BYTES]
     if len(text) > _SAMPLE_BYTES:
         sample = sample[: sample.rfind("\n") + 1] or sample  # no half line at the end
     best, best_score = ",", -1.0
     for delimiter in order:
-        records = [row for _, row in zip(range(_SNIFF_RECORDS), csv.reader(io.StringIO(sample), delimiter=delimiter)) if row]
+        reader = csv.reader(io.StringIO(sample), delimiter=delimiter)
+        records = [row for row in itertools.islice(reader, _SNIFF_RECORDS) if row]
         if not records or len(records[0]) < 2:
             continue
         counts = Counter(len(row) for row in records)
@@ -248,9 +276,6 @@ def _sniff_delimiter(text: str, path: Path, where: str) -> str:
 
 
 def _read_with_pyarrow(payload: bytes, delimiter: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     table = pacsv.read_csv(
         io.BytesIO(payload),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
@@ -270,19 +295,11 @@ def _read_with_pyarrow(payload: bytes, delimiter: str) -> pd.DataFrame:
     return pa.table(columns, names=names).to_pandas()
 
 
-def _arrow_errors() -> tuple[type[Exception], ...]:
-    import pyarrow as pa
-
-    return (pa.ArrowInvalid, pa.ArrowNotImplementedError)
-
-
-_ARROW_ERRORS = _arrow_errors()
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError)
 
 
 # ----------------------------------------------------------------------------- parquet, json
 def _read_parquet(path: Path, options: _Options) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
     try:
         return pq.read_table(path).to_pandas()
     except (OSError, *_ARROW_ERRORS) as exc:

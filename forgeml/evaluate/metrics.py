@@ -15,6 +15,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from forgeml.fileio import to_plain
 from forgeml.errors import ConfigError
 
 #: The metric a run is judged by (early stopping, model selection, the report's headline).
@@ -143,7 +144,7 @@ def _classification(
             },
             "n": int(y_true.shape[0]),
         }
-    return _to_python(result)
+    return to_plain(result)
 
 
 def _n_classes(
@@ -205,7 +206,7 @@ def _regression(
     result["n"] = int(true_2d.shape[0])
     if n_targets > 1:
         result["per_target"] = per_target
-    return _to_python(result)
+    return to_plain(result)
 
 
 def _regression_one(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
@@ -220,7 +221,7 @@ def _regression_one(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float |
             "r2": skm.r2_score(y_true, y_pred),
             "mape": skm.mean_absolute_percentage_error(y_true[keep], y_pred[keep]) if keep.any() else None,
         }
-    return _to_python(scores)
+    return to_plain(scores)
 
 
 def _mean_defined(values: list[float | None]) -> float | None:
@@ -241,14 +242,3 @@ def _check_task(task: str) -> None:
         raise ConfigError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(_TASKS)}")
 
 
-def _to_python(value: Any) -> Any:
-    """numpy scalars to python, NaN/inf to None: JSON has no NaN and the report shows a dash."""
-    if isinstance(value, dict):
-        return {str(k): _to_python(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_python(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -45,6 +45,22 @@ class DistContext:
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return bool(tensor.item())
 
+    def mean(self, value: float) -> float:
+        """The average of ``value`` over the ranks (a rank's train loss covers only its shard)."""
+        if not self.enabled:
+            return value
+        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return float(tensor.item()) / self.world_size
+
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's buffers on every rank. DDP broadcasts them before each forward, but the last
+        forward of an epoch updates batch-norm statistics from each rank's own shard: without this,
+        ranks evaluate different models and can disagree about early stopping (and then hang)."""
+        if self.enabled:
+            for buffer in module.buffers():
+                dist.broadcast(buffer, src=0)
+
     def broadcast(self, value: Any) -> Any:
         """Rank 0's value on every rank (run ids, paths)."""
         if not self.enabled:

@@ -110,6 +110,8 @@ class Trainer:
             for epoch in range(state.epoch, cfg.epochs):
                 epoch_started = time.perf_counter()
                 train_loss = self._train_epoch(net, model, loss_fn, optimizer, scheduler, train, epoch, state, steps_per_epoch)
+                pass  #                 train_loss = self.dist.mean(train_loss)  # every rank logs, and stops on, the same numbers
+                self.dist.sync_buffers(model)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
                 if val is not None and len(val):
                     row.update({f"val_{k}": v for k, v in self.evaluate(model, loss_fn, val, metrics_fn).items()})
@@ -169,7 +171,6 @@ class Trainer:
         net.train()
         order = self._epoch_order(len(train), epoch)
         batch_size = self._local_batch_size()
-        total, count = 0.0, 0
         penalised = [p for p in model.parameters() if p.dim() >= 2] if (cfg.l1 or cfg.l2) else []
         with _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs) as bar:
             for step in range(state.batch, steps):
@@ -186,16 +187,19 @@ class Trainer:
                 optimizer.step()
                 scheduler.step()
                 state.global_step += 1
-                total += float(loss.detach())
-                count += 1
+                state.loss_total += float(loss.detach())
+                state.loss_count += 1
                 state.batch = step + 1
-                bar.advance(total / count)
+                bar.advance(state.loss_total / state.loss_count)
                 if state.global_step % cfg.checkpoint_every_steps == 0:
                     self._save(model, optimizer, scheduler, state, epoch=epoch)
                 if self.dist.any_flag(self._stop_signal is not None):
                     path = self._save(model, optimizer, scheduler, state, epoch=epoch)
                     raise TrainingInterrupted(path)
-        return total / max(1, count)
+        # The running sum lives in the loop state so an epoch resumed mid-way reports the same loss.
+        train_loss = state.loss_total / max(1, state.loss_count)
+        state.loss_total, state.loss_count = 0.0, 0
+        return train_loss
 
     def _early_stopping(self, model: nn.Module, row: dict[str, Any], state: "_LoopState", epoch: int) -> bool:
         cfg = self.config
@@ -238,6 +242,8 @@ class Trainer:
                 "epoch": state.epoch if epoch is None else epoch,
                 "batch": state.batch if epoch is not None else 0,
                 "global_step": state.global_step,
+                "loss_total": state.loss_total,
+                "loss_count": state.loss_count,
                 "history": state.history,
                 "best_value": state.best_value,
                 "best_epoch": state.best_epoch,
@@ -258,6 +264,8 @@ class Trainer:
             epoch=checkpoint["epoch"],
             batch=checkpoint["batch"],
             global_step=checkpoint["global_step"],
+            loss_total=checkpoint.get("loss_total", 0.0),
+            loss_count=checkpoint.get("loss_count", 0),
             history=list(checkpoint["history"]),
             best_value=checkpoint["best_value"],
             best_epoch=checkpoint["best_epoch"],
@@ -292,6 +300,8 @@ class _LoopState:
     epoch: int = 0
     batch: int = 0
     global_step: int = 0
+    loss_total: float = 0.0  # running train loss of the current epoch, checkpointed with it
+    loss_count: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_value: float | None = None
     best_epoch: int = 0
