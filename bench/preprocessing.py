@@ -23,7 +23,7 @@ then through /proc/self/clear_refs where the kernel allows it).
 
     .venv/bin/python bench/preprocessing.py              # 1M rows, 2 runs each (~2-3 min alone)
     .venv/bin/python bench/preprocessing.py --quick      # 100k rows, 2 runs each
-    .venv/bin/python bench/preprocessing.py --rows 300000 --repeats 3 --profile
+    .venv/bin/python bench/preprocessing.py --rows 300000 --repeats 3 --stages --profile
 """
 from __future__ import annotations
 
@@ -165,7 +165,46 @@ def work(side: str, path: Path) -> tuple[dict, dict]:
     return shapes, extra
 
 
-def child(side: str, path: Path, profile: bool) -> None:
+def instrument_stages() -> list[tuple[str, float, int]]:
+    """Wrap the steps ``prepare`` calls with timers (seconds, RSS after) — for ``--stages``."""
+    import functools
+
+    import forgeml.data.clean as clean
+    import forgeml.data.split as split
+    import forgeml.evaluate.summary as summary
+    import forgeml.workflow as workflow
+    from forgeml.features.featureset import FeatureSet
+    from forgeml.features.target import ClassTarget
+
+    log: list[tuple[str, float, int]] = []
+
+    def timed(owner, attribute, label):
+        original = getattr(owner, attribute)
+
+        @functools.wraps(original)
+        def wrapper(*a, **k):
+            started = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                log.append((label, time.perf_counter() - started, _rss_now_kib()))
+
+        setattr(owner, attribute, wrapper)
+
+    timed(workflow, "load_frame", "load (load_table)")
+    timed(workflow, "resolve_config", "infer types + task (resolve_config)")
+    timed(summary, "summarize_data", "data summary (summarize_data)")
+    timed(clean, "repair_text_columns", "text repair (repair_text_columns)")
+    timed(clean, "drop_duplicates", "de-duplicate (drop_duplicates)")
+    timed(clean, "drop_missing_target", "drop missing target")
+    timed(split, "split_frame", "split (split_frame)")
+    timed(FeatureSet, "fit", "fit features (FeatureSet.fit)")
+    timed(FeatureSet, "transform", "transform (FeatureSet.transform)")
+    timed(ClassTarget, "encode", "encode target")
+    return log
+
+
+def child(side: str, path: Path, profile: bool, stages: bool = False) -> None:
     import resource
 
     started_imports = time.perf_counter()
@@ -187,6 +226,7 @@ def child(side: str, path: Path, profile: bool) -> None:
     rss_after_imports = _rss_now_kib()
     reset = _reset_peak()
 
+    log = instrument_stages() if stages and side == "ours" else None
     profiler = None
     if profile:
         import cProfile
@@ -204,6 +244,17 @@ def child(side: str, path: Path, profile: bool) -> None:
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(30)
         print(stream.getvalue(), file=sys.stderr)
+    if log is not None:
+        merged: dict[str, list[float]] = {}
+        for label, spent, rss in log:
+            merged.setdefault(label, [0.0, 0, 0])
+            merged[label][0] += spent
+            merged[label][1] += 1
+            merged[label][2] = rss
+        print(f"--- ours, stage by stage ({seconds:.2f} s total) ---", file=sys.stderr)
+        for label, (spent, calls, rss) in merged.items():
+            print(f"  {label:<40} {spent:7.2f} s  {spent / seconds:6.1%}  ({calls} call{'s' if calls > 1 else ''}; RSS after {rss / 1024:.0f} MiB)", file=sys.stderr)
+        print(f"  {'(other)':<40} {seconds - sum(v[0] for v in merged.values()):7.2f} s", file=sys.stderr)
     peak_kib = _hwm_kib()
     maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {
@@ -224,13 +275,13 @@ def frame_size(path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_child(side: str, path: Path, threads: int, profile: bool = False) -> dict:
-    command = [sys.executable, __file__, "--child", side, "--path", str(path)] + (["--profile"] if profile else [])
+def run_child(side: str, path: Path, threads: int, profile: bool = False, stages: bool = False) -> dict:
+    command = [sys.executable, __file__, "--child", side, "--path", str(path)] + (["--profile"] if profile else []) + (["--stages"] if stages else [])
     proc = subprocess.run(command, capture_output=True, text=True, env=thread_env(threads), cwd=str(Path(__file__).resolve().parents[1]))
     if proc.returncode != 0:
         raise RuntimeError(f"{side} child failed:\n{proc.stderr[-4000:]}")
-    if profile:
-        print(f"\n--- cProfile ({side}) ---\n" + "\n".join(proc.stderr.splitlines()[:60]))
+    if profile or stages:
+        print("\n" + "\n".join(proc.stderr.splitlines()[:70]))
     line = [row for row in proc.stdout.splitlines() if row.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
 
@@ -243,11 +294,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS threads for both sides")
     parser.add_argument("--quick", action="store_true", help="100k rows")
     parser.add_argument("--profile", action="store_true", help="also run each side once under cProfile")
+    parser.add_argument("--stages", action="store_true", help="also run ours once with per-stage timings")
     parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.path, args.profile)
+        child(args.child, args.path, args.profile, args.stages)
         return 0
     if args.quick:
         args.rows = min(args.rows, 100_000)
@@ -270,7 +322,16 @@ def main() -> int:
             print(f"  run {repeat + 1} {side:<8}: {result['seconds']:6.2f} s work (+{result['import_seconds']:.1f} s imports+warm-up), "
                   f"peak RSS {result['peak_kib'] / 1024:6.0f} MiB (after imports+warm-up {result['rss_after_imports_kib'] / 1024:.0f} MiB)")
     share, note = load.report()
+    if args.repeats > 0:
+        summarize(results, frame_mib, note)
+    if args.stages:
+        run_child("ours", path, args.threads, stages=True)
+    if args.profile:
+        run_child("ours", path, args.threads, profile=True)
+    return 0
 
+
+def summarize(results: dict[str, list[dict]], frame_mib: float, note: str) -> None:
     ours_s = median([r["seconds"] for r in results["ours"]])
     base_s = median([r["seconds"] for r in results["baseline"]])
     ratio = ours_s / base_s
@@ -290,9 +351,6 @@ def main() -> int:
     print(f"         above post-import RSS: ours {ours_work:.0f} MiB = {ours_work / frame_mib:.2f}×, baseline {base_work:.0f} MiB = {base_work / frame_mib:.2f}×"
           + ("" if first["peak_reset"] else "  (peak reset unavailable: these include imports)"))
     print(f"load: {note}")
-    if args.profile:
-        run_child("ours", path, args.threads, profile=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -212,3 +212,22 @@ def saved_bundle(fitted_pipeline, tmp_path_factory) -> Path:
 @pytest.fixture
 def bundle_copy(saved_bundle, tmp_path) -> Path:
     return Path(shutil.copytree(saved_bundle, tmp_path / "bundle"))
+
+
+# ----------------------------------------------------------------------------- helpers as fixtures
+# Test modules take these as fixtures rather than importing conftest, which works the same
+# whether or not tests/ is a package.
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(*args, cwd=...)`` runs ``python -m forgeml.cli`` and returns a ``CLIResult``."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def make_mixed():
+    return make_mixed_frame
+
+
+@pytest.fixture(scope="session")
+def make_regression():
+    return make_regression_frame

@@ -21,7 +21,6 @@ from forgeml.errors import ConfigError
 
 # Cells a target may hold that mean "no value" (compared stripped and lower-cased). "?" is the
 # UCI convention; "-" and "0" are left out on purpose: they are real labels in some data sets.
-NA_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "nil", "?", "#n/a", "missing"})
 
 
 # How each missing-value strategy reads in a sentence ("filled 3 missing values in 'age' with ...").
@@ -128,13 +127,13 @@ def drop_duplicates(df: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
     return df.loc[~duplicated].reset_index(drop=True)
 
 
-def missing_mask(series: pd.Series) -> pd.Series:
-    """True where a cell is NaN/None or holds an NA token such as "NA", "null" or ""."""
-    mask = series.isna()
-    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
-        text = series.astype(str).str.strip().str.lower()
-        mask = mask | text.isin(NA_TOKENS)
-    return mask.fillna(True).astype(bool)
+def _target_missing(column: pd.Series) -> pd.Series:
+    """"NA" or "null" is missing in a numeric target, but may be a real class in a text one."""
+    from forgeml.data.infer import looks_numeric, missing_mask
+
+    if looks_numeric(column):
+        return missing_mask(column)
+    return column.isna() | column.astype("string").str.strip().eq("").fillna(True)
 
 
 def drop_missing_target(df: pd.DataFrame, targets: list[str], report: CleaningReport) -> pd.DataFrame:
@@ -144,7 +143,7 @@ def drop_missing_target(df: pd.DataFrame, targets: list[str], report: CleaningRe
     for target in targets:
         if target not in df.columns:
             continue  # a missing target column is reported by the caller with the column list
-        mask = missing_mask(df[target]).to_numpy(dtype=bool)
+        mask = _target_missing(df[target]).to_numpy(dtype=bool)
         per_target[target] = int(mask.sum())
         dropped |= mask
     n = int(dropped.sum())

@@ -70,11 +70,19 @@ def _arrow(text: pd.Series) -> pa.Array:
     return pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.large_string())
 
 
-def _missing(series: pd.Series) -> pd.Series:
+def missing_mask(series: pd.Series) -> pd.Series:
     """NaN, empty or an NA token ("NA", "null", "-", ...): missing in a number or date column."""
     if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_datetime64_any_dtype(series.dtype):
         return series.isna()
     return series.isna() | _text(series).isin(NA_TOKENS)
+
+
+def looks_numeric(series: pd.Series) -> bool:
+    """Numbers, possibly stored as text: at least NUMBER_SHARE of the present values parse."""
+    present = ~missing_mask(series)
+    if not present.any():
+        return False
+    return bool(to_numeric(series[present]).notna().mean() >= NUMBER_SHARE)
 
 
 def to_numeric(series: pd.Series) -> pd.Series:
@@ -109,7 +117,7 @@ def unparsable_mask(series: pd.Series) -> pd.Series:
     """True where a value is present (not missing, not an NA token) but is not a number."""
     if pd.api.types.is_numeric_dtype(series.dtype):
         return pd.Series(False, index=series.index)
-    return to_numeric(series).isna() & ~_missing(series)
+    return to_numeric(series).isna() & ~missing_mask(series)
 
 
 # ----------------------------------------------------------------------------- dates
@@ -241,7 +249,7 @@ def _is_numeric(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column.dtype):
         return True
     sample = column.iloc[_sample_positions(len(column))]
-    present = ~_missing(sample)
+    present = ~missing_mask(sample)
     if not present.any() or _text(sample[present]).str.contains(r"\d", regex=True).mean() < NUMBER_SHARE:
         return False  # a number has a digit: skip parsing category and text columns
     return to_numeric(sample)[present].notna().mean() >= NUMBER_SHARE

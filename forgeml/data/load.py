@@ -38,7 +38,7 @@ from forgeml.errors import DataError
 
 CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-_SAMPLE_BYTES = 1 << 16  # enough lines to sniff delimiter and encoding, small enough to be instant
+_SAMPLE_BYTES = 1 << 16  # enough lines to sniff the delimiter and spot binary data, still instant
 _SNIFF_RECORDS = 200
 _BINARY_MAGIC = {
     b"\x89PNG": "a PNG image",

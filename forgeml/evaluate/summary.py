@@ -67,9 +67,9 @@ def _profile(
 def _missing_mask(column: pd.Series, kind: str) -> pd.Series:
     """Where "NA"/"null" text means missing (numbers, dates) count it; in categories it is a value."""
     if kind in ("number", "date", "target"):
-        from forgeml.data.infer import NA_TOKENS
+        from forgeml.data.infer import missing_mask
 
-        return column.isna() | column.astype("string").str.strip().isin(NA_TOKENS).fillna(False)
+        return missing_mask(column)
     return column.isna()
 
 

@@ -110,7 +110,7 @@ class Trainer:
             for epoch in range(state.epoch, cfg.epochs):
                 epoch_started = time.perf_counter()
                 train_loss = self._train_epoch(net, model, loss_fn, optimizer, scheduler, train, epoch, state, steps_per_epoch)
-                pass  #                 train_loss = self.dist.mean(train_loss)  # every rank logs, and stops on, the same numbers
+                train_loss = self.dist.mean(train_loss)  # every rank logs, and stops on, the same numbers
                 self.dist.sync_buffers(model)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
                 if val is not None and len(val):

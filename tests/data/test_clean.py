@@ -47,13 +47,21 @@ def test_drop_duplicates_with_unhashable_cells() -> None:
 
 
 def test_drop_missing_target_counts_na_tokens() -> None:
+    # In a numeric target "NA" and "null" mean missing; in a text target they may be real classes
+    # (infer_task counts them as classes too), so only blanks are missing there.
+    numeric = pd.DataFrame({"x": range(6), "y": ["1.5", None, "NA", "2", " null ", ""]})
+    assert drop_missing_target(numeric, ["y"], _report(numeric))["y"].tolist() == ["1.5", "2"]
     df = pd.DataFrame({"x": range(6), "y": ["a", None, "NA", "b", " null ", ""]})
     report = _report(df)
     out = drop_missing_target(df, ["y"], report)
+    assert out["y"].tolist() == ["a", "NA", "b", " null "]
+    df = df.iloc[[0, 1, 3, 5]].reset_index(drop=True)
+    report = _report(df)
+    out = drop_missing_target(df, ["y"], report)
     assert out["y"].tolist() == ["a", "b"]
-    assert report.target_missing_dropped == 4
+    assert report.target_missing_dropped == 2
     assert report.rows_out == 2
-    assert "dropped 4 rows with a missing target 'y'" in report.messages
+    assert "dropped 2 rows with a missing target 'y'" in report.messages
 
 
 def test_drop_missing_target_numeric() -> None:
