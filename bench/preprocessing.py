@@ -166,7 +166,7 @@ def work(side: str, path: Path) -> tuple[dict, dict]:
 
 
 def instrument_stages() -> list[tuple[str, float, int]]:
-    """Wrap the steps ``prepare`` calls with timers (seconds, RSS after) — for ``--stages``."""
+    """Wrap the steps ``prepare`` calls with timers (seconds, peak RSS during) — for ``--stages``."""
     import functools
 
     import forgeml.data.clean as clean
@@ -183,11 +183,12 @@ def instrument_stages() -> list[tuple[str, float, int]]:
 
         @functools.wraps(original)
         def wrapper(*a, **k):
+            _reset_peak()
             started = time.perf_counter()
             try:
                 return original(*a, **k)
             finally:
-                log.append((label, time.perf_counter() - started, _rss_now_kib()))
+                log.append((label, time.perf_counter() - started, _hwm_kib()))
 
         setattr(owner, attribute, wrapper)
 
@@ -250,10 +251,10 @@ def child(side: str, path: Path, profile: bool, stages: bool = False) -> None:
             merged.setdefault(label, [0.0, 0, 0])
             merged[label][0] += spent
             merged[label][1] += 1
-            merged[label][2] = rss
+            merged[label][2] = max(merged[label][2], rss)
         print(f"--- ours, stage by stage ({seconds:.2f} s total) ---", file=sys.stderr)
         for label, (spent, calls, rss) in merged.items():
-            print(f"  {label:<40} {spent:7.2f} s  {spent / seconds:6.1%}  ({calls} call{'s' if calls > 1 else ''}; RSS after {rss / 1024:.0f} MiB)", file=sys.stderr)
+            print(f"  {label:<40} {spent:7.2f} s  {spent / seconds:6.1%}  ({calls} call{'s' if calls > 1 else ''}; peak RSS during {rss / 1024:.0f} MiB)", file=sys.stderr)
         print(f"  {'(other)':<40} {seconds - sum(v[0] for v in merged.values()):7.2f} s", file=sys.stderr)
     peak_kib = _hwm_kib()
     maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

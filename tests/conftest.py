@@ -7,6 +7,7 @@ The in-process tests share one fitted ``Pipeline`` and one saved bundle.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -106,9 +107,22 @@ def run_cli(*args: str | os.PathLike, cwd: Path, timeout: float = CLI_TIMEOUT_S)
     return CLIResult(argv, done.returncode, done.stdout, done.stderr)
 
 
+def _one_core_per_worker(cores: list[int], counter=itertools.count()) -> None:
+    """Pin this worker thread (and so the processes it starts) to one core.
+
+    torch sizes its thread pool from the cores a process may use; several trainings each
+    spinning threads on every core cost twice the CPU for the same result. On Linux a thread's
+    affinity is inherited by the processes it starts.
+    """
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[next(counter) % len(cores)]})
+
+
 @pytest.fixture(scope="session")
 def cli_pool():
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="forgeml-cli") as pool:
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="forgeml-cli",
+                            initializer=_one_core_per_worker, initargs=(cores,)) as pool:
         yield pool
 
 

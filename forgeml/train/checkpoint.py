@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -31,5 +32,7 @@ def load_checkpoint(directory: Path | None, name: str = LAST) -> dict[str, Any]:
         )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError) as exc:
+    # torch reports a damaged file as any of these; UnpicklingError also means "refused": the file
+    # holds something other than tensors and plain containers, which is never loaded
+    except (RuntimeError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         raise CheckpointError(f"checkpoint is unreadable ({exc.__class__.__name__})", where=str(path), hint="delete it and start again without --resume") from None

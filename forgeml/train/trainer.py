@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from forgeml.config import TrainConfig
-from forgeml.train.checkpoint import load_checkpoint, save_checkpoint
+from forgeml.errors import CheckpointError
+from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
 
@@ -114,14 +115,16 @@ class Trainer:
                 self.dist.sync_buffers(model)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
                 if val is not None and len(val):
-                    row.update({f"val_{k}": v for k, v in self.evaluate(model, loss_fn, val, metrics_fn).items()})
+                    row.update({f"val_{k}": _plain(v) for k, v in self.evaluate(model, loss_fn, val, metrics_fn).items()})
                 row["seconds"] = round(time.perf_counter() - epoch_started, 4)
                 state.history.append(row)
                 stop = self._early_stopping(model, row, state, epoch)
                 state.epoch, state.batch = epoch + 1, 0
-                self._save(model, optimizer, scheduler, state)
+                path = self._save(model, optimizer, scheduler, state)
                 for callback in self.callbacks:
                     callback.on_epoch_end(row)
+                if self.dist.any_flag(self._stop_signal is not None):  # arrived during evaluation
+                    raise TrainingInterrupted(path)
                 if stop:
                     state.stopped_early = True
                     break
@@ -172,7 +175,11 @@ class Trainer:
         order = self._epoch_order(len(train), epoch)
         batch_size = self._local_batch_size()
         penalised = [p for p in model.parameters() if p.dim() >= 2] if (cfg.l1 or cfg.l2) else []
-        with _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs) as bar:
+        watched = f"val_{cfg.early_stopping_metric}"
+        last = state.history[-1] if state.history else {}
+        note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
+        progress = _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note)
+        with progress as bar:
             for step in range(state.batch, steps):
                 inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
                 with self._autocast():
@@ -256,9 +263,21 @@ class Trainer:
 
     def _restore(self, model, optimizer, scheduler) -> "_LoopState":
         checkpoint = load_checkpoint(self.checkpoint_dir)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
+        where = str(self.checkpoint_dir / LAST)
+        if checkpoint.get("world_size", 1) != self.dist.world_size:  # shards and steps would not line up
+            raise CheckpointError(
+                f"checkpoint was written by {checkpoint.get('world_size', 1)} processes, this run has {self.dist.world_size}",
+                where=where, hint="resume with the same number of processes",
+            )
+        try:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"checkpoint does not fit this model or optimizer ({exc.__class__.__name__})",
+                where=where, hint="resume with the run's own config.yaml, or start without --resume",
+            ) from None
         torch.set_rng_state(checkpoint["rng"])
         return _LoopState(
             epoch=checkpoint["epoch"],
@@ -310,6 +329,11 @@ class _LoopState:
     stopped_early: bool = False
 
 
+def _plain(value: Any) -> Any:
+    """numpy and torch scalars as Python numbers: checkpoints are read weights-only, which refuses numpy."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
+
+
 def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor:
     penalty = torch.zeros(())
     for p in params:
@@ -321,13 +345,14 @@ def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.T
 
 
 class _Progress:
-    """A rich progress bar per epoch with the running loss; refreshed a few times a second."""
+    """A rich progress bar per epoch with the running loss and the watched validation metric as
+    of the previous epoch (``note``); refreshed a few times a second."""
 
-    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int):
+    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int, done: int = 0, note: str = ""):
         self.enabled = enabled
-        self.total, self.epoch, self.epochs = total, epoch, epochs
+        self.total, self.epoch, self.epochs, self.note = total, epoch, epochs, note
         self._last = 0.0
-        self._done = 0
+        self._done = done  # a resumed epoch starts part-way
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
@@ -340,10 +365,10 @@ class _Progress:
 
             self._progress = Progress(
                 TextColumn(f"epoch {self.epoch}/{self.epochs}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                TimeRemainingColumn(), transient=True, console=console,
+                TextColumn(self.note.replace("[", r"\[")), TimeRemainingColumn(), transient=True, console=console,
             )
             self._progress.start()
-            self._task = self._progress.add_task("train", total=self.total, loss=float("nan"))
+            self._task = self._progress.add_task("train", total=self.total, completed=self._done, loss=float("nan"))
         return self
 
     def advance(self, loss: float) -> None:

@@ -5,8 +5,8 @@ over a file store (no ports to race for), exactly what torchrun would set up on 
 """
 from __future__ import annotations
 
-import copy
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -78,7 +78,8 @@ def test_each_rank_takes_a_disjoint_equal_shard_of_the_epoch_order() -> None:
 # ----------------------------------------------------------------------------- two processes
 def _worker(rank: int, store: str, out: str) -> None:
     os.environ.update(WORLD_SIZE="2", LOCAL_WORLD_SIZE="2")
-    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    # a short timeout: a rank left waiting in a collective fails the test instead of hanging it
+    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2, timeout=timedelta(seconds=60))
     try:
         context = DistContext.from_env()
         results: dict = {"rank": context.rank, "world_size": context.world_size, "run_id": context.broadcast(f"id-from-{rank}")}

@@ -68,6 +68,19 @@ def _assert_same_weights(a: nn.Module, b: nn.Module, exact: bool = False) -> Non
             torch.testing.assert_close(left, right, msg=name)
 
 
+def _escaped(signum: int, frame) -> None:
+    raise AssertionError(f"signal {signum} reached the test instead of the Trainer")
+
+
+@pytest.fixture(autouse=True)
+def _signals_reach_the_trainer():
+    """The tests signal their own process: one the Trainer misses fails the test, not pytest."""
+    previous = {sig: signal.signal(sig, _escaped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 def _without_seconds(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
@@ -359,3 +372,46 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
         Trainer(_config(), checkpoint_dir=tmp_path).fit(_net(), F.mse_loss, _data(), resume=True)
+
+
+# ----------------------------------------------------------------------------- progress
+def test_progress_bar_shows_the_epoch_live_loss_and_watched_metric(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws bars only on a terminal
+    monkeypatch.setenv("COLUMNS", "160")
+    result = Trainer(_config(epochs=2, progress=True)).fit(_net(), F.mse_loss, _data(), _data(40, seed=1))
+    drawn = capsys.readouterr().err
+    assert "epoch 1/2" in drawn and "epoch 2/2" in drawn
+    assert f"loss {result.history[0]['train_loss']:.4f}" in drawn  # the epoch's running loss at its end
+    assert f"val_loss {result.history[0]['val_loss']:.4g}" in drawn  # epoch 1's metric, during epoch 2
+
+
+def test_no_progress_bar_off_a_terminal_or_when_disabled(capsys: pytest.CaptureFixture) -> None:
+    Trainer(_config(epochs=1, progress=True)).fit(_net(), F.mse_loss, _data())
+    assert "epoch 1/1" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs", [3, 1])
+def test_a_signal_during_evaluation_stops_at_the_epoch_end(tmp_path: Path, epochs: int) -> None:
+    """Not one more step, and not ignored when it lands in the last epoch's evaluation."""
+
+    def metrics_fn(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {}
+
+    with pytest.raises(TrainingInterrupted):
+        Trainer(_config(epochs=epochs), checkpoint_dir=tmp_path).fit(_net(), F.mse_loss, _data(), _data(40, seed=1), metrics_fn=metrics_fn)
+    checkpoint = torch.load(tmp_path / LAST, weights_only=True)
+    assert (checkpoint["epoch"], checkpoint["batch"], checkpoint["global_step"]) == (1, 0, STEPS_PER_EPOCH)
+    assert len(checkpoint["history"]) == 1
+
+
+def test_numpy_and_torch_metric_values_still_give_a_loadable_checkpoint(tmp_path: Path) -> None:
+    import numpy as np
+
+    def metrics_fn(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        return {"numpy": np.float64(0.5), "torch": torch.tensor(0.25), "none": None}
+
+    result = Trainer(_config(epochs=1), checkpoint_dir=tmp_path).fit(_net(), F.mse_loss, _data(), _data(40, seed=1), metrics_fn=metrics_fn)
+    row = torch.load(tmp_path / LAST, weights_only=True)["history"][0]  # numpy scalars would be refused
+    assert (row["val_numpy"], row["val_torch"], row["val_none"]) == (0.5, 0.25, None)
+    assert type(result.history[0]["val_numpy"]) is float

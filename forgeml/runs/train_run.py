@@ -1,0 +1,98 @@
+"""A training run as the CLI knows it: registry row, run folder, per-epoch metrics, checkpoints,
+bundle, report — and the same code under ``torchrun`` (rank 0 writes, the others train)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forgeml.errors import CheckpointError
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    task: str
+    split: str
+    metrics: dict[str, Any]
+    report_path: Path
+    bundle_path: Path
+
+
+class MetricsLog:
+    """Appends each epoch's row to runs/<id>/metrics.jsonl and train.log as it happens."""
+
+    def __init__(self, registry: Any, run_id: str, logger: logging.Logger):
+        self.registry, self.run_id, self.logger = registry, run_id, logger
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        self.registry.append_metrics(self.run_id, row)
+        self.logger.info("epoch %s %s", row.get("epoch"), json.dumps({k: v for k, v in row.items() if k != "epoch"}))
+
+
+def _logger(run_dir: Path) -> logging.Logger:
+    logger = logging.getLogger(f"forgeml.run.{run_dir.name}")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    return logger
+
+
+def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool) -> RunResult | None:
+    """Returns the result on rank 0 and None on the other ranks."""
+    from forgeml.api import Pipeline
+    from forgeml.evaluate.metrics import HEADLINE
+    from forgeml.train.distributed import DistContext
+    from forgeml.train.trainer import TrainingInterrupted
+
+    dist = DistContext.from_env()
+    run_id = None
+    if dist.is_main:
+        if resume:
+            record = registry.latest_resumable(name)  # never another data set's run
+            if record is None:
+                raise CheckpointError(f"no interrupted run named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
+            run_id = record.id
+        else:
+            run_id = registry.create(name, config.to_yaml(), str(data)).id
+    run_id = dist.broadcast(run_id)
+    record = registry.get(run_id)
+    logger = _logger(record.dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
+    callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
+    pipeline = Pipeline(config=config)
+    started = time.perf_counter()
+    try:
+        pipeline.fit(data, checkpoint_dir=record.dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+    except TrainingInterrupted as stop:
+        if dist.is_main:
+            registry.finish(run_id, "interrupted", config.task, config.model.type, None, None, {})
+            logger.info("interrupted; checkpoint %s", stop.checkpoint)
+        raise CheckpointError(
+            f"training interrupted; checkpoint saved for run {run_id}",
+            hint="continue with the same command plus --resume",
+        ) from None
+    except CheckpointError:
+        raise  # the checkpoint did not fit (say, another config): the run stays as resumable as it was
+    except BaseException:
+        if dist.is_main:
+            registry.finish(run_id, "failed", config.task, config.model.type, None, None, {})
+        raise
+    if not dist.is_main:
+        return None
+    bundle = pipeline.save(record.dir / "bundle")
+    task = pipeline.predictor_.task.name
+    metrics = pipeline.metrics_
+    headline = HEADLINE[task]
+    registry.finish(run_id, "completed", task, pipeline.predictor_.config.model.type, headline, metrics.get(headline), _scalars(metrics))
+    logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
+    return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}

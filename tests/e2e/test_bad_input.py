@@ -1,0 +1,346 @@
+"""Bad input at every door: each mistake is one clear line (what, where, what to do), exit code 2,
+no traceback, and nothing the user had is changed or lost.
+
+Each case runs the real CLI in its own folder; the cases are independent, so they are started
+together (``outcomes``) and each test waits for its own. A snapshot of the folder (and of any
+bundle the case reads) before and after proves the inputs are untouched.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SENTINEL = "an older predictions file the user wants to keep\n"
+
+
+def snapshot(*folders: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file's bytes and mtime, outside the run registry a training creates."""
+    files = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "runs" not in path.relative_to(folder).parts:
+                files[str(path)] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return files
+
+
+@dataclass
+class Outcome:
+    result: object  # conftest.CLIResult
+    before: dict
+    after: dict
+    folder: Path
+
+
+# ----------------------------------------------------------------------------- cases
+# name → (make the files in the case folder and return the CLI arguments). ``bundle`` is the
+# session's trained bundle (read-only); cases that damage a bundle damage their own copy.
+Case = Callable[[Path, Path, pd.DataFrame], list]
+
+
+def _train(file: str, target: str = "price") -> list:
+    return ["train", file, "--target", target, "--runs-dir", "runs"]
+
+
+def _init(file: str, target: str = "price") -> list:
+    # init reads and checks the data exactly as train does, without importing torch: the cheaper
+    # door for the loader's errors (the commonest typos still go through train above)
+    return ["init", file, "--target", target]
+
+
+def _copy_bundle(bundle: Path, folder: Path) -> Path:
+    return Path(shutil.copytree(bundle, folder / "bundle"))
+
+
+def case_missing_file(folder, bundle, frame):
+    frame.to_csv(folder / "prices.csv", index=False)
+    return _train("price.csv")
+
+
+def case_directory(folder, bundle, frame):
+    (folder / "tables").mkdir()
+    frame.to_csv(folder / "tables" / "prices.csv", index=False)
+    return _init("tables")
+
+
+def case_empty_csv(folder, bundle, frame):
+    (folder / "empty.csv").write_bytes(b"")
+    return _init("empty.csv")
+
+
+def case_header_only(folder, bundle, frame):
+    (folder / "header.csv").write_text(",".join(frame.columns) + "\n", encoding="utf-8")
+    return _init("header.csv")
+
+
+def case_target_absent(folder, bundle, frame):
+    frame.to_csv(folder / "data.csv", index=False)
+    return _train("data.csv", target="prise")
+
+
+def case_single_class(folder, bundle, frame):
+    frame.assign(label="yes").to_csv(folder / "data.csv", index=False)
+    return _init("data.csv", target="label")
+
+
+def case_random_bytes(folder, bundle, frame):
+    (folder / "data.csv").write_bytes(np.random.default_rng(0).bytes(4096))
+    return _init("data.csv")
+
+
+def _predict(bundle: Path | str, folder: Path) -> list:
+    (folder / "predictions.csv").write_text(SENTINEL, encoding="utf-8")  # must survive a failure
+    return ["predict", bundle, "new.csv", "-o", "predictions.csv"]
+
+
+def case_text_in_number(folder, bundle, frame):
+    new = frame.drop(columns=["label"]).astype({"income": object})
+    new.loc[5, "income"] = "lots"
+    new.to_csv(folder / "new.csv", index=False)
+    return _predict(bundle, folder)
+
+
+def case_missing_columns(folder, bundle, frame):
+    frame.drop(columns=["label", "age", "city"]).to_csv(folder / "new.csv", index=False)
+    return _predict(bundle, folder)
+
+
+def case_unseen_and_extra(folder, bundle, frame):
+    new = frame.assign(notes="ignore me", score=1.5)  # two extra columns, and label stays too
+    new.loc[:4, "city"] = "atlantis"  # never seen in training
+    new.to_csv(folder / "new.csv", index=False)
+    return ["predict", bundle, "new.csv", "-o", "predictions.csv"]
+
+
+def case_truncated_weights(folder, bundle, frame):
+    copy = _copy_bundle(bundle, folder)
+    weights = copy / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    frame.to_csv(folder / "new.csv", index=False)
+    return _predict("bundle", folder)
+
+
+def case_tampered_config(folder, bundle, frame):
+    copy = _copy_bundle(bundle, folder)
+    config = copy / "config.yaml"
+    config.write_text(re.sub(r"epochs: \d+", "epochs: 999", config.read_text(encoding="utf-8")), encoding="utf-8")
+    frame.to_csv(folder / "new.csv", index=False)
+    return _predict("bundle", folder)
+
+
+def case_foreign_folder(folder, bundle, frame):
+    (folder / "model").mkdir()
+    (folder / "model" / "weights.bin").write_bytes(b"\x00" * 64)
+    frame.to_csv(folder / "new.csv", index=False)
+    return _predict("model", folder)
+
+
+def case_file_not_folder(folder, bundle, frame):
+    frame.to_csv(folder / "new.csv", index=False)
+    (folder / "model.zip").write_bytes(b"PK\x03\x04 not really")
+    return _predict("model.zip", folder)
+
+
+CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, trained, cli, cli_pool, make_mixed) -> dict:
+    """Every case started at once; ``outcomes[name].result()`` is its ``Outcome``."""
+    frame = make_mixed(rows=60, seed=5)
+
+    def run(name: str, case: Case) -> Outcome:
+        folder = tmp_path_factory.mktemp(name)
+        args = case(folder, trained.bundle, frame)
+        before = snapshot(folder, trained.bundle)
+        result = cli(*args, cwd=folder)
+        return Outcome(result, before, snapshot(folder, trained.bundle), folder)
+
+    return {name: cli_pool.submit(run, name, case) for name, case in CASES.items()}
+
+
+def assert_one_clear_line(outcome: Outcome, *needles: str) -> str:
+    result = outcome.result
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in: {lines[0]}"
+    assert " — " in lines[0], f"no hint (what to do) in: {lines[0]}"
+    assert outcome.after == outcome.before, "an input file was changed, added or removed"
+    assert not list(outcome.folder.glob("runs/*/bundle")), "a failed run wrote a bundle"
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- unreadable data
+def test_missing_file(outcomes):
+    line = assert_one_clear_line(outcomes["missing_file"].result())
+    assert line.startswith("error: price.csv: file not found")
+    assert "did you mean 'prices.csv'" in line
+
+
+def test_directory_instead_of_file(outcomes):
+    assert_one_clear_line(outcomes["directory"].result(), "tables", "folder")
+
+
+def test_empty_csv(outcomes):
+    assert_one_clear_line(outcomes["empty_csv"].result(), "empty.csv", "empty")
+
+
+def test_header_only(outcomes):
+    assert_one_clear_line(outcomes["header_only"].result(), "header.csv", "no rows")
+
+
+def test_not_a_table(outcomes):
+    assert_one_clear_line(outcomes["random_bytes"].result(), "data.csv", "not a table")
+
+
+def test_target_column_absent_suggests_the_near_name(outcomes):
+    line = assert_one_clear_line(outcomes["target_absent"].result(), "'prise'", "not found")
+    assert "did you mean 'price'" in line
+
+
+def test_target_with_a_single_class(outcomes):
+    assert_one_clear_line(outcomes["single_class"].result(), "'label'", "single value")
+
+
+# ----------------------------------------------------------------------------- predict time
+def test_text_in_a_number_column_names_column_and_row(outcomes):
+    outcome = outcomes["text_in_number"].result()
+    assert_one_clear_line(outcome, "'income'", "row 6", "'lots'")
+    assert (outcome.folder / "predictions.csv").read_text(encoding="utf-8") == SENTINEL
+
+
+def test_missing_columns_are_named(outcomes):
+    outcome = outcomes["missing_columns"].result()
+    assert_one_clear_line(outcome, "new.csv", "missing", "'age'", "'city'")
+    assert (outcome.folder / "predictions.csv").read_text(encoding="utf-8") == SENTINEL
+
+
+def _inputs_unchanged(outcome: Outcome) -> None:
+    def kept(files: dict) -> dict:
+        return {name: value for name, value in files.items() if not name.endswith("predictions.csv")}
+
+    assert kept(outcome.after) == kept(outcome.before)
+
+
+def test_unseen_category_predicts(outcomes):
+    outcome = outcomes["unseen_and_extra"].result()
+    assert outcome.result.returncode == 0, outcome.result
+    _inputs_unchanged(outcome)
+    predictions = pd.read_csv(outcome.folder / "predictions.csv")
+    assert len(predictions) == 60 and predictions["label_prediction"].notna().all()
+
+
+def test_extra_columns_are_ignored(outcomes):
+    outcome = outcomes["unseen_and_extra"].result()
+    assert outcome.result.returncode == 0, outcome.result
+    _inputs_unchanged(outcome)
+    predictions = pd.read_csv(outcome.folder / "predictions.csv")
+    assert len(predictions) == 60
+    assert list(predictions.columns) == ["label_prediction", "label_proba_no", "label_proba_yes"]
+
+
+# ----------------------------------------------------------------------------- bundles
+def test_truncated_weights_fail_the_checksum(outcomes):
+    assert_one_clear_line(outcomes["truncated_weights"].result(), "weights.safetensors", "checksum")
+
+
+def test_tampered_config_fails_the_checksum(outcomes):
+    assert_one_clear_line(outcomes["tampered_config"].result(), "config.yaml", "checksum")
+
+
+def test_foreign_folder(outcomes):
+    assert_one_clear_line(outcomes["foreign_folder"].result(), "model", "not a forgeml bundle", "manifest.json")
+
+
+def test_file_instead_of_folder(outcomes):
+    assert_one_clear_line(outcomes["file_not_folder"].result(), "model.zip", "folder")
+
+
+# ----------------------------------------------------------------------------- trains anyway
+@pytest.fixture(scope="module")
+def quirks(cli_trains):
+    """mixed data with an all-empty column, 10 unlabelled rows and a one-row class (conftest)."""
+    run = cli_trains["quirks"].result()
+    assert run.train.returncode == 0, run.train
+    return run
+
+
+def test_all_missing_column_is_dropped_with_a_note(quirks):
+    config = (quirks.bundle / "config.yaml").read_text(encoding="utf-8")
+    assert "blank: all values missing" in config  # data.drop_reasons
+    assert "name: blank" not in config
+    summary = json.loads((quirks.bundle / "data_summary.json").read_text())
+    blank = next(column for column in summary["per_column"] if column["name"] == "blank")
+    assert blank["type"] == "dropped" and blank["note"] == "all values missing"
+    report = (quirks.bundle / "report.html").read_text(encoding="utf-8")
+    assert re.search(r"<td>blank</td>.*?all values missing", report)
+
+
+def test_rows_without_a_target_are_dropped_and_counted(quirks):
+    cleaning = json.loads((quirks.bundle / "cleaning.json").read_text())
+    assert cleaning["target_missing_dropped"] == 10
+    assert cleaning["rows_out"] == cleaning["rows_in"] - 10
+    report = (quirks.bundle / "report.html").read_text(encoding="utf-8")
+    assert re.search(r'<section id="cleaning">.*target_missing_dropped</th><td>10<', report)
+    assert "dropped 10 rows with a missing target" in report
+
+
+def test_a_class_with_one_row_trains(quirks):
+    assert "held-out metrics" in quirks.train.stdout
+    manifest = json.loads((quirks.bundle / "manifest.json").read_text())
+    assert manifest["task"] == "multiclass"
+
+
+# ----------------------------------------------------------------------------- disk full
+def _full_disk_after(monkeypatch, written_files: int) -> None:
+    """The (n+1)-th JSON file written into a bundle half-writes, then fails with ENOSPC."""
+    import forgeml.bundle
+
+    real = forgeml.bundle._write_json
+    calls = {"n": 0}
+
+    def write_json(path, value):
+        calls["n"] += 1
+        if calls["n"] > written_files:
+            path.write_text('{"half": ', encoding="utf-8")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, value)
+
+    monkeypatch.setattr(forgeml.bundle, "_write_json", write_json)
+
+
+def test_disk_full_while_writing_a_new_bundle_leaves_nothing(fitted_pipeline, tmp_path, monkeypatch):
+    from forgeml.errors import BundleError
+
+    _full_disk_after(monkeypatch, written_files=1)
+    with pytest.raises(BundleError, match="No space left on device") as caught:
+        fitted_pipeline.save(tmp_path / "bundle")
+    assert "bundle" in str(caught.value) and caught.value.hint
+    assert list(tmp_path.iterdir()) == []  # neither the bundle nor a temporary folder
+
+
+def test_disk_full_while_replacing_a_bundle_keeps_the_old_one(fitted_pipeline, saved_bundle, tmp_path, monkeypatch):
+    from forgeml import Pipeline
+    from forgeml.bundle import write_bundle
+    from forgeml.errors import BundleError
+
+    target = Path(shutil.copytree(saved_bundle, tmp_path / "bundle"))
+    before = snapshot(target)
+    _full_disk_after(monkeypatch, written_files=2)
+    with pytest.raises(BundleError, match="No space left on device"):  # the report is not needed to fail
+        write_bundle(target, fitted_pipeline.predictor_, metrics={}, report_html=None, model_card="", extra={"history.json": []})
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+    assert snapshot(target) == before
+    monkeypatch.undo()
+    Pipeline.load(target)  # still a valid, verifiable bundle

@@ -1,0 +1,127 @@
+"""Bundles: checksummed manifest, atomic replacement, no pickle anywhere, format versions."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forgeml import Pipeline
+from forgeml.bundle import FORMAT, FORMAT_VERSION, MANIFEST, load_predictor, read_manifest, write_bundle
+from forgeml.errors import BundleError
+
+# Pickle protocol 2+ streams start with PROTO (0x80) and the protocol number; torch.save writes a
+# zip archive holding one; numpy's .npy is another way code can hide in "data".
+SUSPECT_STARTS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6)) + (b"PK\x03\x04", b"\x93NUMPY")
+SUSPECT_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".ckpt", ".bin")
+
+
+def _manifest(bundle: Path) -> dict:
+    return json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+
+
+def test_manifest_lists_every_file_with_its_sha256(saved_bundle):
+    manifest = _manifest(saved_bundle)
+    assert manifest["format"] == FORMAT and manifest["format_version"] == FORMAT_VERSION
+    assert manifest["task"] == "binary" and manifest["model"] == "mlp"
+    on_disk = {p.name for p in saved_bundle.iterdir()} - {MANIFEST}
+    assert set(manifest["files"]) == on_disk
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((saved_bundle / name).read_bytes()).hexdigest() == digest, name
+    assert read_manifest(saved_bundle) == manifest
+
+
+@pytest.mark.parametrize("victim", ["features.json", "metrics.json", "weights.safetensors"])
+def test_any_changed_file_is_detected(bundle_copy, victim):
+    with open(bundle_copy / victim, "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(BundleError, match=rf"{victim}.*checksum"):
+        Pipeline.load(bundle_copy)
+
+
+def test_a_deleted_file_is_detected(bundle_copy):
+    (bundle_copy / "features.json").unlink()
+    with pytest.raises(BundleError, match="features.json is missing"):
+        Pipeline.load(bundle_copy)
+
+
+def test_a_corrupted_manifest_is_a_bundle_error(bundle_copy):
+    (bundle_copy / MANIFEST).write_text('{"format": "forgeml-bun', encoding="utf-8")
+    with pytest.raises(BundleError, match="manifest.json is corrupted"):
+        Pipeline.load(bundle_copy)
+
+
+def test_a_newer_format_version_is_refused(bundle_copy):
+    manifest = _manifest(bundle_copy)
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (bundle_copy / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="newer than this forgeml") as caught:
+        Pipeline.load(bundle_copy)
+    assert "upgrade" in caught.value.hint
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def _write(pipeline, path: Path) -> Path:
+    """``write_bundle`` without the report, which is slow to draw and beside the point here."""
+    return write_bundle(path, pipeline.predictor_, metrics={"task": "binary"}, report_html=None, model_card="# card\n")
+
+
+def test_save_replaces_a_bundle_whole(fitted_pipeline, bundle_copy):
+    (bundle_copy / "stale.txt").write_text("from an older bundle", encoding="utf-8")
+    _write(fitted_pipeline, bundle_copy)
+    assert not (bundle_copy / "stale.txt").exists()
+    assert read_manifest(bundle_copy)
+    assert sorted(p.name for p in bundle_copy.parent.iterdir()) == ["bundle"]  # no .old or temp folder
+
+
+def test_a_failure_inside_the_write_leaves_the_previous_bundle(fitted_pipeline, bundle_copy, monkeypatch):
+    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir()}
+
+    def broken_save(directory):
+        (directory / "weights.safetensors").write_bytes(b"half a tensor")
+        raise RuntimeError("killed mid-write")
+
+    monkeypatch.setattr(fitted_pipeline.predictor_.estimator, "save", broken_save)
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        _write(fitted_pipeline, bundle_copy)
+    assert {p.name: p.read_bytes() for p in bundle_copy.iterdir()} == before
+    assert sorted(p.name for p in bundle_copy.parent.iterdir()) == ["bundle"]
+
+
+def test_a_failed_first_write_leaves_no_folder(fitted_pipeline, tmp_path, monkeypatch):
+    monkeypatch.setattr(fitted_pipeline.predictor_.estimator, "save", lambda directory: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        _write(fitted_pipeline, tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- no pickle
+def test_bundle_holds_no_pickle(saved_bundle):
+    for path in saved_bundle.iterdir():
+        assert path.suffix not in SUSPECT_SUFFIXES, path.name
+        assert not path.read_bytes().startswith(SUSPECT_STARTS), f"{path.name} looks like a pickle/zip/npy"
+    header_length = int.from_bytes((saved_bundle / "weights.safetensors").read_bytes()[:8], "little")
+    header = json.loads((saved_bundle / "weights.safetensors").read_bytes()[8:8 + header_length])
+    assert header and all("dtype" in entry for name, entry in header.items() if name != "__metadata__")
+
+
+def test_loading_never_unpickles(saved_bundle, mixed_frame, monkeypatch):
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a bundle load must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    predictor = load_predictor(saved_bundle)
+    assert len(predictor.predict(mixed_frame.head(5))) == 5
+
+
+def test_a_bundle_can_move(saved_bundle, tmp_path, mixed_frame):
+    moved = Path(shutil.copytree(saved_bundle, tmp_path / "elsewhere" / "model"))
+    assert len(Pipeline.load(moved).predict(mixed_frame.head(3))) == 3
