@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from forgeml.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where a loss or a tensor is needed: preparing data never pays for it
+    import torch
 
 DEFAULT_LOSS = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}
 ALLOWED_LOSSES = {
@@ -22,13 +24,30 @@ ALLOWED_LOSSES = {
     "regression": ("mse", "huber", "poisson"),
 }
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+def _bce() -> LossFn:
+    from torch.nn import functional as F
+
+    return lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+
+
+def _module(name: str, **kwargs: Any) -> Callable[[], LossFn]:
+    def build() -> LossFn:
+        from torch import nn
+
+        return getattr(nn, name)(**kwargs)
+
+    return build
+
+
 LOSSES: dict[str, Callable[[], LossFn]] = {
-    "bce": lambda: lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.float()),
-    "cross_entropy": lambda: nn.CrossEntropyLoss(),
-    "mse": lambda: nn.MSELoss(),
-    "huber": lambda: nn.HuberLoss(),
-    "poisson": lambda: nn.PoissonNLLLoss(log_input=True),
+    "bce": _bce,
+    "cross_entropy": _module("CrossEntropyLoss"),
+    "mse": _module("MSELoss"),
+    "huber": _module("HuberLoss"),
+    "poisson": _module("PoissonNLLLoss", log_input=True),
 }
 
 
@@ -60,8 +79,10 @@ class Task:
     def loss_fn(self) -> LossFn:
         return LOSSES[self.loss]()
 
-    def scores(self, outputs: torch.Tensor) -> np.ndarray:
+    def scores(self, outputs: "torch.Tensor") -> np.ndarray:
         """Raw outputs → class probabilities [N, C] or regression values in training units [N, T]."""
+        import torch
+
         outputs = outputs.detach().float()
         if self.loss == "bce":
             positive = torch.sigmoid(outputs[:, 0])
@@ -72,5 +93,7 @@ class Task:
             return torch.exp(outputs).numpy()
         return outputs.numpy()
 
-    def targets_tensor(self, encoded: np.ndarray) -> torch.Tensor:
+    def targets_tensor(self, encoded: np.ndarray) -> "torch.Tensor":
+        import torch
+
         return torch.as_tensor(encoded, dtype=torch.long if self.is_classification else torch.float32)
