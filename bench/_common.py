@@ -49,17 +49,6 @@ def machine_line() -> str:
     return f"{cores} cores ({cpu_model()}), {mem} RAM, python {sys.version.split()[0]}"
 
 
-def load_note() -> str:
-    """The 1-minute load average vs cores: a hint that other processes shared the CPU."""
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "load average unknown"
-    cores = os.cpu_count() or 1
-    busy = " — OTHER PROCESSES WERE USING THE CPU; re-run alone for trustworthy timings" if one > 0.5 else ""
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {cores} cores{busy}"
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

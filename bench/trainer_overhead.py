@@ -171,7 +171,10 @@ def main() -> int:
     print(f"\nOURS      median {median(ours):,.0f} samples/s (wall)")
     print(f"BASELINE  median {median(base):,.0f} samples/s (wall, hand-written loop)")
     print(f"RATIO     {ratio:.3f}  (target ≥ {TARGET})  {verdict(ratio >= TARGET)}")
+    paired = median([o / b for o, b in zip(ours, base)])
     print(f"RATIO per CPU-second {ratio_cpu:.3f} (samples per process CPU-second: less sensitive to other processes)")
+    print(f"RATIO median of paired runs {paired:.3f} (each ours/baseline pair ran back to back: robust to slow drifts)")
+    print(f"RATIO of best runs {max(ours) / max(base):.3f} (other processes only ever slow a run down: the fastest run of each is the least disturbed)")
     print(f"load: {note}")
     if args.profile:
         profile(x, y, args)
