@@ -133,6 +133,8 @@ class Pipeline:
         task = predictor.task
         history = self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", [])
         notes = list(prepared.messages) if prepared else []
+        if prepared and not len(prepared.frames.get("validation", [])):
+            notes.append("no validation split: early stopping was off and the final epoch's weights were kept")
         if prepared and getattr(self, "test_split_", "test") == "validation":
             notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
         if getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None):

@@ -210,8 +210,13 @@ class Trainer:
 
     def _early_stopping(self, model: nn.Module, row: dict[str, Any], state: "_LoopState", epoch: int) -> bool:
         cfg = self.config
+        if "val_loss" not in row:
+            # No validation split: a "best" train-loss epoch says nothing about generalisation, so
+            # early stopping is off and the final weights are kept.
+            state.best_value, state.best_epoch, state.best_state = row["train_loss"], epoch + 1, None
+            return False
         key = f"val_{cfg.early_stopping_metric}"
-        value = row.get(key, row.get("val_loss", row["train_loss"]))
+        value = row.get(key, row["val_loss"])
         value = float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else None
         if value is None:
             return False
