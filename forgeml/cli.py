@@ -71,8 +71,12 @@ def _load_config(source: Path, target: Optional[list[str]], model: Optional[str]
         data = source
     if model:
         overrides["model.type"] = model
-    if overrides.pop("target", None):
-        config = Config.from_dict({**config.model_dump(mode="json"), "target": target}, source="--target")
+    new_target = overrides.pop("target", None)  # from --target, or from --set target=...
+    if new_target:
+        retargeted = Config.from_dict({**config.model_dump(mode="json"), "target": new_target}, source="--target")
+        if retargeted.target != config.target:  # the config's task was inferred for its old target
+            retargeted = Config.from_dict({**retargeted.model_dump(mode="json"), "task": "auto"}, source="--target")
+        config = retargeted
     return (apply_overrides(config, overrides) if overrides else config), data
 
 
@@ -264,6 +268,12 @@ def main() -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # a folder where a file should go, no permission, a full disk: the user's to fix
+        if _STATE["debug"]:
+            raise
+        where = exc.filename2 or exc.filename or "file system"
+        print(f"error: {where}: {exc.strerror or exc} — check the path, its permissions and the free space", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -275,7 +285,7 @@ def main() -> None:
 
 
 def _click_exceptions():
-    try:  # typer ≥ 0.20 vendors click as typer._click and raises its exceptions, not click's
+    try:  # recent typer (0.29 here) vendors click as typer._click and raises its exceptions, not click's
         from typer._click.exceptions import ClickException
     except ImportError:
         from click import ClickException

@@ -46,6 +46,10 @@ def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:
         raw["data"]["drop"] = sorted(set(config.data.drop) | set(dropped))
         raw["data"]["drop_reasons"] = {**config.data.drop_reasons, **dropped}
     else:
+        both = [f.name for f in config.features if f.name in config.target]
+        if both:  # e.g. `train config.yaml --target price` with price among the inferred inputs
+            raise ConfigError(f"column(s) {both} are both a target and an input feature", where="config features",
+                              hint="remove them from features in the config, or choose another target")
         absent = [f.name for f in config.features if f.name not in frame.columns]
         if absent:
             raise DataError(f"configured feature column(s) {absent} are not in the data", where=source, hint="fix config.features or the data")

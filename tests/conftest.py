@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# Three epochs are enough to exercise every stage; no progress bars in captured output.
-FAST = {"train.epochs": 3, "train.progress": False}
+# Three epochs are enough to exercise every stage; no progress bars in captured output; one
+# torch thread, since the CLI runs in the background share the cores.
+FAST = {"train.epochs": 3, "train.progress": False, "train.threads": 1}
 FAST_SET = ["--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
 # Background CLI processes at once: the trainings overlap without starving the test process.
 WORKERS = 3
@@ -103,11 +104,14 @@ def run_cli(*args: str | os.PathLike, cwd: Path, timeout: float = CLI_TIMEOUT_S)
     """``python -m forgeml.cli ARGS`` in ``cwd``, as a user would run it."""
     argv = tuple(str(arg) for arg in args)
     done = subprocess.run([sys.executable, "-m", "forgeml.cli", *argv], cwd=cwd, env=cli_env(Path(cwd)),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     return CLIResult(argv, done.returncode, done.stdout, done.stderr)
 
 
-def _one_core_per_worker(cores: list[int], counter=itertools.count()) -> None:
+_WORKERS_STARTED = itertools.count()
+
+
+def _one_core_per_worker(cores: list[int]) -> None:
     """Pin this worker thread (and so the processes it starts) to one core.
 
     torch sizes its thread pool from the cores a process may use; several trainings each
@@ -115,7 +119,7 @@ def _one_core_per_worker(cores: list[int], counter=itertools.count()) -> None:
     affinity is inherited by the processes it starts.
     """
     if len(cores) > 1:
-        os.sched_setaffinity(0, {cores[next(counter) % len(cores)]})
+        os.sched_setaffinity(0, {cores[next(_WORKERS_STARTED) % len(cores)]})
 
 
 @pytest.fixture(scope="session")
@@ -178,7 +182,7 @@ def cli_trains(tmp_path_factory, cli_pool) -> dict[str, Future]:
         "demo": cli_pool.submit(_train, demo, "demo"),  # the longest: embedded defaults, no epoch cap
         "config": cli_pool.submit(_init_then_train, main),
         "gbm": cli_pool.submit(_train, main, "train", "mixed.csv", "--target", "label", "--model", "gbm",
-                               "--set", "model.num_boost_round=40", "--set", "model.min_data_in_leaf=5"),
+                               "--set", "model.num_boost_round=40", "--set", "model.min_data_in_leaf=5", "--threads", "1"),
         "multi": cli_pool.submit(_train, regression, "train", "regression.csv", "--target", "price",
                                  "--target", "size", *FAST_SET),
         "quirks": cli_pool.submit(_train, quirks, "train", "quirks.csv", "--target", "label", *FAST_SET),

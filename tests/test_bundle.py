@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from forgeml import Pipeline
-from forgeml.bundle import FORMAT, FORMAT_VERSION, MANIFEST, load_predictor, read_manifest, write_bundle
+from forgeml.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    load_predictor,
+    read_manifest,
+    write_bundle,
+)
 from forgeml.errors import BundleError
 
 # Pickle protocol 2+ streams start with PROTO (0x80) and the protocol number; torch.save writes a

@@ -11,9 +11,9 @@ import errno
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,13 @@ def case_unseen_and_extra(folder, bundle, frame):
     new.loc[:4, "city"] = "atlantis"  # never seen in training
     new.to_csv(folder / "new.csv", index=False)
     return ["predict", bundle, "new.csv", "-o", "predictions.csv"]
+
+
+def case_output_is_a_folder(folder, bundle, frame):
+    frame.to_csv(folder / "new.csv", index=False)
+    (folder / "out").mkdir()
+    (folder / "out" / "keep.txt").write_text("mine", encoding="utf-8")
+    return ["predict", bundle, "new.csv", "-o", "out"]
 
 
 def case_truncated_weights(folder, bundle, frame):
@@ -248,6 +255,10 @@ def test_extra_columns_are_ignored(outcomes):
     predictions = pd.read_csv(outcome.folder / "predictions.csv")
     assert len(predictions) == 60
     assert list(predictions.columns) == ["label_prediction", "label_proba_no", "label_proba_yes"]
+
+
+def test_output_path_that_is_a_folder(outcomes):
+    assert_one_clear_line(outcomes["output_is_a_folder"].result(), "out", "Is a directory")  # no temp file left either
 
 
 # ----------------------------------------------------------------------------- bundles

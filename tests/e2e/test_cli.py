@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +35,8 @@ def test_init_writes_every_inferred_feature(trained):
     assert raw["train"]["epochs"] == 200 and raw["model"]["type"] == "mlp"  # defaults written out
 
 
-def test_init_refuses_to_overwrite_without_force(trained, tmp_path, cli):
-    shutil.copy(trained.workdir / "mixed.csv", tmp_path / "mixed.csv")
+def test_init_refuses_to_overwrite_without_force(tmp_path, cli, make_mixed):
+    make_mixed(rows=40).to_csv(tmp_path / "mixed.csv", index=False)
     (tmp_path / "config.yaml").write_text("# mine\n", encoding="utf-8")
 
     refused = cli("init", "mixed.csv", "--target", "label", cwd=tmp_path)
@@ -52,6 +51,29 @@ def test_init_refuses_to_overwrite_without_force(trained, tmp_path, cli):
 
 
 # ----------------------------------------------------------------------------- train
+@pytest.mark.parametrize("flags", [(["size"], {}), (None, {"target": "size"})], ids=["--target", "--set target="])
+def test_another_target_than_the_configs_is_inferred_afresh(tmp_path, flags):
+    from forgeml.cli import _load_config
+    from forgeml.config import Config
+
+    (tmp_path / "config.yaml").write_text(Config(target="label", task="binary", data={"path": "d.csv"}).to_yaml())
+    target, overrides = flags
+    config, data = _load_config(tmp_path / "config.yaml", target, None, dict(overrides))
+    assert config.target == ["size"] and config.task == "auto"  # not the label's "binary"
+    assert data == tmp_path / "d.csv"
+    same, _ = _load_config(tmp_path / "config.yaml", ["label"], None, {})
+    assert same.task == "binary"  # same target: the config's task stands
+
+
+def test_train_config_with_another_target_that_is_an_input(trained, tmp_path, cli):
+    for name in ("config.yaml", "mixed.csv"):
+        (tmp_path / name).write_bytes((trained.workdir / name).read_bytes())
+    result = cli("train", "config.yaml", "--target", "price", "--runs-dir", "runs", cwd=tmp_path)
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    assert "['price'] are both a target and an input feature" in result.stderr and "remove them" in result.stderr
+
+
 def test_train_from_config_prints_metrics_and_writes_the_run(trained):
     out = trained.train.stdout
     assert "held-out metrics" in out and "f1_macro" in out and "accuracy" in out, trained.train
