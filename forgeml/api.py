@@ -100,8 +100,7 @@ class Pipeline:
         evaluation = self.evaluations_.get(split)
         if evaluation is None:
             return None
-        y_true = evaluation.y_true if prepared.task.is_classification else evaluation.y_true
-        return permutation_importance(self.predictor_, prepared.frames[split], y_true, seed=prepared.config.train.seed)
+        return permutation_importance(self.predictor_, prepared.frames[split], evaluation.y_true, seed=prepared.config.train.seed)
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self) -> Any:

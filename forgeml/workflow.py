@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.config import Config, FEATURE_CONFIGS
+from forgeml.config import Config
 from forgeml.errors import ConfigError, DataError
 
 
@@ -159,6 +159,3 @@ def _probe(task: Any) -> tuple[np.ndarray, np.ndarray]:
         return np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]])
     return np.array([0.0, 1.0]), np.array([0.1, 0.9])
 
-
-def default_feature_config(name: str, type_name: str) -> Any:
-    return FEATURE_CONFIGS[type_name](name=name)
