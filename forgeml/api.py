@@ -74,22 +74,11 @@ class Pipeline:
         return self
 
     def _evaluate_splits(self, prepared: Any) -> None:
-        from forgeml.evaluate.metrics import compute_metrics
-        from forgeml.predict import Evaluation
-
         self.evaluations_: dict[str, Any] = {}
         for split in ("validation", "test"):
             frame = prepared.frames.get(split)
-            if frame is None or not len(frame):
-                continue
-            scores = self.predictor_.scores(frame, source=f"{split} split")
-            if prepared.task.is_classification:
-                y_true = prepared.targets[split]
-                metrics = compute_metrics(prepared.task.name, y_true, y_proba=scores, class_names=self.predictor_.class_names)
-            else:
-                y_true = prepared.featureset.target.raw(frame, source=f"{split} split")
-                metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=prepared.config.target)
-            self.evaluations_[split] = Evaluation(metrics, y_true, scores)
+            if frame is not None and len(frame):
+                self.evaluations_[split] = self.predictor_.evaluate_frame(frame, source=f"{split} split")
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
 

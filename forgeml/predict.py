@@ -64,7 +64,6 @@ class Predictor:
         """Metrics on labelled data; rows with a missing target are dropped and counted."""
         from forgeml.data import clean
         from forgeml.data.load import describe_source
-        from forgeml.evaluate.metrics import compute_metrics
 
         source = describe_source(data)
         frame = self._frame(data)
@@ -73,6 +72,14 @@ class Predictor:
             raise DataError(f"target column(s) {absent} are not in the data", where=source, hint="evaluation needs the true values; use `predict` for unlabelled data")
         report = clean.CleaningReport(rows_in=len(frame))
         frame = clean.drop_missing_target(frame, self.config.target, report).reset_index(drop=True)
+        evaluation = self.evaluate_frame(frame, source=source)
+        evaluation.rows_dropped = report.target_missing_dropped
+        return evaluation
+
+    def evaluate_frame(self, frame: pd.DataFrame, *, source: str) -> Evaluation:
+        """Metrics on rows whose targets are all present (held-out splits, cleaned user data)."""
+        from forgeml.evaluate.metrics import compute_metrics
+
         scores = self.scores(frame, source=source)
         if self.task.is_classification:
             y_true = self.featureset.target.encode(frame, source=source)
@@ -80,4 +87,4 @@ class Predictor:
         else:
             y_true = self.featureset.target.raw(frame, source=source)
             metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=self.config.target)
-        return Evaluation(metrics, y_true, scores, report.target_missing_dropped)
+        return Evaluation(metrics, y_true, scores)
