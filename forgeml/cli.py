@@ -256,6 +256,23 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
     _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
 
 
+# ----------------------------------------------------------------------------- command modules
+# Larger command groups (serving, language models, …) live in their own modules, each exposing
+# ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
+
+
 # ----------------------------------------------------------------------------- entry point
 def main() -> None:
     from forgeml.errors import ForgeError
