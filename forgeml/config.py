@@ -133,6 +133,9 @@ class MLPConfig(_Strict):
     norm: Literal["batch", "layer", "none"] = Field("batch", description="Normalisation inside each block.")
     residual: bool = Field(True, description="Residual connections between equal-width blocks.")
     activation: Literal["relu", "gelu", "silu"] = Field("relu", description="Activation inside each block.")
+    linear_skip: Literal["auto", "on", "off"] = Field(
+        "auto", description="A linear path beside the network, started at a ridge fit on the train split (CANN); auto: on for regression."
+    )
 
 
 class GBMConfig(_Strict):
