@@ -44,7 +44,7 @@ def write_bundle(path: str | Path, predictor: Any, *, metrics: dict, report_html
             for name, value in (extra or {}).items():
                 _write_json(tmp / name, value)
             predictor.estimator.save(tmp)
-            files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())  # bagged members live in sub-folders
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,

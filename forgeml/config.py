@@ -176,6 +176,18 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
+    bagging_folds: int | Literal["auto"] = Field(
+        "auto",
+        description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "
+        "predictions averaged. auto: 5 for a torch model whose train split has fewer than 1,000 rows, else 1 (off).",
+    )
+
+    @field_validator("bagging_folds")
+    @classmethod
+    def _folds_at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("bagging_folds must be 'auto' or at least 1 (1 means no bagging)")
+        return value
 
 
 # ----------------------------------------------------------------------------- root

@@ -111,6 +111,13 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
         frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
+    from forgeml.models.bagging import resolve_folds
+
+    folds = resolve_folds(config.train.bagging_folds, config.model.type, len(frames["train"]))
+    if folds != config.train.bagging_folds:  # written into the resolved config, so the bundle knows its members
+        from forgeml.config import apply_overrides
+
+        config = apply_overrides(config, {"train.bagging_folds": folds})
     featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed))
     task = Task.resolve(config.task, config.train.loss, featureset.target.output_size)
     if config.train.loss == "poisson":
