@@ -103,3 +103,29 @@ def test_resume_skips_finished_folds_and_ends_where_a_clean_run_ends(regression_
     resumed = Pipeline(target="y", overrides=overrides).fit(regression_frame, checkpoint_dir=tmp_path / "ckpt", resume=True)
     assert len(trained) == 2  # only the unfinished folds were trained again
     pd.testing.assert_frame_equal(resumed.predict(regression_frame), clean.predict(regression_frame))
+
+
+@pytest.mark.slow
+def test_cli_resume_continues_a_bagged_run(tmp_path, regression_frame):
+    """A bagged run interrupted after its first folds is found by --resume and completes."""
+    import shutil
+    import subprocess
+    import sys
+
+    regression_frame.to_csv(tmp_path / "data.csv", index=False)
+    command = [sys.executable, "-m", "forgeml.cli", "train", "data.csv", "--target", "y", "--runs-dir", "runs",
+               "--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    from forgeml.runs.registry import RunRegistry
+
+    registry = RunRegistry(tmp_path / "runs")
+    (record,) = registry.list()
+    # make it look killed during fold 2: later folds gone, status interrupted
+    for k in (2, 3, 4):
+        shutil.rmtree(record.dir / "checkpoint" / f"fold{k}")
+    registry.finish(record.id, "interrupted", "regression", "mlp", None, None, {})
+    resumed = subprocess.run(command + ["--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert registry.get(record.id).status == "completed"
+    assert len(registry.list()) == 1  # the same run, not a new one
