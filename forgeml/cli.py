@@ -260,6 +260,7 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 # Larger command groups (serving, language models, …) live in their own modules, each exposing
 # ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "forgeml.export.cli",
 )
 
 
