@@ -261,6 +261,7 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 # ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.export.cli",
+    "forgeml.serve.cli",
 )
 
 
