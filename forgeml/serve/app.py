@@ -127,6 +127,7 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
                   description=f"Predictions from the forgeml bundle {bundle} ({kind}, backend {settings.backend}).")
     app.state.ready = False
     app.state.service = service
+    app.state.metrics = metrics
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> dict[str, str]:

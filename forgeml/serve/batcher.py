@@ -2,7 +2,7 @@
 
 Requests wait in a queue; one worker takes the first, then keeps collecting until the batch holds
 ``max_batch_rows`` rows, ``max_wait_s`` has passed, or waiting longer would break the earliest
-deadline in the batch (deadline minus the recent forward-pass time). The batch runs in a single
+deadline in the batch (deadline minus twice the recent forward-pass time). The batch runs in a single
 worker thread (so the event loop keeps accepting and parsing requests meanwhile) and each caller
 gets its own slice back through its own future. ``run_batch`` returns one result per request,
 each a value or an exception, so one bad request fails alone. A request larger than the batch
@@ -97,10 +97,14 @@ class MicroBatcher:
         except asyncio.TimeoutError:
             return None
 
+    def _slack(self) -> float:
+        """Time kept free before a deadline: twice a recent forward pass, plus scheduling noise."""
+        return 2 * self._run_s + 0.01
+
     async def _collect(self) -> list[_Item]:
         first = await self._next(None)
         batch, rows = [first], first.rows
-        close_at = min(time.monotonic() + self.max_wait_s, first.deadline - self._run_s)
+        close_at = min(time.monotonic() + self.max_wait_s, first.deadline - self._slack())
         while rows < self.max_batch_rows:
             item = await self._next(close_at - time.monotonic())
             if item is None:
@@ -110,7 +114,7 @@ class MicroBatcher:
                 break
             batch.append(item)
             rows += item.rows
-            close_at = min(close_at, item.deadline - self._run_s)
+            close_at = min(close_at, item.deadline - self._slack())
         return batch
 
     async def _loop(self) -> None:
