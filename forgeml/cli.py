@@ -262,6 +262,7 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.export.cli",
     "forgeml.serve.cli",
+    "forgeml.ui.cli",
 )
 
 
