@@ -1,0 +1,120 @@
+"""Shared by the serving benches: a small MLP bundle (bundled penguins data) and server processes."""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from _common import OUT_DIR, ROOT, thread_env
+
+BUNDLE = OUT_DIR / "serve_bundle"
+
+
+def bundle(epochs: int = 10) -> Path:
+    """The foundation's default MLP on the bundled penguins data; trained once, reused."""
+    if (BUNDLE / "manifest.json").is_file():
+        return BUNDLE
+    from forgeml import Pipeline
+    from forgeml.datasets import DEMO
+
+    Pipeline(target=DEMO.target, overrides={"train.epochs": epochs, "train.progress": False, "train.threads": 1}).fit(DEMO.path).save(BUNDLE)
+    return BUNDLE
+
+
+def request_rows(count: int = 64) -> list[dict]:
+    """Real input rows as a client would send them (JSON types, null for missing)."""
+    import pandas as pd
+
+    from forgeml.bundle import load_predictor
+    from forgeml.datasets import DEMO
+
+    names = load_predictor(bundle()).featureset.input_names
+    frame = pd.read_csv(DEMO.path)[names].head(count)
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)) for k, v in r.items()}
+            for r in frame.to_dict(orient="records")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process(command: list[str], ready_path: str = "/readyz", threads: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start a server command with ``{port}`` filled in; yield (url, process) once it answers."""
+    import httpx
+
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in command]
+    proc = subprocess.Popen(command, env=thread_env(threads), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command} exited: {proc.stderr.read().decode()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + ready_path, timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} not ready")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def forgeml_serve(*args: str) -> list[str]:
+    return [sys.executable, "-m", "forgeml.cli", "serve", str(bundle()), "--port", "{port}", *args]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+async def load(url: str, path: str, bodies: list[dict], requests: int, concurrency: int, headers: dict | None = None) -> dict:
+    """``requests`` POSTs from ``concurrency`` workers; latency per request, errors by status."""
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for i in counter:
+            started = time.perf_counter()
+            try:
+                response = await client.post(path, json=bodies[i % len(bodies)])
+                if response.status_code != 200:
+                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as client:
+        await client.post(path, json=bodies[0])  # connection and first-request warm-up
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3  # noqa: E731
+    return {"requests": len(latencies), "seconds": wall, "rps": len(latencies) / wall, "p50_ms": pick(0.50),
+            "p99_ms": pick(0.99), "errors": errors}
