@@ -1,8 +1,10 @@
 """/v1/predict throughput with 1-row requests at concurrency 64, vs a plain FastAPI endpoint.
 
 Both sides are real uvicorn processes on loopback serving the same bundle (the default MLP on
-the bundled penguins data), driven by the same httpx.AsyncClient load generator (bounded request
-count, 64 workers, 1 row per request, a warm-up request first). The baseline (``_plain_server.py``)
+the bundled penguins data), driven by the same load generator (bounded request count, 64 keep-alive
+connections, 1 row per request, a warm-up request first): by default a minimal HTTP/1.1 client
+on asyncio streams (httpx costs as much CPU per request as the server, see ``_serving.raw_load``),
+``--client httpx`` for httpx.AsyncClient. The baseline (``_plain_server.py``)
 runs ``Predictor.predict`` once per request in FastAPI's thread pool; ``forgeml serve`` micro-batches.
 Targets: ≥ 5× the baseline's requests/s and p99 < 100 ms.
 
@@ -29,6 +31,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--max-wait-ms", default="5")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                        help="load generator: a minimal keep-alive HTTP/1.1 client (default) or httpx.AsyncClient")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     requests = 600 if args.quick else args.requests
@@ -37,9 +41,9 @@ def main() -> None:
     bodies = [{"rows": [row]} for row in request_rows(64)]
     meter = ForeignLoad()
     with process(forgeml_serve("--backend", args.backend, "--max-wait-ms", args.max_wait_ms)) as (url, _):
-        ours = asyncio.run(load(url, "/v1/predict", bodies, requests, args.concurrency))
+        ours = asyncio.run(load(url, "/v1/predict", bodies, requests, args.concurrency, client=args.client))
     with process([sys.executable, str(BENCH_DIR / "_plain_server.py"), str(bundle()), "{port}"]) as (url, _):
-        base = asyncio.run(load(url, "/predict", bodies, requests, args.concurrency))
+        base = asyncio.run(load(url, "/predict", bodies, requests, args.concurrency, client=args.client))
     ratio = ours["rps"] / base["rps"]
     for name, result in (("forgeml serve", ours), ("plain FastAPI", base)):
         print(f"{name:14s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
