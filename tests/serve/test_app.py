@@ -100,3 +100,28 @@ def test_settings_and_key_file_are_checked(saved_bundle, tmp_path):
 def test_field_paths():
     assert field_path(("body", "rows", 0, "carat weight")) == "rows[0].carat weight"
     assert field_path(("body",)) == "body"
+
+
+def test_lightgbm_bundle_serves_with_its_own_model_and_refuses_onnx(cli_trains, mixed_frame):
+    run = cli_trains["gbm"].result()
+    assert run.train.returncode == 0, run.train
+    with TestClient(create_app(run.bundle)) as client:
+        rows = mixed_frame.drop(columns=["label"]).head(3).astype(object).where(mixed_frame.head(3).notna(), None)
+        response = client.post("/v1/predict", json={"rows": rows.to_dict(orient="records")})
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/model").json()["model"] == "gbm"
+    from forgeml.export.exporter import ExportError
+
+    with pytest.raises(ExportError, match="LightGBM"):
+        create_app(run.bundle, ServeSettings(backend="onnx"))
+
+
+def test_csv_upload_over_its_limit_is_413(saved_bundle, mixed_frame):
+    app = create_app(saved_bundle, ServeSettings(max_csv_bytes=5_000))
+    with TestClient(app) as client:
+        csv = mixed_frame.drop(columns=["label"]).to_csv(index=False)
+        assert len(csv) > 5_000
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", csv, "text/csv")})
+        assert response.status_code == 413 and "5000-byte limit" in response.json()["error"]
+        small = mixed_frame.drop(columns=["label"]).head(5).to_csv(index=False)
+        assert client.post("/v1/predict/csv", files={"file": ("rows.csv", small, "text/csv")}).status_code == 200
