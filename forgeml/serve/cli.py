@@ -7,6 +7,21 @@ from typing import Optional
 import typer
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail at once, in one line, if the port is taken (before seconds of model loading)."""
+    import socket
+
+    from forgeml.errors import ConfigError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", where="--host/--port",
+                          hint="choose another --port, or stop what is using it") from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -30,6 +45,7 @@ def register(app: typer.Typer) -> None:
         from forgeml.serve.app import create_app
         from forgeml.serve.settings import ServeSettings
 
+        check_port(host, port)
         settings = ServeSettings(backend=backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_rows=max_rows,
                                  max_body_bytes=max_body_bytes, max_csv_bytes=max_csv_bytes, timeout_ms=timeout_ms,
                                  threads=threads, api_key_file=api_key_file)

@@ -18,8 +18,10 @@ def register(app: typer.Typer) -> None:
         """Dashboard of runs on localhost: sortable list, run pages with learning curves, compare two runs."""
         import uvicorn
 
+        from forgeml.serve.cli import check_port
         from forgeml.ui.app import create_ui_app
 
+        check_port(host, port)
         app = create_ui_app(runs_dir)
         url = f"http://{host}:{port}/"
         print(f"forgeml ui on {url}  (Ctrl-C to stop)", flush=True)

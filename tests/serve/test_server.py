@@ -266,5 +266,23 @@ def test_tampered_bundle_is_refused_at_start(bundle_copy, cli, tmp_path):
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    done = cli("serve", bundle_copy, "--port", "1", cwd=tmp_path, timeout=120)
+    done = cli("serve", bundle_copy, "--port", str(_free_port()), cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "checksum mismatch" in done.stderr and "Traceback" not in done.stderr, done
+
+
+def test_port_in_use_is_one_line(saved_bundle, cli, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = cli("serve", saved_bundle, "--port", str(taken.getsockname()[1]), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "cannot listen on 127.0.0.1" in done.stderr and "Traceback" not in done.stderr, done
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
