@@ -129,7 +129,8 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/", response_class=HTMLResponse)
-    def run_list(sort: str = "created", order: str = Query("desc", pattern="^(asc|desc)$"), limit: int = Query(500, ge=1, le=10_000)) -> HTMLResponse:
+    def run_list(sort: str = "created", order: str = "desc", limit: int = Query(500, ge=1, le=10_000)) -> HTMLResponse:
+        order = order if order in ("asc", "desc") else "desc"  # a hand-edited URL still gets a page
         records = registry.list(limit=limit)
         metric_keys = _metric_keys(records)
         runs = [{"id": r.id, "cells": _cells(r, metric_keys)} for r in records]
