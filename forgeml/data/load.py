@@ -419,9 +419,9 @@ def _tidy(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     _check_unique(list(frame.columns), where)
     if len(frame.columns) == 0:
         raise DataError("the table has no columns", where=where, hint=_TEXT_HINT)
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(frame[column].cat.categories.dtype)
+    for column, dtype in frame.dtypes.items():  # one dtypes lookup, not a Series per column
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(dtype.categories.dtype)
     return frame
 
 
