@@ -330,10 +330,14 @@ class Config(_Strict):
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     """Apply dotted overrides (``{"train.epochs": 5, "model.type": "gbm"}``) and re-validate."""
     raw = config.model_dump(mode="json")
-    for dotted, value in overrides.items():
+    # model.type first: switching family resets the model options, which must not erase the
+    # other model.* overrides given with it (``--model pretrained --encoder DIR``).
+    for dotted, value in sorted(overrides.items(), key=lambda item: item[0] != "model.type"):
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
+            if part not in node and node is not raw:  # a sub-section reset by a model.type change
+                node[part] = {}
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"unknown option {dotted!r}", hint="see the config reference in README.md")
             node = node[part]

@@ -57,16 +57,12 @@ class Predictor:
         if len(frame) == 0:
             raise DataError("no rows to predict", where=source, hint="give at least one row")
         arrays, errors = self.featureset.transform_rows(frame, strict=True, source=source)
-        if errors and len(errors) == len(frame):
-            position, message = next(iter(errors.items()))
-            raise DataError(f"no row can be predicted; row {position}: {message}", where=source, hint="check the input paths and files")
         good = np.setdiff1d(np.arange(len(frame)), list(errors))
-        if errors:
-            arrays = {key: value[good] for key, value in arrays.items()}
-        raw = self.estimator.scores(arrays)
-        raw = raw if self.task.is_classification else self.featureset.target.decode(raw)
-        scores = np.full((len(frame), raw.shape[1]), np.nan)
-        scores[good] = raw
+        width = len(self.class_names or []) if self.task.is_classification else len(self.config.target)
+        scores = np.full((len(frame), width), np.nan)
+        if len(good):
+            raw = self.estimator.scores({key: value[good] for key, value in arrays.items()} if errors else arrays)
+            scores[good] = raw if self.task.is_classification else self.featureset.target.decode(raw)
         out: dict[str, Any] = {f.name: frame[f.name].to_numpy() for f in self.featureset.features if f.type_name == "image"}
         if self.task.is_classification:
             target = self.config.target[0]
