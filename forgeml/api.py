@@ -81,6 +81,15 @@ class Pipeline:
                 self.evaluations_[split] = self.predictor_.evaluate_frame(frame, source=f"{split} split")
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
+        self.error_examples_ = self._error_examples(prepared)
+
+    def _error_examples(self, prepared: Any) -> dict[str, Any] | None:
+        from forgeml.evaluate.examples import error_examples
+
+        evaluation = self.evaluations_.get(self.test_split_)
+        if evaluation is None:
+            return None
+        return error_examples(self.predictor_, prepared.frames[self.test_split_], evaluation.y_true, evaluation.scores)
 
     def _importance(self, prepared: Any) -> dict[str, float] | None:
         from forgeml.evaluate.importance import permutation_importance
@@ -126,7 +135,8 @@ class Pipeline:
         if prepared and getattr(self, "test_split_", "test") == "validation":
             notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
         if getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None):
-            notes.append("feature importance: increase of the held-out loss when that column is shuffled (permutation importance)")
+            notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
+                         "is shuffled (permutation importance; an image or text column counts as one input)")
         if hasattr(self, "fit_summary_"):
             notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
@@ -146,6 +156,7 @@ class Pipeline:
             cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
             feature_importance=getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
             config_yaml=predictor.config.to_yaml(),
+            error_examples=getattr(self, "error_examples_", None) if evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")) else None,
             extra_notes=notes,
         )
 

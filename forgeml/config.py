@@ -7,7 +7,7 @@ generated from these classes' field descriptions, so docs and code cannot drift 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -187,6 +187,24 @@ class _NetworkConfig(_Strict):
     text: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
 
+    # What each family changes: the default encoder types, also when only some of the
+    # encoder's options are given (``--model pretrained --encoder DIR`` sets text.checkpoint).
+    family_defaults: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.family_defaults:
+            return data
+        data = dict(data)
+        for key, default in cls.family_defaults.items():
+            given = data.get(key)
+            if isinstance(default, dict) and (given is None or isinstance(given, dict)):
+                data[key] = {**default, **(given or {})}
+            elif given is None:
+                data[key] = default
+        return data
+
 
 class MLPConfig(_NetworkConfig):
     type: Literal["mlp"] = "mlp"
@@ -196,29 +214,28 @@ class CNNConfig(_NetworkConfig):
     """Like mlp, with a ResNet image encoder by default."""
 
     type: Literal["cnn"] = "cnn"
-    image: ImageEncoderConfig = Field(default_factory=lambda: ImageEncoderConfig(type="resnet"))
+    family_defaults = {"image": {"type": "resnet"}}
 
 
 class RNNConfig(_NetworkConfig):
     """Like mlp, with a bidirectional LSTM text encoder by default."""
 
     type: Literal["rnn"] = "rnn"
-    text: TextEncoderConfig = Field(default_factory=lambda: TextEncoderConfig(type="lstm"))
+    family_defaults = {"text": {"type": "lstm"}}
 
 
 class TransformerConfig(_NetworkConfig):
     """Like mlp, with a Transformer text encoder and a transformer combiner by default."""
 
     type: Literal["transformer"] = "transformer"
-    combiner: Literal["concat", "transformer"] = "transformer"
-    text: TextEncoderConfig = Field(default_factory=lambda: TextEncoderConfig(type="transformer"))
+    family_defaults = {"text": {"type": "transformer"}, "combiner": "transformer"}
 
 
 class PretrainedConfig(_NetworkConfig):
     """Like mlp, with a pretrained Hugging Face text encoder (``text.checkpoint``, CLI ``--encoder``)."""
 
     type: Literal["pretrained"] = "pretrained"
-    text: TextEncoderConfig = Field(default_factory=lambda: TextEncoderConfig(type="pretrained"))
+    family_defaults = {"text": {"type": "pretrained"}}
 
 
 class GBMConfig(_Strict):

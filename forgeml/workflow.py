@@ -61,6 +61,10 @@ def _resolve_tokenizers(raw: dict[str, Any]) -> None:
     """``tokenizer: auto`` → the pretrained encoder's own tokenizer, or a word-level one trained here."""
     text_encoder = (raw.get("model") or {}).get("text") or {}
     pretrained = text_encoder.get("type") == "pretrained"
+    if pretrained:  # fail before any data work when the folder is wrong
+        from forgeml.features.text import check_checkpoint
+
+        check_checkpoint(text_encoder.get("checkpoint"))
     for feature in raw.get("features", []):
         if feature.get("type") == "text" and feature.get("tokenizer", "auto") == "auto":
             feature["tokenizer"] = "pretrained" if pretrained else "word"
