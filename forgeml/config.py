@@ -180,6 +180,9 @@ class _NetworkConfig(_Strict):
     norm: Literal["batch", "layer", "none"] = Field("batch", description="Normalisation inside each block.")
     residual: bool = Field(True, description="Residual connections between equal-width blocks.")
     activation: Literal["relu", "gelu", "silu"] = Field("relu", description="Activation inside each block.")
+    linear_skip: Literal["auto", "on", "off"] = Field(
+        "auto", description="A linear path beside the network, started at a ridge fit on the train split (CANN); auto: on for regression."
+    )
     combiner: Literal["concat", "transformer"] = Field("concat", description="concat: join the feature vectors, then the hidden blocks; transformer: one token per feature, self-attention, then the hidden blocks.")
     combiner_size: int = Field(64, ge=8, description="Token width of the transformer combiner.")
     combiner_layers: int = Field(2, ge=1, description="Layers of the transformer combiner.")

@@ -124,6 +124,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     infer_task(frame, config.target)  # after cleaning there must still be two classes
     split = split_frame(frame, config.target, config.task, config.data.split, validation_df=validation_df, test_df=test_df)
     frames = dict(split.frames)
+    messages = list(split.messages)
+    del frame, split  # the split frames are copies: keeping the whole frame too doubles the peak
     if config.clean.outlier_action == "drop" and config.clean.outliers != "none":
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
@@ -137,7 +139,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
             raise ConfigError(f"poisson loss needs non-negative targets; {negative} has negative values", where="train.loss", hint="use mse or huber")
     arrays = {name: featureset.transform(part, source=f"{name} split") for name, part in frames.items()}
     targets = {name: featureset.target.encode(part, source=f"{name} split") for name, part in frames.items()}
-    return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, list(split.messages))
+    return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, messages)
 
 
 def light_val_metrics(task: Any) -> Any:

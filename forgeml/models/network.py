@@ -56,7 +56,3 @@ class FusionNet(nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.encode(inputs))  # (B, outputs)
-
-    def lr_scales(self) -> dict[str, float]:
-        """Parameter-name prefixes trained at a fraction of the learning rate (pretrained weights)."""
-        return {f"text.{i}.": encoder.lr_scale for i, encoder in enumerate(self.text) if hasattr(encoder, "lr_scale")}

@@ -13,6 +13,7 @@ from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
 from forgeml.config import NETWORK_TYPES
+from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
 from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
@@ -34,6 +35,10 @@ class TorchEstimator:
         # load_weights: read pretrained encoder weights from their checkpoint (training); a bundle
         # being loaded brings its own weights, so the checkpoint folder is not needed then.
         self.model = NETWORKS[config.model.type](spec, task.output_size, config.model, load_weights=load_weights)
+        if wants_linear_skip(getattr(config.model, "linear_skip", "off"), task.name):
+            network = self.model
+            self.model = LinearSkip(network, spec, task.output_size)
+            self.model.predict_batch_size = network.predict_batch_size
 
     def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
         trainer = Trainer(
@@ -45,6 +50,8 @@ class TorchEstimator:
         )
         train_data = TensorData(to_tensors(train), self.task.targets_tensor(y_train))
         val_data = TensorData(to_tensors(val), self.task.targets_tensor(y_val)) if val is not None and len(y_val) else None
+        if isinstance(self.model, LinearSkip) and not options.resume:
+            self.model.init_from_ridge(train, y_train)
         metrics_fn = None
         if options.val_metrics is not None:
             metrics_fn = lambda outputs, targets: options.val_metrics(targets.numpy(), self.task.scores(outputs))  # noqa: E731

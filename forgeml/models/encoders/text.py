@@ -127,7 +127,8 @@ class PretrainedEncoder(nn.Module):
             self.model = AutoModel.from_config(config, add_pooling_layer=False) if config.model_type == "bert" else AutoModel.from_config(config)
         self.pad_id, self.pooling, self.frozen = spec.pad_id, cfg.pooling, cfg.freeze
         self.width = int(self.model.config.hidden_size)
-        self.lr_scale = cfg.lr_scale
+        for parameter in self.model.parameters():
+            parameter.lr_scale = cfg.lr_scale  # the optimizer groups parameters by this (train.optim)
         if cfg.freeze:
             self.model.requires_grad_(False)
         elif cfg.freeze_layers:
