@@ -25,7 +25,7 @@ class Pipeline:
     ----------
     target: the column (or columns, for multi-target regression) to predict.
     config: a ``Config`` (or a path to YAML) instead of ``target``.
-    model: "mlp" or "gbm".
+    model: "mlp", "cnn", "rnn", "transformer", "pretrained" or "gbm".
     **overrides: dotted config options, e.g. ``{"train.epochs": 20}`` passed as
         ``Pipeline(target="y", overrides={"train.epochs": 20})``.
     """

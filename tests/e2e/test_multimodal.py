@@ -20,6 +20,7 @@ def test_image_folder_train_then_predict_a_folder_with_a_broken_file(tmp_path, c
     assert accuracy >= 0.9, train
     report = (tmp_path / "runs" / train.run_id / "bundle" / "report.html").read_text()
     assert "broken.png (not an image)" in report  # skipped, named in the cleaning notes
+    assert 'id="worst-errors"' in report and ('class="thumbs"' in report or "No errors on the test split" in report)
     new = tmp_path / "new"
     new.mkdir()
     rng = np.random.default_rng(5)
@@ -52,7 +53,11 @@ def test_table_mixing_numbers_categories_text_and_image_paths(tmp_path):
     importance = pipeline.importance_
     assert importance["photo"] > 5 * max(importance["size"], importance["shop"], 1e-3)  # only the image carries the label
     html = pipeline.report()
-    assert "Worst errors" in html or "no errors" in html.lower()
+    assert 'id="worst-errors"' in html
+    examples = pipeline.error_examples_
+    assert set(examples["images"]) == {"photo"} and set(examples["texts"]) == {"note"}
+    for entry in examples["images"]["photo"]:  # most confident wrong first, each with a thumbnail
+        assert entry["true"] != entry["predicted"] and entry["src"].startswith("data:image/png;base64,")
     bundle = pipeline.save(tmp_path / "bundle")
     new = pd.DataFrame([{"photo": str(tmp_path / "pics" / "0.png"), "size": 0.1, "shop": "a", "note": "fresh"},
                         {"photo": "nowhere.png", "size": 0.1, "shop": "a", "note": "fresh"}])

@@ -113,6 +113,7 @@ class PretrainedEncoder(nn.Module):
         from forgeml.features.text import check_checkpoint
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         if spec.pretrained is None:
             from forgeml.errors import ConfigError
 
