@@ -85,17 +85,26 @@ def check_checkpoint(path: str | None, where: str = "model.text.checkpoint") -> 
     return folder
 
 
+def import_transformers():
+    """``transformers`` with downloads switched off, or a ``ConfigError`` saying how to install it."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a download
+    try:
+        import transformers
+    except ImportError:
+        raise ConfigError("pretrained text encoders need the transformers package", where="model.text.type: pretrained",
+                          hint="pip install 'forgeml[pretrained]'") from None
+    return transformers
+
+
 def pretrained_tokenizer(folder: Path):
     """The checkpoint's fast tokenizer (tokenizer.json, or converted by transformers, offline)."""
     from tokenizers import Tokenizer
 
     if (folder / "tokenizer.json").is_file():
         return Tokenizer.from_file(str(folder / "tokenizer.json"))
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
+    AutoTokenizer = import_transformers().AutoTokenizer
     try:
         auto = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, use_fast=True)
     except (OSError, ValueError) as exc:

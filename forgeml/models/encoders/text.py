@@ -10,7 +10,6 @@ Batches are cut to their longest row before the sequence encoders run: padding c
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import torch
@@ -106,11 +105,10 @@ class PretrainedEncoder(nn.Module):
 
     def __init__(self, spec: TokenInput, cfg: Any, load_weights: bool = True):
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a download
-        from transformers import AutoConfig, AutoModel
-        from transformers.utils import logging as hf_logging
+        from forgeml.features.text import check_checkpoint, import_transformers
 
-        from forgeml.features.text import check_checkpoint
+        transformers = import_transformers()
+        AutoConfig, AutoModel, hf_logging = transformers.AutoConfig, transformers.AutoModel, transformers.utils.logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
