@@ -104,5 +104,9 @@ def test_pretrained_encoder_freezing_and_lower_learning_rate(minilm_dir):
     assert not frozen.text[0].model.training  # dropout off inside a frozen encoder
     trainable = [n for n, p in frozen.named_parameters() if p.requires_grad]
     assert trainable and all(not n.startswith("text.") for n in trainable)
-    ids = torch.tensor([[101, 2307, 4031, 102, 0, 0]])
-    assert frozen.eval()({"dense": torch.zeros(1, 0), "codes": torch.zeros(1, 0, dtype=torch.long), "tokens.review": ids}).shape == (1, 2)
+    ids = torch.tensor([[101, 2307, 4031, 2204, 2051, 102], [101, 2307, 102, 0, 0, 0]])
+    row = lambda t: {"dense": torch.zeros(len(t), 0), "codes": torch.zeros(len(t), 0, dtype=torch.long), "tokens.review": t}  # noqa: E731
+    both = frozen.eval()(row(ids))  # two lengths: two buckets, each cut to its own length
+    assert both.shape == (2, 2)
+    torch.testing.assert_close(both[1:], frozen(row(ids[1:, :3])), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(both[:1], frozen(row(ids[:1])), atol=1e-5, rtol=1e-4)

@@ -148,10 +148,25 @@ class PretrainedEncoder(nn.Module):
         return self
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens, keep, _ = _trim(tokens, self.pad_id)
+        """Rows are run in buckets of similar length (powers of two), each cut to its own longest
+        row: a batch of mostly short texts and a few long ones costs what its tokens cost, not
+        batch × longest (attention and the feed-forward layers dominate a BERT on CPU)."""
+        keep = tokens != self.pad_id
+        lengths = keep.sum(dim=1).clamp(min=1)
+        buckets = torch.ceil(torch.log2(lengths.float())).long()
+        out = None
+        for bucket in buckets.unique():
+            rows = (buckets == bucket).nonzero(as_tuple=True)[0]
+            pooled = self._encode(tokens[rows, : int(lengths[rows].max())])
+            if out is None:
+                out = pooled.new_empty(tokens.shape[0], pooled.shape[1])
+            out[rows] = pooled
+        return out  # (B, hidden)
+
+    def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
         keep = tokens != self.pad_id
         keep[:, 0] = True
-        states = self.model(input_ids=tokens, attention_mask=keep.long()).last_hidden_state  # (B, T, hidden)
+        states = self.model(input_ids=tokens, attention_mask=keep.long()).last_hidden_state  # (b, T, hidden)
         return _pool(states, keep, self.pooling)
 
 
