@@ -114,3 +114,11 @@ def test_all_empty_text_column_in_a_config_is_a_clear_error(tmp_path):
         Pipeline(config=Config(target="y", features=[NumberFeature(name="x"), TextFeature(name="notes")])).fit(frame)
     inferred = Pipeline(target="y", overrides={"train.epochs": 1, "train.progress": False}).fit(frame)
     assert "notes" in inferred.predictor_.config.data.drop_reasons  # inference drops it, with the reason
+
+
+def test_gbm_refuses_images_with_a_clear_error(tmp_path):
+    from forgeml.errors import ConfigError
+
+    root = write_image_folder(tmp_path / "shapes", per_class=8)
+    with pytest.raises(ConfigError, match="LightGBM cannot read images"):
+        Pipeline(target="label", model="gbm").fit(root)
