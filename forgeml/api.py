@@ -25,7 +25,7 @@ class Pipeline:
     ----------
     target: the column (or columns, for multi-target regression) to predict.
     config: a ``Config`` (or a path to YAML) instead of ``target``.
-    model: "mlp" or "gbm".
+    model: "mlp", "cnn", "rnn", "transformer", "pretrained" or "gbm".
     **overrides: dotted config options, e.g. ``{"train.epochs": 20}`` passed as
         ``Pipeline(target="y", overrides={"train.epochs": 20})``.
     """
@@ -81,6 +81,15 @@ class Pipeline:
                 self.evaluations_[split] = self.predictor_.evaluate_frame(frame, source=f"{split} split")
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
+        self.error_examples_ = self._error_examples(prepared)
+
+    def _error_examples(self, prepared: Any) -> dict[str, Any] | None:
+        from forgeml.evaluate.examples import error_examples
+
+        evaluation = self.evaluations_.get(self.test_split_)
+        if evaluation is None:
+            return None
+        return error_examples(self.predictor_, prepared.frames[self.test_split_], evaluation.y_true, evaluation.scores)
 
     def _importance(self, prepared: Any) -> dict[str, float] | None:
         from forgeml.evaluate.importance import permutation_importance
@@ -126,7 +135,8 @@ class Pipeline:
         if prepared and getattr(self, "test_split_", "test") == "validation":
             notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
         if getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None):
-            notes.append("feature importance: increase of the held-out loss when that column is shuffled (permutation importance)")
+            notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
+                         "is shuffled (permutation importance; an image or text column counts as one input)")
         if hasattr(self, "fit_summary_"):
             notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
@@ -146,6 +156,7 @@ class Pipeline:
             cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
             feature_importance=getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
             config_yaml=predictor.config.to_yaml(),
+            error_examples=getattr(self, "error_examples_", None) if evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")) else None,
             extra_notes=notes,
         )
 
@@ -188,13 +199,17 @@ class Pipeline:
 
 def describe_model(predictor: Any) -> str:
     cfg = predictor.config.model
-    if cfg.type == "mlp":
-        shape = f"{cfg.num_layers}×{cfg.hidden_size} {cfg.norm}-norm {'residual ' if cfg.residual else ''}MLP"
-    else:
-        shape = f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
     kinds: dict[str, int] = {}
     for feature in predictor.featureset.features:
         kinds[feature.type_name] = kinds.get(feature.type_name, 0) + 1
+    if cfg.type == "gbm":
+        shape = f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
+    else:
+        shape = f"{cfg.num_layers}×{cfg.hidden_size} {cfg.norm}-norm {'residual ' if cfg.residual else ''}MLP"
+        encoders = ([f"{cfg.text.type} text encoder" + (f" ({cfg.text.checkpoint})" if cfg.text.type == "pretrained" else "")] if kinds.get("text") else []) \
+            + ([f"{cfg.image.type} image encoder"] if kinds.get("image") else [])
+        if encoders or cfg.combiner != "concat":
+            shape = f"{', '.join(encoders) or 'tabular encoders'} → {cfg.combiner} combiner → {shape}"
     inputs = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     members = getattr(predictor.estimator, "members", None)
     if hasattr(predictor.estimator, "model") or members:

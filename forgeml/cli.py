@@ -129,9 +129,10 @@ def _relative(path: Path, base: Path) -> str:
 # ----------------------------------------------------------------------------- train
 @app.command()
 def train(
-    source: Path = typer.Argument(..., help="Data file (with --target) or config.yaml."),
+    source: Path = typer.Argument(..., help="Data file or image folder (with --target), or config.yaml."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
-    model: Optional[str] = typer.Option(None, help="mlp (default) or gbm."),
+    model: Optional[str] = typer.Option(None, help="mlp (default), cnn, rnn, transformer, pretrained or gbm."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Local Hugging Face checkpoint folder for --model pretrained (model.text.checkpoint)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config option: --set train.epochs=20."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
@@ -145,6 +146,8 @@ def train(
     overrides = _parse_overrides(set_)
     if threads:
         overrides["train.threads"] = threads
+    if encoder:
+        overrides["model.text.checkpoint"] = encoder
     config, data = _load_config(source, target, model, overrides)
     result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume, log=log)
     if result is not None:

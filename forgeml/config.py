@@ -7,7 +7,7 @@ generated from these classes' field descriptions, so docs and code cannot drift 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -68,15 +68,33 @@ class TextFeature(_FeatureBase):
     type: Literal["text"] = "text"
     missing: Literal["constant", "drop_row"] = "constant"
     fill_value: str = ""
-    vocab_size: int = Field(5000, ge=10, description="Most frequent tokens kept (train split only).")
-    max_length: int | None = Field(None, ge=1, description="Tokens kept per row; default: the 95th percentile of train lengths, at most 256.")
-    lowercase: bool = Field(True, description="Lower-case before tokenising.")
-    embedding_dim: int = Field(32, ge=1, description="Width of the bag-of-embeddings text encoder.")
+    tokenizer: Literal["auto", "word", "bpe", "wordpiece", "pretrained"] = Field(
+        "auto", description="Hugging Face tokenizer trained on the train split (word, bpe, wordpiece) or the pretrained encoder's own; auto: pretrained with model.text.type=pretrained, else word.")
+    vocab_size: int | None = Field(None, ge=10, description="Vocabulary size; default: word tokens seen twice or more (at most 20,000), subwords scaled to the corpus (at most 8,000).")
+    max_length: int | None = Field(None, ge=1, description="Tokens kept per row; default: the 95th percentile of train lengths, at most 256 (512 for pretrained).")
+    lowercase: bool = Field(True, description="Lower-case before tokenising (pretrained tokenizers keep their own setting).")
+    embedding_dim: int = Field(32, ge=1, description="Token embedding width of the from-scratch text encoders.")
     repair: bool = Field(True, description="Normalise unicode (NFKC) and strip control and broken characters.")
+    remove_urls: bool = Field(False, description="Replace URLs with a space before tokenising.")
+
+
+class ImageFeature(_FeatureBase):
+    """A column of image file paths (relative paths are read from the data file's folder)."""
+
+    type: Literal["image"] = "image"
+    missing: Literal["drop_row"] = Field("drop_row", description="Rows whose image is missing or unreadable are dropped in training (counted, first paths named); at predict time they get an error entry.")
+    size: int | None = Field(None, ge=8, le=1024, description="Side of the square model input; default: the median short side of the train images, within 16–224.")
+    channels: Literal["auto", 1, 3] = Field("auto", description="1 (grayscale) or 3 (RGB); auto: 1 when every train image is grayscale.")
+    resize: Literal["crop", "stretch", "pad"] = Field("crop", description="crop: shorter side to size, then center crop; stretch: ignore aspect; pad: fit inside, pad with black.")
+    augment: Literal["auto", "on", "off"] = Field("auto", description="Train-split augmentation; auto: on for colour images of 32 px or more, off for small grayscale (digits-like) images.")
+    crop_scale: float = Field(0.8, gt=0, le=1, description="Random resized crop keeps at least this share of the area.")
+    flip: bool = Field(True, description="Random horizontal flips.")
+    rotation: float = Field(10.0, ge=0, le=180, description="Random rotation up to this many degrees.")
+    color_jitter: float = Field(0.2, ge=0, le=1, description="Random brightness/contrast/saturation change up to this fraction.")
 
 
 FeatureConfig = Annotated[
-    Union[NumberFeature, CategoryFeature, BinaryFeature, DateFeature, TextFeature],
+    Union[NumberFeature, CategoryFeature, BinaryFeature, DateFeature, TextFeature, ImageFeature],
     Field(discriminator="type"),
 ]
 FEATURE_CONFIGS: dict[str, type[_FeatureBase]] = {
@@ -85,6 +103,7 @@ FEATURE_CONFIGS: dict[str, type[_FeatureBase]] = {
     "binary": BinaryFeature,
     "date": DateFeature,
     "text": TextFeature,
+    "image": ImageFeature,
 }
 
 
@@ -125,8 +144,36 @@ class CleanConfig(_Strict):
 
 
 # ----------------------------------------------------------------------------- models
-class MLPConfig(_Strict):
-    type: Literal["mlp"] = "mlp"
+class TextEncoderConfig(_Strict):
+    """How each text feature becomes a vector (one encoder per text column)."""
+
+    type: Literal["bag", "lstm", "gru", "transformer", "pretrained"] = Field("bag", description="bag: mean of token embeddings; lstm/gru: bidirectional RNN with pooling; transformer: pre-norm encoder; pretrained: a local Hugging Face checkpoint.")
+    hidden_size: int = Field(64, ge=1, description="RNN hidden size per direction, or Transformer width.")
+    num_layers: int = Field(1, ge=1, description="RNN or Transformer layers.")
+    heads: int = Field(4, ge=1, description="Attention heads (transformer).")
+    positions: Literal["learned", "sinusoidal"] = Field("learned", description="Position encoding of the transformer.")
+    pooling: Literal["mean", "max", "last"] = Field("mean", description="How token states become one vector; 'last' is the final RNN states (or the first token for transformers).")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    checkpoint: str | None = Field(None, description="Folder of a local Hugging Face checkpoint (config.json + weights) for type 'pretrained'; never downloaded.")
+    freeze: bool = Field(False, description="Keep the pretrained weights fixed (only the layers above learn).")
+    freeze_layers: int = Field(0, ge=0, description="Freeze the embeddings and this many lowest pretrained layers.")
+    lr_scale: float = Field(0.1, gt=0, le=1, description="Fine-tuning learning rate of the pretrained weights, as a fraction of train.learning_rate.")
+
+
+class ImageEncoderConfig(_Strict):
+    """How each image feature becomes a vector."""
+
+    type: Literal["simple_cnn", "resnet", "flatten"] = Field("simple_cnn", description="simple_cnn: conv blocks + dense layer (the founding documents' model); resnet: residual stages with global pooling; flatten: raw pixels (the Keras dense-network example).")
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description="simple_cnn: output channels of each conv block (each block: conv 3×3, batch norm, ReLU, max-pool 2).")
+    dense_size: int = Field(128, ge=1, description="simple_cnn: width of the dense layer after the conv blocks.")
+    width: int = Field(32, ge=4, description="resnet: channels of the first stage (doubled at every later stage).")
+    blocks: list[int] = Field(default_factory=lambda: [2, 2, 2], description="resnet: residual blocks per stage (depth).")
+    dropout: float = Field(0.25, ge=0, lt=1)
+
+
+class _NetworkConfig(_Strict):
+    """One encoder per input feature → combiner → head; the shared options of every torch family."""
+
     hidden_size: int = Field(128, ge=1, description="Width of each hidden block.")
     num_layers: int = Field(2, ge=0, description="Number of hidden blocks.")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -136,6 +183,62 @@ class MLPConfig(_Strict):
     linear_skip: Literal["auto", "on", "off"] = Field(
         "auto", description="A linear path beside the network, started at a ridge fit on the train split (CANN); auto: on for regression."
     )
+    combiner: Literal["concat", "transformer"] = Field("concat", description="concat: join the feature vectors, then the hidden blocks; transformer: one token per feature, self-attention, then the hidden blocks.")
+    combiner_size: int = Field(64, ge=8, description="Token width of the transformer combiner.")
+    combiner_layers: int = Field(2, ge=1, description="Layers of the transformer combiner.")
+    combiner_heads: int = Field(4, ge=1, description="Attention heads of the transformer combiner.")
+    text: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
+    image: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
+
+    # What each family changes: the default encoder types, also when only some of the
+    # encoder's options are given (``--model pretrained --encoder DIR`` sets text.checkpoint).
+    family_defaults: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.family_defaults:
+            return data
+        data = dict(data)
+        for key, default in cls.family_defaults.items():
+            given = data.get(key)
+            if isinstance(default, dict) and (given is None or isinstance(given, dict)):
+                data[key] = {**default, **(given or {})}
+            elif given is None:
+                data[key] = default
+        return data
+
+
+class MLPConfig(_NetworkConfig):
+    type: Literal["mlp"] = "mlp"
+
+
+class CNNConfig(_NetworkConfig):
+    """Like mlp, with a ResNet image encoder by default."""
+
+    type: Literal["cnn"] = "cnn"
+    family_defaults = {"image": {"type": "resnet"}}
+
+
+class RNNConfig(_NetworkConfig):
+    """Like mlp, with a bidirectional LSTM text encoder by default."""
+
+    type: Literal["rnn"] = "rnn"
+    family_defaults = {"text": {"type": "lstm"}}
+
+
+class TransformerConfig(_NetworkConfig):
+    """Like mlp, with a Transformer text encoder and a transformer combiner by default."""
+
+    type: Literal["transformer"] = "transformer"
+    family_defaults = {"text": {"type": "transformer"}, "combiner": "transformer"}
+
+
+class PretrainedConfig(_NetworkConfig):
+    """Like mlp, with a pretrained Hugging Face text encoder (``text.checkpoint``, CLI ``--encoder``)."""
+
+    type: Literal["pretrained"] = "pretrained"
+    family_defaults = {"text": {"type": "pretrained"}}
 
 
 class GBMConfig(_Strict):
@@ -150,7 +253,8 @@ class GBMConfig(_Strict):
     early_stopping_rounds: int = Field(50, ge=1)
 
 
-ModelConfig = Annotated[Union[MLPConfig, GBMConfig], Field(discriminator="type")]
+ModelConfig = Annotated[Union[MLPConfig, CNNConfig, RNNConfig, TransformerConfig, PretrainedConfig, GBMConfig], Field(discriminator="type")]
+NETWORK_TYPES = ("mlp", "cnn", "rnn", "transformer", "pretrained")
 
 
 # ----------------------------------------------------------------------------- training
@@ -179,7 +283,7 @@ class TrainConfig(_Strict):
     bagging_folds: int | Literal["auto"] = Field(
         "auto",
         description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "
-        "predictions averaged. auto: 5 for a torch model whose train split has fewer than 1,000 rows, else 1 (off).",
+        "predictions averaged. auto: 5 for an mlp without image inputs whose train split has fewer than 1,000 rows, else 1 (off).",
     )
 
     @field_validator("bagging_folds")
@@ -258,10 +362,14 @@ class Config(_Strict):
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     """Apply dotted overrides (``{"train.epochs": 5, "model.type": "gbm"}``) and re-validate."""
     raw = config.model_dump(mode="json")
-    for dotted, value in overrides.items():
+    # model.type first: switching family resets the model options, which must not erase the
+    # other model.* overrides given with it (``--model pretrained --encoder DIR``).
+    for dotted, value in sorted(overrides.items(), key=lambda item: item[0] != "model.type"):
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
+            if part not in node and node is not raw:  # a sub-section reset by a model.type change
+                node[part] = {}
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"unknown option {dotted!r}", hint="see the config reference in README.md")
             node = node[part]

@@ -44,20 +44,40 @@ class Predictor:
         return raw if self.task.is_classification else self.featureset.target.decode(raw)
 
     def predict(self, data: Any) -> pd.DataFrame:
-        """One row per input row: ``<target>_prediction`` and, for classes, ``<target>_proba_<class>``."""
+        """One row per input row: ``<target>_prediction`` and, for classes, ``<target>_proba_<class>``.
+
+        Image-path columns are copied first, so each prediction can be matched to its file. A row
+        whose input cannot be read (a missing or broken image) gets empty predictions and an
+        ``error`` entry; the other rows are predicted as usual.
+        """
         from forgeml.data.load import describe_source
 
         frame = self._frame(data)
-        scores = self.scores(frame, source=describe_source(data))
-        out: dict[str, Any] = {}
+        source = describe_source(data)
+        if len(frame) == 0:
+            raise DataError("no rows to predict", where=source, hint="give at least one row")
+        arrays, errors = self.featureset.transform_rows(frame, strict=True, source=source)
+        good = np.setdiff1d(np.arange(len(frame)), list(errors))
+        width = len(self.class_names or []) if self.task.is_classification else len(self.config.target)
+        scores = np.full((len(frame), width), np.nan)
+        if len(good):
+            raw = self.estimator.scores({key: value[good] for key, value in arrays.items()} if errors else arrays)
+            scores[good] = raw if self.task.is_classification else self.featureset.target.decode(raw)
+        out: dict[str, Any] = {f.name: frame[f.name].to_numpy() for f in self.featureset.features if f.type_name == "image"}
         if self.task.is_classification:
             target = self.config.target[0]
-            out[f"{target}_prediction"] = self.featureset.target.decode(scores.argmax(axis=1))
+            labels = self.featureset.target.decode(np.nan_to_num(scores).argmax(axis=1))
+            if errors:
+                labels = labels.astype(object)
+                labels[list(errors)] = None
+            out[f"{target}_prediction"] = labels
             for i, name in enumerate(self.class_names or []):
                 out[f"{target}_proba_{name}"] = scores[:, i]
         else:
             for i, target in enumerate(self.config.target):
                 out[f"{target}_prediction"] = scores[:, i]
+        if errors:
+            out["error"] = [errors.get(row, "") for row in range(len(frame))]
         return pd.DataFrame(out, index=frame.index)
 
     def evaluate(self, data: Any) -> Evaluation:

@@ -16,7 +16,9 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("data", c.DataConfig),
     ("data.split", c.SplitConfig),
     ("clean", c.CleanConfig),
-    ("model (type: mlp)", c.MLPConfig),
+    ("model (type: mlp, cnn, rnn, transformer or pretrained)", c.MLPConfig),
+    ("model.text", c.TextEncoderConfig),
+    ("model.image", c.ImageEncoderConfig),
     ("model (type: gbm)", c.GBMConfig),
     ("train", c.TrainConfig),
     ("features[] (type: number)", c.NumberFeature),
@@ -24,8 +26,10 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("features[] (type: binary)", c.BinaryFeature),
     ("features[] (type: date)", c.DateFeature),
     ("features[] (type: text)", c.TextFeature),
+    ("features[] (type: image)", c.ImageFeature),
 ]
-NESTED = {"data", "split", "clean", "model", "train", "features"}  # sections of their own
+NESTED = {"data", "split", "clean", "model", "train", "features", "text", "image"}  # sections of their own
+NETWORK_NOTE = "`type`: mlp (text: bag, image: simple_cnn), cnn (image: resnet), rnn (text: lstm), transformer (text: transformer, combiner: transformer) or pretrained (text: pretrained); only these defaults differ."
 
 
 def _default(field: Any) -> str:
@@ -47,8 +51,11 @@ def reference() -> str:
     for title, model in SECTIONS:
         lines += ["", f"**{title}**", "", "| option | default | type | meaning |", "| --- | --- | --- | --- |"]
         for name, field in model.model_fields.items():
-            if name in NESTED and title in ("top level", "data"):
+            if name in NESTED and (title in ("top level", "data") or title.startswith("model (type: mlp")):
                 continue  # documented in its own section
+            if name == "type" and title.startswith("model (type: mlp"):
+                lines.append(f"| `type` | `mlp` | one of {list(c.NETWORK_TYPES)} | {NETWORK_NOTE} |")
+                continue
             lines.append(f"| `{name}` | {_default(field)} | {_type(field)} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
 

@@ -53,7 +53,24 @@ def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:
         absent = [f.name for f in config.features if f.name not in frame.columns]
         if absent:
             raise DataError(f"configured feature column(s) {absent} are not in the data", where=source, hint="fix config.features or the data")
+    _resolve_tokenizers(raw)
     return Config.from_dict(raw, source="resolved config")
+
+
+def _resolve_tokenizers(raw: dict[str, Any]) -> None:
+    """``tokenizer: auto`` → the pretrained encoder's own tokenizer, or a word-level one trained here."""
+    text_encoder = (raw.get("model") or {}).get("text") or {}
+    pretrained = text_encoder.get("type") == "pretrained"
+    if pretrained:  # fail before any data work when the folder is wrong
+        from forgeml.features.text import check_checkpoint
+
+        check_checkpoint(text_encoder.get("checkpoint"))
+    for feature in raw.get("features", []):
+        if feature.get("type") == "text" and feature.get("tokenizer", "auto") == "auto":
+            feature["tokenizer"] = "pretrained" if pretrained else "word"
+        if pretrained and feature.get("type") == "text" and feature.get("tokenizer") != "pretrained":
+            raise ConfigError(f"text feature {feature['name']!r} uses the {feature['tokenizer']!r} tokenizer, but the pretrained encoder needs its own",
+                              where=f"features: {feature['name']}", hint="set its tokenizer to 'pretrained' (or 'auto')")
 
 
 def load_frame(data: Any, config: Config) -> pd.DataFrame:
@@ -81,6 +98,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     summary = summarize_data(frame, feature_types, config.data.drop_reasons, config.target)
     keep = [f.name for f in config.features] + list(config.target) + ([config.data.split.column] if config.data.split.column else [])
     report = clean.CleaningReport(rows_in=len(frame))
+    report.messages.extend(frame.attrs.get("notes", []))  # e.g. an image folder's ignored files
 
     def tidy(part: pd.DataFrame, *, dedupe: bool) -> pd.DataFrame:
         part = part[[c for c in keep if c in part.columns]]
@@ -96,10 +114,11 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     test_df = tidy(test_df, dedupe=False) if test_df is not None else None
     featureset = FeatureSet.from_config(config, config.task)
     drop_rows = featureset.drop_row_mask(frame)
+    report.messages.extend(featureset.notes())  # unreadable image files, named
     if drop_rows.any():
         frame = frame[~drop_rows]
         report.rows_out = int(report.rows_out) - int(drop_rows.sum())
-        report.messages.append(f"dropped {int(drop_rows.sum())} rows missing a feature configured with missing: drop_row")
+        report.messages.append(f"dropped {int(drop_rows.sum())} rows missing a feature configured with missing: drop_row (or whose image file is unreadable)")
     from forgeml.data.infer import infer_task
 
     infer_task(frame, config.target)  # after cleaning there must still be two classes
@@ -113,12 +132,14 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
     from forgeml.models.bagging import resolve_folds
 
-    folds = resolve_folds(config.train.bagging_folds, config.model.type, len(frames["train"]))
+    has_images = any(f.type == "image" for f in config.features)
+    folds = resolve_folds(config.train.bagging_folds, config.model.type, len(frames["train"]), has_images=has_images)
     if folds != config.train.bagging_folds:  # written into the resolved config, so the bundle knows its members
         from forgeml.config import apply_overrides
 
         config = apply_overrides(config, {"train.bagging_folds": folds})
-    featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed))
+    checkpoint = getattr(getattr(config.model, "text", None), "checkpoint", None)
+    featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed, checkpoint))
     task = Task.resolve(config.task, config.train.loss, featureset.target.output_size)
     if config.train.loss == "poisson":
         negative = [n for n in config.target if (featureset.target.raw(frames["train"], source="train split")[:, config.target.index(n)] < 0).any()]

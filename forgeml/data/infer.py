@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forgeml.config import BinaryFeature, CategoryFeature, DateFeature, NumberFeature, TextFeature
+from forgeml.config import BinaryFeature, CategoryFeature, DateFeature, ImageFeature, NumberFeature, TextFeature
 from forgeml.errors import ConfigError, DataError
 
 Task = Literal["binary", "multiclass", "regression"]
-Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature
+Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature | ImageFeature
 
 NA_TOKENS: frozenset[str] = frozenset(
     {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A", "\\N"}
@@ -396,6 +396,16 @@ def _looks_like_text(profile: _Profile) -> bool:
     return bool(length >= 20 or words >= 3 or (cjk >= 0.3 and length >= 10))
 
 
+def _rule_image(profile: _Profile) -> Feature | None:
+    if profile.is_numeric_dtype or profile.is_datetime or profile.text_numeric:
+        return None
+    from forgeml.features.image import looks_like_image_paths
+
+    if not looks_like_image_paths(profile.sample):
+        return None
+    return ImageFeature(name=profile.name, note=_with_missing(f"paths of image files: {profile.distinct} distinct", profile))
+
+
 def _rule_text(profile: _Profile) -> Feature | None:
     if not _looks_like_text(profile):
         return None
@@ -418,10 +428,11 @@ def _with_missing(note: str, profile: _Profile) -> str:
     return f"{note}; {missing} missing" if missing else note
 
 
-# Tried in order; the first that answers decides. Binary comes before the id rules (two values
+# Tried in order; the first that answers decides. Image paths come before the id rules (a path per
+# row is unique, yet no identifier). Binary comes before the id rules (two values
 # are never an id), the number before the date (20240305 is a number), text before short codes.
 _RULES: tuple[Rule, ...] = (
-    _rule_nested, _rule_all_missing, _rule_constant, _rule_binary, _rule_id_by_name, _rule_id_number,
+    _rule_nested, _rule_all_missing, _rule_constant, _rule_image, _rule_binary, _rule_id_by_name, _rule_id_number,
     _rule_number, _rule_date, _rule_text, _rule_id_code, _rule_category,
 )
 

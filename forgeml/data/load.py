@@ -67,7 +67,9 @@ def describe_source(source: object) -> str:
 def load_table(
     source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None
 ) -> pd.DataFrame:
-    """Load ``source`` (a path or a DataFrame) as a DataFrame with clean, unique column names.
+    """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
+
+    A folder is read as an ImageFolder (``data.images``): one sub-folder per class.
 
     A DataFrame is copied, never modified. Files are read by extension (.csv .tsv .txt
     .parquet .pq .jsonl .ndjson .json, optionally .gz); unknown extensions are sniffed.
@@ -79,6 +81,10 @@ def load_table(
     """
     if isinstance(source, pd.DataFrame):
         return _tidy(source.copy(), where="DataFrame")
+    if Path(source).expanduser().is_dir():
+        from forgeml.data.images import image_folder_frame
+
+        return image_folder_frame(Path(source).expanduser())
     path = _existing_file(source)
     options = _Options(encoding, delimiter, str(path))
     frame = _READERS[_format_of(path, options.where)](path, options)
@@ -86,6 +92,7 @@ def load_table(
     if len(frame) == 0:
         raise DataError("the file has column names but no rows", where=options.where,
                         hint="add data rows below the header")
+    frame.attrs["base_dir"] = str(path.resolve().parent)  # relative image paths are read from here
     return frame
 
 

@@ -58,6 +58,7 @@ class ReportInputs:
     cleaning: dict | None = None  # a CleaningReport as a dict, rendered generically
     feature_importance: dict[str, float] | None = None
     config_yaml: str | None = None
+    error_examples: dict | None = None  # from evaluate.examples.error_examples (image and text inputs)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     extra_notes: list[str] = field(default_factory=list)
 
@@ -161,6 +162,27 @@ def _plots_section(inputs: ReportInputs) -> str:
     return _section("plots", "Plots", '<div class="plots">' + "".join(_figure(t, draw) for t, draw in figures) + "</div>")
 
 
+def _errors_section(inputs: ReportInputs) -> str:
+    """The test rows the model got most wrong: thumbnails for images, snippets for text."""
+    examples = inputs.error_examples
+    if not examples:
+        return ""
+    if not examples.get("count"):
+        return _section("worst-errors", "Worst errors", _muted("No errors on the test split."))
+    what = "most confident wrong predictions" if inputs.task != "regression" else "largest errors"
+    body = [f"<p>The test rows with the {what}, worst first.</p>"]
+    for name, entries in examples.get("images", {}).items():
+        cards = "".join(
+            f'<figure class="thumb">' + (f'<img alt="{_e(e["path"])}" src="{e["src"]}">' if e.get("src") else _muted("unreadable"))
+            + f'<figcaption>{_e(e["path"])}<br>true <b>{_e(e["true"])}</b>, predicted <b>{_e(e["predicted"])}</b><br>{_e(e["score"])}</figcaption></figure>'
+            for e in entries)
+        body.append(f"<h3>{_e(name)}</h3><div class=\"thumbs\">{cards}</div>")
+    for name, entries in examples.get("texts", {}).items():
+        rows = [[e["text"], e["true"], e["predicted"], e["score"]] for e in entries]
+        body.append(f"<h3>{_e(name)}</h3>" + _table(["Text", "True", "Predicted", "Score"], rows))
+    return _section("worst-errors", "Worst errors", "".join(body))
+
+
 def _data_section(inputs: ReportInputs) -> str:
     summary = inputs.data_summary
     if not summary:
@@ -195,7 +217,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, _breakdown_section, _plots_section,
+    _header, _metrics_section, _breakdown_section, _plots_section, _errors_section,
     _data_section, _cleaning_section, _config_section, _notes_section,
 )
 
@@ -331,6 +353,7 @@ header dt { color: var(--muted); } header dd { margin: 0; }
 .headline .value { display: block; font-size: 2rem; font-weight: 600; color: var(--accent); }
 .headline .label { color: var(--muted); font-size: .9rem; }
 section { margin-top: 2.5rem; clear: both; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 0.75rem; } figure.thumb { width: 11rem; margin: 0; font-size: 0.8rem; } figure.thumb img { width: 96px; image-rendering: pixelated; }
 h2 { font-size: 1.3rem; border-bottom: 1px solid var(--line); padding-bottom: .3rem; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: .92rem; }
 th, td { border: 1px solid var(--line); padding: .3rem .6rem; text-align: left; vertical-align: top; }

@@ -8,7 +8,9 @@ Arrays come in three kinds, grouped by ``FeatureSet`` so each batch is a handful
 rather than one per column (slicing 64 tiny tensors per batch would dominate a small MLP):
 - ``dense``: float columns, concatenated across features into one matrix;
 - ``codes``: one int64 column per feature, embedded (one table per feature);
-- ``tokens``: an int64 [N, L] matrix per text feature, 0 = padding.
+- ``tokens``: an int64 [N, L] matrix per text feature, padded with the tokenizer's pad id;
+- ``images``: a uint8 [N, C, H, W] tensor per image feature, decoded once (the models turn it
+  into normalised floats, and augment it in training, batch by batch).
 """
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ from forgeml.config import FEATURE_CONFIGS
 class OutputSpec:
     """What ``transform`` returns, so models know which encoder to build."""
 
-    kind: str  # "dense" | "codes" | "tokens"
-    width: int = 0  # dense columns, or token length
-    cardinality: int = 0  # codes / token vocabulary size (0 = padding for tokens)
+    kind: str  # "dense" | "codes" | "tokens" | "images"
+    width: int = 0  # dense columns, token length, or image side
+    cardinality: int = 0  # codes / token vocabulary size
     embedding_dim: int = 0
     columns: tuple[str, ...] = ()  # names of dense columns (reports, feature importance)
+    extra: dict[str, Any] | None = None  # kind-specific facts a model needs (pad id, channels, mean/std, ...)
 
 
 class Feature(ABC):
@@ -71,6 +74,15 @@ class Feature(ABC):
         """Rows this feature treats as missing (used for ``missing: drop_row``)."""
         return column.isna().to_numpy()
 
+    def transform_rows(self, column: pd.Series, *, strict: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+        """``transform`` plus per-row errors (row position → message) for inputs that can fail one
+        row at a time, such as image files; the default has none."""
+        return self.transform(column, strict=strict), {}
+
+    def notes(self) -> list[str]:
+        """Messages for the cleaning report (e.g. unreadable files skipped), once fitted."""
+        return []
+
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config.model_dump(mode="json"), "state": self.state}
 
@@ -82,6 +94,7 @@ class FitContext:
     clean: Any  # CleanConfig
     report: Any  # CleaningReport (records fills, clips, repairs)
     seed: int = 0
+    checkpoint: str | None = None  # the pretrained text encoder's folder, whose tokenizer text features use
 
 
 FEATURE_TYPES: dict[str, type[Feature]] = {}

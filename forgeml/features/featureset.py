@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,13 +17,33 @@ from forgeml.features.target import ClassTarget, RegressionTarget, target_from_j
 SMALL_ROWS = 64
 
 
+class TokenInput(NamedTuple):
+    feature: str
+    vocab: int
+    dim: int
+    length: int
+    pad_id: int = 0
+    pretrained: dict[str, Any] | None = None  # the checkpoint's config.json, for type 'pretrained'
+
+
+class ImageInput(NamedTuple):
+    feature: str
+    channels: int
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: dict[str, Any] | None = None  # None: no augmentation
+
+
 @dataclass
 class InputSpec:
     """The shapes a model's input encoders must accept; derived from fitted features."""
 
     dense_columns: list[str] = field(default_factory=list)
     codes: list[tuple[str, int, int]] = field(default_factory=list)  # (feature, cardinality, dim)
-    tokens: list[tuple[str, int, int, int]] = field(default_factory=list)  # (feature, vocab, dim, length)
+    tokens: list[TokenInput] = field(default_factory=list)
+    images: list[ImageInput] = field(default_factory=list)
+    dense_groups: list[tuple[str, int]] = field(default_factory=list)  # (feature, its columns in "dense", in order)
 
     @property
     def dense_width(self) -> int:
@@ -62,38 +82,60 @@ class FeatureSet:
             )
 
     def transform(self, frame: pd.DataFrame, *, strict: bool = False, source: str = "data") -> dict[str, np.ndarray]:
-        """Arrays keyed "dense", "codes" and "tokens.<feature>"; see ``features.base``."""
+        """Arrays keyed "dense", "codes", "tokens.<feature>" and "images.<feature>"; see ``features.base``."""
+        arrays, errors = self.transform_rows(frame, strict=strict, source=source)
+        if errors:  # rows that cannot be predicted at all; training drops them before this point
+            position, message = next(iter(errors.items()))
+            raise SchemaError(f"{len(errors)} row(s) cannot be used; row {position}: {message}", where=source,
+                              hint="fix or remove those rows")
+        return arrays
+
+    def transform_rows(self, frame: pd.DataFrame, *, strict: bool = False, source: str = "data") -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        """Arrays, and errors by row position for rows a feature could not read (their arrays hold
+        placeholders); the Predictor reports those rows and predicts the rest."""
         self.check_columns(frame, source=source)
-        dense, codes, arrays = [], [], {}
+        dense, codes, arrays, errors = [], [], {}, {}
         small = len(frame) <= SMALL_ROWS
         for feature in self.features:
             column = frame[feature.name]
             values = feature.transform_small(column) if small else None
+            feature_errors: dict[int, str] = {}
             if values is None:
-                values = feature.transform(column, strict=strict)
+                values, feature_errors = feature.transform_rows(column, strict=strict)
+            for position, message in feature_errors.items():
+                errors.setdefault(position, f"{feature.name}: {message}")
             kind = feature.output_spec().kind
             if kind == "dense":
                 dense.append(values)
             elif kind == "codes":
                 codes.append(values)
             else:
-                arrays[f"tokens.{feature.name}"] = values
+                arrays[f"{kind}.{feature.name}"] = values
         rows = len(frame)
         arrays["dense"] = np.concatenate(dense, axis=1) if dense else np.zeros((rows, 0), np.float32)
         arrays["codes"] = np.stack(codes, axis=1) if codes else np.zeros((rows, 0), np.int64)
-        return arrays
+        return arrays, dict(sorted(errors.items()))
 
     def input_spec(self) -> InputSpec:
         spec = InputSpec()
         for feature in self.features:
             out: OutputSpec = feature.output_spec()
+            extra = out.extra or {}
             if out.kind == "dense":
                 spec.dense_columns.extend(out.columns)
+                spec.dense_groups.append((feature.name, len(out.columns)))
             elif out.kind == "codes":
                 spec.codes.append((feature.name, out.cardinality, out.embedding_dim))
+            elif out.kind == "tokens":
+                spec.tokens.append(TokenInput(feature.name, out.cardinality, out.embedding_dim, out.width,
+                                              extra.get("pad_id", 0), extra.get("pretrained")))
             else:
-                spec.tokens.append((feature.name, out.cardinality, out.embedding_dim, out.width))
+                spec.images.append(ImageInput(feature.name, extra["channels"], out.width, tuple(extra["mean"]),
+                                              tuple(extra["std"]), extra.get("augment")))
         return spec
+
+    def notes(self) -> list[str]:
+        return [note for feature in self.features for note in feature.notes()]
 
     def drop_row_mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows to drop because a feature configured ``missing: drop_row`` is missing there."""

@@ -1,63 +1,216 @@
-"""Text features for tables: a word vocabulary fitted on train, token ids padded to a length.
+"""Free-text features: cleaned, tokenised by a Hugging Face ``tokenizers`` model, padded to a length.
 
-Scripts written without spaces (Chinese, Japanese) are split into single characters, which
-is what character-level models of those languages use; Latin-script words stay whole. Issue 3
-brings trained subword tokenizers; this keeps tables with a free-text column useful today.
+The tokenizer is either trained on the train split (word-level, BPE or WordPiece) or is a
+pretrained checkpoint's own, so the ids match the encoder's embeddings. Either way its full
+definition (normaliser, pre-tokeniser, vocabulary, merges) is stored in ``features.json`` as the
+JSON that ``tokenizers`` writes, so a bundle tokenises exactly as in training with no other file.
+
+Scripts written without spaces (Chinese, Japanese) have no word boundaries to split on. The
+word-level tokenizer isolates each Han or kana character — what character-level models of
+those languages use; BPE and WordPiece see whole runs of them and learn frequent multi-character
+pieces (as SentencePiece does), so both give Chinese text useful tokens. Hangul keeps its spaces.
 """
 from __future__ import annotations
 
+import json
 import re
-from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forgeml.errors import ConfigError, DataError
 from forgeml.features.base import Feature, FitContext, OutputSpec, register
 
-PAD, UNK = 0, 1
-TOKEN_PATTERN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+", re.UNICODE)
+PAD, UNK = "[PAD]", "[UNK]"
+SPECIALS = [PAD, UNK]  # so the pad id is 0 and the unknown id 1 for every tokenizer trained here
+CJK_CHAR = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"  # kana, Han (not Hangul: it has spaces)
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+MAX_LENGTH = 256
+MAX_WORD_VOCAB = 20_000
+MAX_SUBWORD_VOCAB = 8_000
+_SAMPLE = 5_000  # rows whose token counts set the default max length
 
 
-def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    return TOKEN_PATTERN.findall(text.lower() if lowercase else text)
+def _tokenizer_model(kind: str):
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+
+    if kind == "word":
+        pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(CJK_CHAR), behavior="isolated"), pre_tokenizers.Whitespace()])
+        return Tokenizer(models.WordLevel(unk_token=UNK)), pre, trainers.WordLevelTrainer
+    if kind == "bpe":
+        return Tokenizer(models.BPE(unk_token=UNK)), pre_tokenizers.Whitespace(), trainers.BpeTrainer
+    if kind == "wordpiece":
+        return Tokenizer(models.WordPiece(unk_token=UNK)), pre_tokenizers.BertPreTokenizer(), trainers.WordPieceTrainer
+    raise ValueError(kind)
+
+
+def train_tokenizer(texts: list[str], kind: str, vocab_size: int | None, lowercase: bool):
+    """A word-level, BPE or WordPiece tokenizer trained on ``texts`` (the train split)."""
+    from tokenizers import normalizers
+
+    tokenizer, pre_tokenizer, trainer_cls = _tokenizer_model(kind)
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizer
+    if vocab_size is None:
+        vocab_size = MAX_WORD_VOCAB if kind == "word" else _subword_vocab(texts)
+    trainer = trainer_cls(vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIALS), show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tokenizer
+
+
+def _subword_vocab(texts: list[str]) -> int:
+    """Scaled to the corpus: a vocabulary much larger than its distinct words only memorises."""
+    distinct = len({word for text in texts[:50_000] for word in text.split()})
+    return int(min(MAX_SUBWORD_VOCAB, max(500, distinct // 2)))
+
+
+def check_checkpoint(path: str | None, where: str = "model.text.checkpoint") -> Path:
+    """The folder of a local Hugging Face checkpoint, or a ``ConfigError`` saying what is wrong."""
+    if not path:
+        raise ConfigError("the pretrained text encoder needs a checkpoint folder", where=where,
+                          hint="pass --encoder /path/to/checkpoint (a folder with config.json and the weights)")
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise ConfigError("pretrained checkpoint folder not found", where=str(folder),
+                          hint="give a local folder holding a Hugging Face checkpoint (nothing is downloaded)")
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise ConfigError("not a Hugging Face checkpoint (no config.json)", where=str(folder),
+                          hint="point at the folder that holds config.json, the weights and the tokenizer files")
+    if not any((folder / name).is_file() for name in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")):
+        raise ConfigError("checkpoint folder has no weights (model.safetensors or pytorch_model.bin)", where=str(folder),
+                          hint="copy the complete checkpoint folder")
+    return folder
+
+
+def import_transformers():
+    """``transformers`` with downloads switched off, or a ``ConfigError`` saying how to install it."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a download
+    try:
+        import transformers
+    except ImportError:
+        raise ConfigError("pretrained text encoders need the transformers package", where="model.text.type: pretrained",
+                          hint="pip install 'forgeml[pretrained]'") from None
+    return transformers
+
+
+def pretrained_tokenizer(folder: Path):
+    """The checkpoint's fast tokenizer (tokenizer.json, or converted by transformers, offline)."""
+    from tokenizers import Tokenizer
+
+    if (folder / "tokenizer.json").is_file():
+        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    AutoTokenizer = import_transformers().AutoTokenizer
+    try:
+        auto = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the checkpoint's tokenizer does not load ({exc.__class__.__name__})", where=str(folder),
+                          hint="the folder needs tokenizer.json or vocab.txt/tokenizer_config.json") from None
+    return auto.backend_tokenizer
+
+
+def clean_texts(column: pd.Series, config: Any) -> list[str]:
+    texts = column.fillna(config.fill_value).astype(str)
+    if config.repair:
+        from forgeml.data.clean import repair_text
+
+        texts, _ = repair_text(texts)  # NFKC, control and broken characters
+    out = texts.tolist()
+    if config.remove_urls:
+        out = [URL.sub(" ", text) for text in out]
+    return out
 
 
 @register
 class TextFeature(Feature):
     type_name = "text"
 
-    def _token_lists(self, column: pd.Series) -> list[list[str]]:
-        texts = column.fillna(self.config.fill_value).astype(str)
-        if self.config.repair:
-            from forgeml.data.clean import repair_text
-
-            texts, _ = repair_text(texts)
-        return [tokenize(t, self.config.lowercase) for t in texts]
+    def __init__(self, config: Any, state: dict[str, Any] | None = None):
+        super().__init__(config, state)
+        self._tokenizer = None
 
     def fit(self, column: pd.Series, context: FitContext) -> None:
+        cfg = self.config
         n_missing = int(column.isna().sum())
         if n_missing:
-            context.report.record_missing(self.name, n_missing, "constant", self.config.fill_value)
-        token_lists = self._token_lists(column)
-        counts = Counter(token for tokens in token_lists for token in tokens)
-        vocabulary = [token for token, count in counts.most_common(self.config.vocab_size) if count >= 2]
-        lengths = np.array([len(t) for t in token_lists] or [1])
-        max_length = self.config.max_length or int(min(256, max(4, np.percentile(lengths, 95))))
-        self.state = {"vocabulary": vocabulary, "max_length": max_length}
+            context.report.record_missing(self.name, n_missing, "constant", cfg.fill_value)
+        texts = clean_texts(column, cfg)
+        if not any(text.strip() for text in texts):
+            raise DataError(f"text column {self.name!r} is empty in every train row: nothing to learn", where=f"column {self.name!r}",
+                            hint=f"fill it in, or leave it out (data.drop: [{self.name}])")
+        kind = cfg.tokenizer if cfg.tokenizer != "auto" else ("pretrained" if context.checkpoint else "word")
+        pretrained = None
+        if kind == "pretrained":
+            folder = check_checkpoint(context.checkpoint)
+            tokenizer = pretrained_tokenizer(folder)
+            pretrained = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            pad_id = _pad_id(tokenizer, pretrained)
+            limit = min(512, int(pretrained.get("max_position_embeddings", 512)))
+        else:
+            tokenizer = train_tokenizer(texts, kind, cfg.vocab_size, cfg.lowercase)
+            pad_id, limit = 0, MAX_LENGTH
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        max_length = cfg.max_length or _default_length(tokenizer, texts, limit)
+        self.state = {
+            "tokenizer_kind": kind,
+            "tokenizer": json.loads(tokenizer.to_str()),
+            "max_length": int(min(max_length, limit)),
+            "pad_id": int(pad_id),
+            "vocab_size": int(tokenizer.get_vocab_size()),
+            "pretrained": pretrained,
+        }
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_str(json.dumps(self.state["tokenizer"]))
+            length = self.state["max_length"]
+            tokenizer.enable_truncation(max_length=length)
+            tokenizer.enable_padding(pad_id=self.state["pad_id"], pad_token=tokenizer.id_to_token(self.state["pad_id"]) or PAD, length=length)
+            self._tokenizer = tokenizer
+        return self._tokenizer
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
-        index = {token: i + 2 for i, token in enumerate(self.state["vocabulary"])}
-        length = self.state["max_length"]
-        out = np.zeros((len(column), length), dtype=np.int64)
-        for row, tokens in enumerate(self._token_lists(column)):
-            ids = [index.get(token, UNK) for token in tokens[:length]]
-            out[row, : len(ids)] = ids
-        return out
+        encodings = self.tokenizer.encode_batch(clean_texts(column, self.config))
+        out = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        return out.reshape(len(column), self.state["max_length"])
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of one text without padding (reports, debugging)."""
+        pad = self.state["pad_id"]
+        encoding = self.tokenizer.encode(clean_texts(pd.Series([text]), self.config)[0])
+        return [token for token, i in zip(encoding.tokens, encoding.ids) if i != pad]
 
     def output_spec(self) -> OutputSpec:
         return OutputSpec(
             "tokens",
             width=self.state["max_length"],
-            cardinality=len(self.state["vocabulary"]) + 2,
+            cardinality=self.state["vocab_size"],
             embedding_dim=self.config.embedding_dim,
+            extra={"pad_id": self.state["pad_id"], "pretrained": self.state.get("pretrained")},
         )
+
+
+def _pad_id(tokenizer: Any, model_config: dict[str, Any]) -> int:
+    if model_config.get("pad_token_id") is not None:
+        return int(model_config["pad_token_id"])
+    for token in (PAD, "<pad>", "[pad]"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def _default_length(tokenizer: Any, texts: list[str], limit: int) -> int:
+    """The 95th percentile of train token counts: few rows are cut, little padding is carried."""
+    sample = texts[:: max(1, len(texts) // _SAMPLE)]
+    lengths = np.array([len(e.ids) for e in tokenizer.encode_batch(sample)] or [1])
+    return int(min(limit, max(4, np.percentile(lengths, 95))))

@@ -26,13 +26,15 @@ from forgeml.models.tasks import Task
 
 AUTO_FOLDS = 5
 AUTO_MAX_TRAIN_ROWS = 1_000
-TORCH_FAMILIES_ONLY = ("gbm",)  # families that bag only when asked: LightGBM is fast to overfit-proof already
+# Auto-bagged families: the tabular MLP trains in seconds on < 1,000 rows. LightGBM, CNNs, sequence
+# models and pretrained encoders bag only when asked (five fine-tunes of a Transformer are not cheap).
+AUTO_FAMILIES = ("mlp",)
 
 
-def resolve_folds(setting: int | str, model_type: str, train_rows: int) -> int:
-    """``auto`` → AUTO_FOLDS for a torch model on a small train split, else 1; never more folds than rows."""
+def resolve_folds(setting: int | str, model_type: str, train_rows: int, *, has_images: bool = False) -> int:
+    """``auto`` → AUTO_FOLDS for a tabular MLP on a small train split, else 1; never more folds than rows."""
     if setting == "auto":
-        folds = AUTO_FOLDS if model_type not in TORCH_FAMILIES_ONLY and train_rows < AUTO_MAX_TRAIN_ROWS else 1
+        folds = AUTO_FOLDS if model_type in AUTO_FAMILIES and not has_images and train_rows < AUTO_MAX_TRAIN_ROWS else 1
     else:
         folds = int(setting)
     return max(1, min(folds, train_rows // 2))

@@ -30,6 +30,11 @@ OBJECTIVES = {
 class GBMEstimator:
     def __init__(self, config: Any, task: Task, spec: InputSpec, boosters: list | None = None):
         self.config, self.task, self.spec = config, task, spec
+        if getattr(spec, "images", None):
+            from forgeml.errors import ConfigError
+
+            raise ConfigError(f"LightGBM cannot read images (feature {spec.images[0].feature!r})", where="model.type: gbm",
+                              hint="use a neural model (mlp, cnn) for image inputs")
         self.boosters = boosters or []
         self.columns = list(spec.dense_columns) + [name for name, *_ in spec.codes]
         self.categorical = list(range(spec.dense_width, len(self.columns)))

@@ -1,4 +1,5 @@
-"""Torch model families (``mlp`` today) trained by the one ``Trainer``; weights in safetensors."""
+"""Torch model families (mlp, cnn, rnn, transformer, pretrained: one ``FusionNet`` with different
+default encoders) trained by the one ``Trainer``; weights in safetensors."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,13 +12,14 @@ from torch import nn
 from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
+from forgeml.config import NETWORK_TYPES
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
-from forgeml.models.mlp import TabularMLP
+from forgeml.models.network import FusionNet
 from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
 
 WEIGHTS = "weights.safetensors"
-NETWORKS: dict[str, Callable[[InputSpec, int, Any], nn.Module]] = {"mlp": TabularMLP}
+NETWORKS: dict[str, Callable[..., nn.Module]] = {name: FusionNet for name in NETWORK_TYPES}
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -27,12 +29,16 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 class TorchEstimator:
     files = (WEIGHTS,)
 
-    def __init__(self, config: Any, task: Task, spec: InputSpec):
+    def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
         torch.manual_seed(config.train.seed)  # same seed, same initial weights
-        self.model = NETWORKS[config.model.type](spec, task.output_size, config.model)
+        # load_weights: read pretrained encoder weights from their checkpoint (training); a bundle
+        # being loaded brings its own weights, so the checkpoint folder is not needed then.
+        self.model = NETWORKS[config.model.type](spec, task.output_size, config.model, load_weights=load_weights)
         if wants_linear_skip(getattr(config.model, "linear_skip", "off"), task.name):
-            self.model = LinearSkip(self.model, spec, task.output_size)
+            network = self.model
+            self.model = LinearSkip(network, spec, task.output_size)
+            self.model.predict_batch_size = network.predict_batch_size
 
     def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
         trainer = Trainer(
@@ -73,7 +79,7 @@ class TorchEstimator:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        instance = cls(config, task, spec)
+        instance = cls(config, task, spec, load_weights=False)
         try:
             state = load_file(str(Path(directory) / WEIGHTS))
             instance.model.load_state_dict(state)

@@ -133,8 +133,9 @@ class Trainer:
         return FitResult(state.history, state.best_epoch, state.best_value, state.stopped_early, time.perf_counter() - started)
 
     @torch.no_grad()
-    def predict(self, model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int = 4096) -> torch.Tensor:
+    def predict(self, model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int | None = None) -> torch.Tensor:
         model.eval()
+        batch_size = batch_size or getattr(model, "predict_batch_size", 4096)  # images: far smaller batches
         rows = next(iter(inputs.values())).shape[0] if inputs else 0
         outputs = []
         with self._autocast():

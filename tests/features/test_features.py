@@ -116,7 +116,8 @@ def test_date_parts_are_standardised_and_cyclic():
 def test_text_splits_chinese_into_characters_and_pads():
     texts = ["这个产品很好", "这个产品很差", "good product", "bad product"] * 3
     feature = fit(TextFeature(name="评论", max_length=6), texts)
-    assert "好" in feature.state["vocabulary"] and "product" in feature.state["vocabulary"]
+    vocabulary = feature.tokenizer.get_vocab()
+    assert "好" in vocabulary and "product" in vocabulary and "这个" not in vocabulary  # word-level: one Han character per token
     ids = feature.transform(pd.Series(["这个好", "unknownword", None]))
     assert ids.shape == (3, 6) and ids[0, 0] > 1 and ids[1, 0] == 1 and ids[2].sum() == 0
 

@@ -1,0 +1,58 @@
+"""Pre-norm Transformer blocks on ``scaled_dot_product_attention``, shared by the text encoder
+and the feature-token combiner.
+
+Pre-norm (LayerNorm before attention and MLP, as in GPT-2 and "On Layer Normalization in the
+Transformer Architecture", Xiong et al. 2020) trains stably without warm-up tricks; SDPA picks
+the fused kernel the device offers.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from forgeml.errors import ConfigError
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        if width % heads:
+            raise ConfigError(f"width {width} is not divisible by {heads} attention heads", where="model config",
+                              hint="choose a width that is a multiple of the number of heads")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        mask = keep[:, None, None, :] if keep is not None else None  # (B, 1, 1, T): True = attend
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attention = SelfAttention(width, heads, dropout)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), keep))
+        return x + self.mlp(self.norm2(x))
+
+
+def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
+    """The fixed encodings of "Attention Is All You Need" (Vaswani et al. 2017), (length, width)."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10_000.0) / width))
+    table = torch.zeros(length, width)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : width // 2]
+    return table
