@@ -23,7 +23,8 @@ def input_names(spec: InputSpec) -> list[str]:
     names = ["dense"] if spec.dense_width else []
     if spec.codes:
         names.append("codes")
-    names.extend(f"tokens.{name}" for name, *_ in spec.tokens)
+    names.extend(f"tokens.{token.feature}" for token in spec.tokens)
+    names.extend(f"images.{image.feature}" for image in spec.images)
     return names
 
 
@@ -95,11 +96,14 @@ def sample_arrays(spec: InputSpec, rows: int = 256, seed: int = 0) -> dict[str, 
         arrays["dense"] = rng.standard_normal((rows, spec.dense_width)).astype(np.float32)
     if spec.codes:
         arrays["codes"] = np.stack([rng.integers(0, card, rows) for _, card, _ in spec.codes], axis=1).astype(np.int64)
-    for name, vocab, _, length in spec.tokens:
-        tokens = rng.integers(1, max(vocab, 2), (rows, length)).astype(np.int64)
+    for token in spec.tokens:
+        length = token.length
+        tokens = rng.integers(1, max(token.vocab, 2), (rows, length)).astype(np.int64)
         lengths = rng.integers(0, length + 1, rows)
-        tokens[np.arange(length)[None, :] >= lengths[:, None]] = 0
-        arrays[f"tokens.{name}"] = tokens
+        tokens[np.arange(length)[None, :] >= lengths[:, None]] = token.pad_id
+        arrays[f"tokens.{token.feature}"] = tokens
+    for image in spec.images:  # decoded pixels, as the image feature caches them
+        arrays[f"images.{image.feature}"] = rng.integers(0, 256, (rows, image.channels, image.size, image.size), dtype=np.uint8)
     return arrays
 
 
