@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, launch_options
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
 app.add_typer(runs_app, name="runs")
@@ -137,8 +139,17 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
     runs_dir: Optional[Path] = RunsDir,
+    nproc_per_node: int = NprocPerNode,
+    nnodes: int = Nnodes,
+    node_rank: int = NodeRank,
+    rdzv_endpoint: Optional[str] = RdzvEndpoint,
+    rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
+    from forgeml.train.launch import launch_if_asked
+
+    if launch_if_asked(launch_options(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)):
+        return
     from forgeml.runs.train_run import run_training
 
     overrides = _parse_overrides(set_)
@@ -260,6 +271,7 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 # Larger command groups (serving, language models, …) live in their own modules, each exposing
 # ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "forgeml.lm.cli",
 )
 
 
