@@ -26,7 +26,7 @@ class CorpusConfig(_Strict):
         description="File-name patterns taken from a folder; a single file is always taken.",
     )
     max_file_mb: float = Field(20.0, gt=0, description="Larger files are skipped (and counted): a stray dump should not swamp the corpus.")
-    encoding: str = Field("auto", description="'auto': UTF-8, else the encoding charset-normalizer detects; or a codec name.")
+    encoding: str = Field("auto", description="'auto': UTF-8, else sniffed per file (UTF-16, GB18030, cp1252, Latin-1); or a codec name.")
     jsonl_field: str = Field("text", description="In .jsonl files, the field holding each record's text (one document per record).")
     vocab_size: int = Field(8192, ge=260, le=1 << 20, description="BPE vocabulary, 256 byte tokens and the end-of-text token included.")
     val_fraction: float = Field(0.05, ge=0, lt=0.5, description="Share of documents held out for validation (by document, never mid-document).")

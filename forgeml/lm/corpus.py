@@ -77,7 +77,7 @@ def discover(path: str | Path, config: CorpusConfig) -> Discovery:
 
 
 def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
-    """(text, encoding used). 'auto' tries UTF-8 first, then asks charset-normalizer."""
+    """(text, encoding used). 'auto' tries UTF-8 first, then the same cascade tables get."""
     if encoding != "auto":
         try:
             return data.decode(encoding), encoding
@@ -87,12 +87,13 @@ def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
+    from forgeml.data.load import _sniff_encoding  # the tables' cascade: UTF-16, GB18030, cp1252, Latin-1
 
-    best = from_bytes(data).best()
-    if best is None:
+    encoding = _sniff_encoding(data)
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError:
         return "", "undecodable"
-    return str(best), best.encoding
 
 
 def _documents_of(file: Path, text: str, config: CorpusConfig) -> Iterator[str]:

@@ -155,13 +155,14 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(hits)], True) if hits else (text, False)
 
 
-def generate(source: Any, prompts: str | Sequence[str], **options: Any) -> list[str]:
-    """Completions (the new text only) of one prompt or several, as a batch."""
+def generate(source: Any, prompts: str | Sequence[str], **options: Any) -> str | list[str]:
+    """The completion (new text only) of one prompt, or a list of them for several, run as a batch."""
     from forgeml.lm.tokenizer import eot_id
 
     model, tokenizer = _resolve(source)
     opts = SamplingOptions(**options).validate()
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    single = isinstance(prompts, str)
+    prompts = [prompts] if single else list(prompts)
     ids = encode_prompts(model, tokenizer, prompts)
     generated: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
@@ -173,7 +174,8 @@ def generate(source: Any, prompts: str | Sequence[str], **options: Any) -> list[
                     done[row] = True
         if all(done):
             break
-    return [_cut_at_stop(tokenizer.decode(g), opts.stop)[0] for g in generated]
+    texts = [_cut_at_stop(tokenizer.decode(g), opts.stop)[0] for g in generated]
+    return texts[0] if single else texts
 
 
 def stream(source: Any, prompt: str, **options: Any) -> Iterator[str]:

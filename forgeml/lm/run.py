@@ -28,7 +28,7 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     from forgeml.lm.bundle import write_lm_bundle
     from forgeml.lm.corpus import prepare_corpus
     from forgeml.lm.train import LMTrainer
-    from forgeml.runs.train_run import _logger
+    from forgeml.runs.train_run import _logger, resumable_status
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
@@ -67,8 +67,8 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     except CheckpointError:
         raise
     except BaseException:
-        if dist.is_main:
-            registry.finish(run_id, "failed", "lm", "gpt", None, None, {})
+        if dist.is_main:  # a peer that died mid-step lands here: keep the run resumable if it can be
+            registry.finish(run_id, resumable_status(record), "lm", "gpt", None, None, {})
         raise
     if not dist.is_main:
         return None

@@ -81,7 +81,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         raise  # the checkpoint did not fit (say, another config): the run stays as resumable as it was
     except BaseException:
         if dist.is_main:
-            registry.finish(run_id, "failed", config.task, config.model.type, None, None, {})
+            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
         raise
     if not dist.is_main:
         return None
@@ -92,6 +92,12 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     registry.finish(run_id, "completed", task, pipeline.predictor_.config.model.type, headline, metrics.get(headline), _scalars(metrics))
     logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
+
+
+def resumable_status(record: Any) -> str:
+    """A run that failed after writing a checkpoint (say, another rank of the job crashed) can be
+    continued with --resume, so it is "interrupted"; without a checkpoint it is "failed"."""
+    return "interrupted" if record.checkpoint_path.is_file() else "failed"
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -90,11 +90,11 @@ def launch_if_asked(options: LaunchOptions, command: list[str] | None = None) ->
 
 
 def _describe_failures(exc) -> str:
-    parts = []
-    for rank, failure in sorted(exc.failures.items()):
-        how = f"killed by signal {-failure.exitcode}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"
-        parts.append(f"rank {rank} ({how})")
-    return f"the distributed job ended: {', '.join(parts)} failed; the failing rank's own message is above"
+    rank, first = exc.get_first_failure()  # the others were most likely stopped by torchrun because of it
+    how = f"was killed by signal {-first.exitcode}" if first.exitcode < 0 else f"exited with code {first.exitcode}"
+    others = len(exc.failures) - 1
+    tail = f"; torchrun then stopped {others} other rank{'s' if others > 1 else ''}" if others else ""
+    return f"the distributed job ended: rank {rank} {how} (its own message, if any, is above){tail}"
 
 
 def _is_rendezvous_failure(exc: BaseException) -> bool:
