@@ -116,11 +116,23 @@ def _wrap_fsdp(model: nn.Module) -> nn.Module:
 WRAPPERS: dict[str, Callable[[nn.Module], nn.Module]] = {"ddp": _wrap_ddp, "fsdp": _wrap_fsdp}
 
 
-def _no_sync(net: nn.Module, last: bool) -> contextlib.AbstractContextManager:
-    """Skip DDP's gradient all-reduce on all but the last micro-batch of a step."""
-    if last or not hasattr(net, "no_sync"):
-        return contextlib.nullcontext()
-    return net.no_sync()
+@contextlib.contextmanager
+def _no_sync(net: nn.Module, last: bool):
+    """Skip the gradient all-reduce (DDP) or reduce-scatter (FSDP) on all but the last
+    micro-batch of a step: the gradients accumulate locally and are averaged once."""
+    if last:
+        yield
+    elif hasattr(net, "no_sync"):
+        with net.no_sync():
+            yield
+    elif hasattr(net, "set_requires_gradient_sync"):
+        net.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            net.set_requires_gradient_sync(True)
+    else:
+        yield
 
 
 def _compile(model: nn.Module, enabled: bool) -> nn.Module:
@@ -160,13 +172,14 @@ class LMTrainer:
                 where=str(cfg.corpus.path), hint="add text, or lower model.block_size",
             )
         plan = BatchPlan.make(tcfg.batch_tokens, cfg.model.block_size, tcfg.micro_batch, dist.world_size)
-        optimizer = _adamw(model, tcfg)
+        checkpoint = self._load_for_resume(model) if resume else None
+        net = WRAPPERS[tcfg.strategy](model) if dist.enabled else model
+        optimizer = _adamw(model, tcfg)  # after wrapping: FSDP replaces the parameters with shards
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: warmup_cosine(s, warmup=tcfg.warmup_steps, total=tcfg.max_steps, min_ratio=tcfg.min_lr_ratio))
         step, tokens, history = 0, 0, []
-        if resume:
-            step, tokens, history = self._restore(model, optimizer, schedule)
-        net = WRAPPERS[tcfg.strategy](model) if dist.enabled else model
+        if checkpoint is not None:
+            step, tokens, history = self._restore_loop(checkpoint, optimizer, schedule)
         forward = _compile(net, tcfg.compile)
         flops_per_step = model.flops_per_token() * plan.tokens
         peak = dist.broadcast(measure_matmul_peak(tcfg.precision) if dist.is_main else None) * dist.world_size
@@ -280,7 +293,8 @@ class LMTrainer:
             "world_size": self.dist.world_size,
         })
 
-    def _restore(self, model, optimizer, schedule) -> tuple[int, int, list]:
+    def _load_for_resume(self, model: GPT) -> dict[str, Any]:
+        """The checkpoint, after checking it is of this model; the weights go in before wrapping."""
         checkpoint = load_checkpoint(self.checkpoint_dir)
         where = str(self.checkpoint_dir / LAST)
         saved, wanted = checkpoint.get("model_config", {}), self.config.model.model_dump(mode="json")
@@ -291,7 +305,10 @@ class LMTrainer:
                 where=where, hint="resume with the run's own preset and options, or start without --resume",
             )
         model.load_state_dict(checkpoint["model"])
-        if checkpoint["optimizer"]:
+        return checkpoint
+
+    def _restore_loop(self, checkpoint: dict[str, Any], optimizer, schedule) -> tuple[int, int, list]:
+        if checkpoint["optimizer"] and self.config.train.strategy == "ddp":
             optimizer.load_state_dict(checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])

@@ -29,7 +29,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(corpus: Path | None = None, **overrides) -> LMConfig:
     options = {"train.max_steps": 6, "train.batch_tokens": 512, "train.micro_batch": 4, "train.warmup_steps": 2,
                "train.eval_every": 3, "train.eval_batches": 2, "train.log_every": 1, "train.progress": False,
-               "train.threads": 1, "model.block_size": 32, **overrides}
+               "train.threads": 1, "model.block_size": 32, "train.learning_rate": 3e-3, **overrides}
     if corpus is not None:
         options["corpus.path"] = str(corpus)
     return LMConfig.from_preset("tiny", options)
