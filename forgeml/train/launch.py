@@ -68,6 +68,10 @@ def launch_if_asked(options: LaunchOptions, command: list[str] | None = None) ->
         return False
     import logging
 
+    # before torch loads: c10d logs each retried connection with a thirty-line C++ stack trace,
+    # then raises the same error, which we turn into one line below. TORCH_CPP_LOG_LEVEL=INFO
+    # brings the logs back.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -76,7 +80,7 @@ def launch_if_asked(options: LaunchOptions, command: list[str] | None = None) ->
     # Each rank pins its own torch threads (cores shared among the host's ranks); this only
     # silences torchrun's notice about OMP_NUM_THREADS.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its failure lines repeat what we say
     try:
         run(args)
     except ChildFailedError as exc:
