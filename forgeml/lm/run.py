@@ -46,8 +46,10 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
         else:
             run_id = registry.create(name, config.to_yaml(), str(corpus_path)).id
     run_id = dist.broadcast(run_id)
-    record = registry.get(run_id)
-    logger = _logger(record.dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
+    record = registry.get(run_id) if dist.is_main else None
+    run_dir = record.dir if record is not None else registry.run_dir(run_id)
+    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
     logger.info("%s LM run %s on %s (world size %d; corpus %s, %s)", "resuming" if resume else "starting", run_id, corpus_path,
                 dist.world_size, corpus.meta["key"], "cache reused" if corpus.reused else "cache built")
 
@@ -56,7 +58,7 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
             registry.append_metrics(run_id, row)
             logger.info("step %s %s", row.get("step"), json.dumps({k: v for k, v in row.items() if k != "step"}))
 
-    trainer = LMTrainer(config, checkpoint_dir=record.dir / "checkpoint", dist=dist, log=log)
+    trainer = LMTrainer(config, checkpoint_dir=run_dir / "checkpoint", dist=dist, log=log)
     try:
         result = trainer.fit(corpus, resume=resume)
     except TrainingInterrupted as stop:
@@ -73,7 +75,7 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     if not dist.is_main:
         return None
     corpus_meta = {**corpus.meta, "path": str(corpus_path)}
-    bundle = write_lm_bundle(record.dir / "bundle", result.model, corpus.tokenizer_json, config, result.metrics, corpus_meta)
+    bundle = write_lm_bundle(run_dir / "bundle", result.model, corpus.tokenizer_json, config, result.metrics, corpus_meta)
     scalars = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     registry.finish(run_id, "completed", "lm", "gpt", "val_loss", result.metrics.get("val_loss"), scalars)
     logger.info("completed in %.1f s; val_loss=%s", result.seconds, result.metrics.get("val_loss"))

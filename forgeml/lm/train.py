@@ -179,7 +179,7 @@ class LMTrainer:
             optimizer, lambda s: warmup_cosine(s, warmup=tcfg.warmup_steps, total=tcfg.max_steps, min_ratio=tcfg.min_lr_ratio))
         step, tokens, history = 0, 0, []
         if checkpoint is not None:
-            step, tokens, history = self._restore_loop(checkpoint, optimizer, schedule)
+            step, tokens, history = self._restore_loop(checkpoint, model, optimizer, schedule)
         forward = _compile(net, tcfg.compile)
         flops_per_step = model.flops_per_token() * plan.tokens
         peak = dist.broadcast(measure_matmul_peak(_peak_precision(tcfg.precision)) if dist.is_main else None) * dist.world_size
@@ -284,17 +284,26 @@ class LMTrainer:
         if self.checkpoint_dir is None:
             return None
         state = _full_state(model)  # every rank takes part (FSDP gathers); rank 0 writes
+        optimizer_state = _full_optimizer_state(model, optimizer)
         if not self.dist.is_main:
             return None
         return save_checkpoint(self.checkpoint_dir, {
-            "model": state, "optimizer": optimizer.state_dict() if self.config.train.strategy == "ddp" else {},
+            "model": state, "optimizer": optimizer_state,
             "scheduler": schedule.state_dict(), "step": step, "tokens": tokens, "history": history,
             "rng": torch.get_rng_state(), "model_config": self.config.model.model_dump(mode="json"),
             "world_size": self.dist.world_size,
         })
 
     def _load_for_resume(self, model: GPT) -> dict[str, Any]:
-        """The checkpoint, after checking it is of this model; the weights go in before wrapping."""
+        """The checkpoint, after checking it is of this model; the weights go in before wrapping.
+
+        Rank 0 reads it (only rank 0's host has it) and sends it to the others. If rank 0 cannot,
+        it raises, and torchrun ends the ranks waiting here."""
+        checkpoint = self.dist.broadcast(self._read_checkpoint() if self.dist.is_main else None)
+        model.load_state_dict(checkpoint["model"])
+        return checkpoint
+
+    def _read_checkpoint(self) -> dict[str, Any]:
         checkpoint = load_checkpoint(self.checkpoint_dir)
         where = str(self.checkpoint_dir / LAST)
         saved, wanted = checkpoint.get("model_config", {}), self.config.model.model_dump(mode="json")
@@ -304,12 +313,11 @@ class LMTrainer:
                 f"the checkpoint is of a different model ({'; '.join(differences)})",
                 where=where, hint="resume with the run's own preset and options, or start without --resume",
             )
-        model.load_state_dict(checkpoint["model"])
         return checkpoint
 
-    def _restore_loop(self, checkpoint: dict[str, Any], optimizer, schedule) -> tuple[int, int, list]:
-        if checkpoint["optimizer"] and self.config.train.strategy == "ddp":
-            optimizer.load_state_dict(checkpoint["optimizer"])
+    def _restore_loop(self, checkpoint: dict[str, Any], model, optimizer, schedule) -> tuple[int, int, list]:
+        if checkpoint["optimizer"]:
+            _load_optimizer_state(model, optimizer, checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])
         return checkpoint["step"], checkpoint["tokens"], list(checkpoint["history"])
@@ -337,6 +345,28 @@ def _full_state(model: nn.Module) -> dict[str, torch.Tensor]:
     if any(type(t).__name__ == "DTensor" for t in state.values()):
         state = {k: t.full_tensor() if type(t).__name__ == "DTensor" else t for k, t in state.items()}
     return state
+
+
+def _sharded(model: nn.Module) -> bool:
+    return any(type(p).__name__ == "DTensor" for p in model.parameters())
+
+
+def _full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's state as one process would hold it (FSDP's shards gathered)."""
+    if not _sharded(model):
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def _load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    if not _sharded(model):
+        optimizer.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True))
 
 
 class _Progress:

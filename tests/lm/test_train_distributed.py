@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from forgeml.lm.corpus import TokenCorpus, prepare_corpus
 from forgeml.lm.train import LMTrainer
 from forgeml.train.distributed import DistContext
+from forgeml.train.trainer import TrainingInterrupted
 
 from .conftest import tiny_config
 
@@ -40,6 +41,17 @@ def _worker(rank: int, store: str, out: str, corpus: TokenCorpus) -> None:
             results[strategy] = {k: v.clone() for k, v in result.model.state_dict().items()} if strategy == "ddp" else \
                 torch.load(Path(out) / "fsdp-0" / "last.pt", weights_only=True)["model"] if rank == 0 else {}
             results[f"{strategy}_rows"] = rows
+        # FSDP stopped after step 3 by a signal, then resumed: the optimizer's shards come back too
+        config = _config(corpus.meta["vocab_size"], **{"train.strategy": "fsdp"})
+        stopped = LMTrainer(config, dist=context, checkpoint_dir=Path(out) / "fsdp-resume")
+        stopped.log = lambda row: setattr(stopped, "_stop_signal", 15) if row.get("step") == 2 else None
+        try:
+            stopped.fit(corpus)
+        except TrainingInterrupted:
+            results["fsdp_stopped"] = True
+        LMTrainer(config, dist=context, checkpoint_dir=Path(out) / "fsdp-resume").fit(corpus, resume=True)
+        if rank == 0:
+            results["fsdp_resumed"] = torch.load(Path(out) / "fsdp-resume" / "last.pt", weights_only=True)["model"]
         torch.save(results, Path(out) / f"rank{rank}.pt")
     finally:
         torch_dist.destroy_process_group()
@@ -69,6 +81,13 @@ def test_fsdp_gathers_full_weights_equal_to_ddp(runs) -> None:
     for name, tensor in single.model.state_dict().items():
         torch.testing.assert_close(rank0["fsdp"][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
     assert not (out / "fsdp-1").exists() and not (out / "ddp-1").exists()  # only rank 0 writes
+
+
+def test_fsdp_resumes_to_the_weights_of_an_uninterrupted_run(runs) -> None:
+    (rank0, rank1), _, _ = runs
+    assert rank0["fsdp_stopped"] and rank1["fsdp_stopped"]
+    for name, tensor in rank0["fsdp"].items():
+        torch.testing.assert_close(rank0["fsdp_resumed"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_ranks_log_the_same_reduced_numbers(runs) -> None:
