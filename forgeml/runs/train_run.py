@@ -61,14 +61,16 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         else:
             run_id = registry.create(name, config.to_yaml(), str(data)).id
     run_id = dist.broadcast(run_id)
-    record = registry.get(run_id)
-    logger = _logger(record.dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
+    record = registry.get(run_id) if dist.is_main else None
+    run_dir = record.dir if record is not None else registry.run_dir(run_id)
+    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
     pipeline = Pipeline(config=config)
     started = time.perf_counter()
     try:
-        pipeline.fit(data, checkpoint_dir=record.dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+        pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
     except TrainingInterrupted as stop:
         if dist.is_main:
             registry.finish(run_id, "interrupted", config.task, config.model.type, None, None, {})

@@ -264,7 +264,8 @@ class Trainer:
         )
 
     def _restore(self, model, optimizer, scheduler) -> "_LoopState":
-        checkpoint = load_checkpoint(self.checkpoint_dir)
+        # rank 0 reads (only its host has the file) and sends; if it cannot, torchrun ends the others
+        checkpoint = self.dist.broadcast(load_checkpoint(self.checkpoint_dir) if self.dist.is_main else None)
         where = str(self.checkpoint_dir / LAST)
         if checkpoint.get("world_size", 1) != self.dist.world_size:  # shards and steps would not line up
             raise CheckpointError(
