@@ -196,6 +196,15 @@ def describe_model(predictor: Any) -> str:
     for feature in predictor.featureset.features:
         kinds[feature.type_name] = kinds.get(feature.type_name, 0) + 1
     inputs = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    members = getattr(predictor.estimator, "members", None)
+    if hasattr(predictor.estimator, "model") or members:
+        from forgeml.models.linear_skip import LinearSkip
+
+        first = members[0] if members else predictor.estimator
+        if isinstance(getattr(first, "model", None), LinearSkip):
+            shape += " beside a ridge-started linear path"
+    if members:
+        shape = f"bag of {len(members)} × {shape} (learning curves: the first)"
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 

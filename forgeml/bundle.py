@@ -54,7 +54,7 @@ def write_bundle_files(path: str | Path, write: Callable[[Path], None], **manife
     try:
         with atomic_directory(path) as tmp:
             write(tmp)
-            files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())  # bagged members live in sub-folders
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,

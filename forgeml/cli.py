@@ -138,6 +138,7 @@ def train(
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
+    log: list[str] = typer.Option([], "--log", help="Also log to tensorboard or mlflow (repeatable; needs that package)."),
     runs_dir: Optional[Path] = RunsDir,
     nproc_per_node: int = NprocPerNode,
     nnodes: int = Nnodes,
@@ -156,7 +157,7 @@ def train(
     if threads:
         overrides["train.threads"] = threads
     config, data = _load_config(source, target, model, overrides)
-    result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume)
+    result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume, log=log)
     if result is not None:
         _print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
         _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
@@ -271,6 +272,9 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 # Larger command groups (serving, language models, …) live in their own modules, each exposing
 # ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "forgeml.export.cli",
+    "forgeml.serve.cli",
+    "forgeml.ui.cli",
     "forgeml.lm.cli",
 )
 

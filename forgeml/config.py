@@ -133,6 +133,9 @@ class MLPConfig(_Strict):
     norm: Literal["batch", "layer", "none"] = Field("batch", description="Normalisation inside each block.")
     residual: bool = Field(True, description="Residual connections between equal-width blocks.")
     activation: Literal["relu", "gelu", "silu"] = Field("relu", description="Activation inside each block.")
+    linear_skip: Literal["auto", "on", "off"] = Field(
+        "auto", description="A linear path beside the network, started at a ridge fit on the train split (CANN); auto: on for regression."
+    )
 
 
 class GBMConfig(_Strict):
@@ -173,6 +176,18 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
+    bagging_folds: int | Literal["auto"] = Field(
+        "auto",
+        description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "
+        "predictions averaged. auto: 5 for a torch model whose train split has fewer than 1,000 rows, else 1 (off).",
+    )
+
+    @field_validator("bagging_folds")
+    @classmethod
+    def _folds_at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("bagging_folds must be 'auto' or at least 1 (1 means no bagging)")
+        return value
 
 
 # ----------------------------------------------------------------------------- root

@@ -105,10 +105,19 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     infer_task(frame, config.target)  # after cleaning there must still be two classes
     split = split_frame(frame, config.target, config.task, config.data.split, validation_df=validation_df, test_df=test_df)
     frames = dict(split.frames)
+    messages = list(split.messages)
+    del frame, split  # the split frames are copies: keeping the whole frame too doubles the peak
     if config.clean.outlier_action == "drop" and config.clean.outliers != "none":
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
         frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
+    from forgeml.models.bagging import resolve_folds
+
+    folds = resolve_folds(config.train.bagging_folds, config.model.type, len(frames["train"]))
+    if folds != config.train.bagging_folds:  # written into the resolved config, so the bundle knows its members
+        from forgeml.config import apply_overrides
+
+        config = apply_overrides(config, {"train.bagging_folds": folds})
     featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed))
     task = Task.resolve(config.task, config.train.loss, featureset.target.output_size)
     if config.train.loss == "poisson":
@@ -117,7 +126,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
             raise ConfigError(f"poisson loss needs non-negative targets; {negative} has negative values", where="train.loss", hint="use mse or huber")
     arrays = {name: featureset.transform(part, source=f"{name} split") for name, part in frames.items()}
     targets = {name: featureset.target.encode(part, source=f"{name} split") for name, part in frames.items()}
-    return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, list(split.messages))
+    return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, messages)
 
 
 def light_val_metrics(task: Any) -> Any:

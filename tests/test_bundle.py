@@ -34,7 +34,7 @@ def test_manifest_lists_every_file_with_its_sha256(saved_bundle):
     manifest = _manifest(saved_bundle)
     assert manifest["format"] == FORMAT and manifest["format_version"] == FORMAT_VERSION
     assert manifest["task"] == "binary" and manifest["model"] == "mlp"
-    on_disk = {p.name for p in saved_bundle.iterdir()} - {MANIFEST}
+    on_disk = {p.relative_to(saved_bundle).as_posix() for p in saved_bundle.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == on_disk
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((saved_bundle / name).read_bytes()).hexdigest() == digest, name
@@ -43,9 +43,10 @@ def test_manifest_lists_every_file_with_its_sha256(saved_bundle):
 
 @pytest.mark.parametrize("victim", ["features.json", "metrics.json", "weights.safetensors"])
 def test_any_changed_file_is_detected(bundle_copy, victim):
-    with open(bundle_copy / victim, "ab") as handle:
+    path = next(bundle_copy.rglob(victim))  # bagged members keep their weights in fold<k>/
+    with open(path, "ab") as handle:
         handle.write(b" ")
-    with pytest.raises(BundleError, match=rf"{victim}.*checksum"):
+    with pytest.raises(BundleError, match=rf"{path.relative_to(bundle_copy).as_posix()}.*checksum"):
         Pipeline.load(bundle_copy)
 
 
@@ -85,7 +86,10 @@ def test_save_replaces_a_bundle_whole(fitted_pipeline, bundle_copy):
 
 
 def test_a_failure_inside_the_write_leaves_the_previous_bundle(fitted_pipeline, bundle_copy, monkeypatch):
-    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir()}
+    def contents() -> dict[str, bytes]:
+        return {p.relative_to(bundle_copy).as_posix(): p.read_bytes() for p in bundle_copy.rglob("*") if p.is_file()}
+
+    before = contents()
 
     def broken_save(directory):
         (directory / "weights.safetensors").write_bytes(b"half a tensor")
@@ -94,7 +98,7 @@ def test_a_failure_inside_the_write_leaves_the_previous_bundle(fitted_pipeline, 
     monkeypatch.setattr(fitted_pipeline.predictor_.estimator, "save", broken_save)
     with pytest.raises(RuntimeError, match="killed mid-write"):
         _write(fitted_pipeline, bundle_copy)
-    assert {p.name: p.read_bytes() for p in bundle_copy.iterdir()} == before
+    assert contents() == before
     assert sorted(p.name for p in bundle_copy.parent.iterdir()) == ["bundle"]
 
 
@@ -107,11 +111,12 @@ def test_a_failed_first_write_leaves_no_folder(fitted_pipeline, tmp_path, monkey
 
 # ----------------------------------------------------------------------------- no pickle
 def test_bundle_holds_no_pickle(saved_bundle):
-    for path in saved_bundle.iterdir():
+    for path in (p for p in saved_bundle.rglob("*") if p.is_file()):
         assert path.suffix not in SUSPECT_SUFFIXES, path.name
         assert not path.read_bytes().startswith(SUSPECT_STARTS), f"{path.name} looks like a pickle/zip/npy"
-    header_length = int.from_bytes((saved_bundle / "weights.safetensors").read_bytes()[:8], "little")
-    header = json.loads((saved_bundle / "weights.safetensors").read_bytes()[8:8 + header_length])
+    weights = next(saved_bundle.rglob("weights.safetensors")).read_bytes()
+    header_length = int.from_bytes(weights[:8], "little")
+    header = json.loads(weights[8:8 + header_length])
     assert header and all("dtype" in entry for name, entry in header.items() if name != "__metadata__")
 
 

@@ -58,6 +58,11 @@ class Feature(ABC):
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
         """Raw column → array. ``strict`` (predict time) turns unparsable values into errors."""
 
+    def transform_small(self, column: pd.Series) -> np.ndarray | None:
+        """Optional fast path for a few rows (a served request, a one-row predict): exactly what
+        ``transform`` returns, without pandas' per-call overhead; None means "use ``transform``"."""
+        return None
+
     @abstractmethod
     def output_spec(self) -> OutputSpec:
         """Shape of ``transform``'s result; valid once fitted."""

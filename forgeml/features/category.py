@@ -23,6 +23,30 @@ def as_labels(column: pd.Series, fill_value: str) -> pd.Series:
     return labels.fillna(fill_value).astype(object)
 
 
+def small_labels(column: pd.Series, fill_value: str) -> list[str] | None:
+    """``as_labels`` for a few values in plain Python, or None where the two could differ.
+
+    Handles text, integers and missing values, and integer-valued floats in a float column; other
+    mixes (floats among text, bools, pandas NA) go the pandas way.
+    """
+    values = column.tolist()
+    if pd.api.types.is_float_dtype(column.dtype):
+        if not all(v != v or (abs(v) < 2**53 and v == int(v)) for v in values):  # v != v: NaN
+            return None
+        return [fill_value if v != v else str(int(v)) for v in values]
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            out.append(fill_value)
+        elif isinstance(v, str):
+            out.append(v.strip())
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(str(v))
+        else:
+            return None
+    return out
+
+
 @register
 class CategoryFeature(Feature):
     type_name = "category"
@@ -54,7 +78,18 @@ class CategoryFeature(Feature):
         return np.where(codes < 0, 0, codes).astype(np.int64)
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
-        codes = self.codes(column)
+        return self._encode(self.codes(column))
+
+    def transform_small(self, column: pd.Series) -> np.ndarray | None:
+        labels = small_labels(column, self.state["fill"])
+        if labels is None:
+            return None
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None or lookup[0] is not self.vocabulary:  # built once per fitted vocabulary
+            lookup = self._lookup = (self.vocabulary, {value: code for code, value in enumerate(self.vocabulary)})
+        return self._encode(np.array([lookup[1].get(label, 0) for label in labels], dtype=np.int64))
+
+    def _encode(self, codes: np.ndarray) -> np.ndarray:
         if self.config.encoding == "onehot":
             return np.eye(len(self.vocabulary), dtype=np.float32)[codes]
         return codes
@@ -90,6 +125,12 @@ class BinaryFeature(Feature):
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
         labels = as_labels(column, self.state["fill"])
         return (labels == self.state["true_value"]).to_numpy(dtype=np.float32)[:, None]
+
+    def transform_small(self, column: pd.Series) -> np.ndarray | None:
+        labels = small_labels(column, self.state["fill"])
+        if labels is None:
+            return None
+        return np.array([label == self.state["true_value"] for label in labels], dtype=np.float32)[:, None]
 
     def output_spec(self) -> OutputSpec:
         return OutputSpec("dense", width=1, columns=(self.name,))

@@ -12,6 +12,11 @@ from forgeml.features.base import Feature, FitContext, OutputSpec, build_feature
 from forgeml.features.target import ClassTarget, RegressionTarget, target_from_json
 
 
+# Up to this many rows, features may take their plain-Python fast path (``Feature.transform_small``):
+# pandas' fixed cost per call dominates there (bench/predict_latency.py).
+SMALL_ROWS = 64
+
+
 @dataclass
 class InputSpec:
     """The shapes a model's input encoders must accept; derived from fitted features."""
@@ -60,8 +65,12 @@ class FeatureSet:
         """Arrays keyed "dense", "codes" and "tokens.<feature>"; see ``features.base``."""
         self.check_columns(frame, source=source)
         dense, codes, arrays = [], [], {}
+        small = len(frame) <= SMALL_ROWS
         for feature in self.features:
-            values = feature.transform(frame[feature.name], strict=strict)
+            column = frame[feature.name]
+            values = feature.transform_small(column) if small else None
+            if values is None:
+                values = feature.transform(column, strict=strict)
             kind = feature.output_spec().kind
             if kind == "dense":
                 dense.append(values)

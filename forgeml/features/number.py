@@ -82,14 +82,28 @@ class NumberFeature(Feature):
                     where=f"column {self.name!r}",
                     hint="fix or blank that cell; blanks are filled like missing values",
                 )
-        values = self.parse(column)
+        return self._fill_clip(self.parse(column))
+
+    def _fill_clip(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         missing = np.isnan(values)
         low = self.state["low"] if self.state["low"] is not None else -np.inf
         high = self.state["high"] if self.state["high"] is not None else np.inf
         return np.where(missing, self.state["fill"], np.clip(values, low, high)), missing
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
-        values, missing = self._clip_fill(column, strict)
+        return self._encode(*self._clip_fill(column, strict))
+
+    def transform_small(self, column: pd.Series) -> np.ndarray | None:
+        """Numbers or missing values only (a float column, JSON numbers): no text parsing needed."""
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+            return self._encode(*self._fill_clip(column.to_numpy(dtype=np.float64, na_value=np.nan)))
+        values = column.tolist()
+        # In a text column, pandas reads inf as the word "inf" (→ missing): leave those to it.
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) != np.inf) for v in values):
+            return None
+        return self._encode(*self._fill_clip(np.array([np.nan if v is None else v for v in values], dtype=np.float64)))
+
+    def _encode(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         if "bin_edges" in self.state:
             return np.searchsorted(np.asarray(self.state["bin_edges"]), values, side="right").astype(np.int64)
         scaled = _apply_scaling(self.state, values).astype(np.float32)[:, None]

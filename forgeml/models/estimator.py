@@ -65,11 +65,27 @@ def _ensure_registered() -> None:
         from forgeml.models import gbm, torch_estimator  # noqa: F401
 
 
+def _folds(config: Any) -> int:
+    """Resolved by ``workflow.prepare`` (it knows the rows); "auto" left over means no bagging."""
+    folds = getattr(config.train, "bagging_folds", 1)
+    return folds if isinstance(folds, int) else 1
+
+
 def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
     _ensure_registered()
-    return ESTIMATORS[config.model.type](config, task, spec)
+    build = ESTIMATORS[config.model.type]
+    if _folds(config) > 1:
+        from forgeml.models.bagging import build_bagged
+
+        return build_bagged(config, task, spec, _folds(config), build, LOADERS[config.model.type])
+    return build(config, task, spec)
 
 
 def load_estimator(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
     _ensure_registered()
-    return LOADERS[config.model.type](directory, config, task, spec)
+    load = LOADERS[config.model.type]
+    if _folds(config) > 1:
+        from forgeml.models.bagging import load_bagged
+
+        return load_bagged(directory, config, task, spec, _folds(config), load)
+    return load(directory, config, task, spec)

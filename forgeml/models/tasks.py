@@ -81,17 +81,20 @@ class Task:
 
     def scores(self, outputs: "torch.Tensor") -> np.ndarray:
         """Raw outputs → class probabilities [N, C] or regression values in training units [N, T]."""
+        return self.score_tensor(outputs.detach().float()).numpy()
+
+    def score_tensor(self, outputs: "torch.Tensor") -> "torch.Tensor":
+        """``scores`` as a traceable tensor op, so exported graphs (ONNX, TorchScript) end in it too."""
         import torch
 
-        outputs = outputs.detach().float()
         if self.loss == "bce":
             positive = torch.sigmoid(outputs[:, 0])
-            return torch.stack([1 - positive, positive], dim=1).numpy()
+            return torch.stack([1 - positive, positive], dim=1)
         if self.is_classification:
-            return torch.softmax(outputs, dim=1).numpy()
+            return torch.softmax(outputs, dim=1)
         if self.loss == "poisson":
-            return torch.exp(outputs).numpy()
-        return outputs.numpy()
+            return torch.exp(outputs)
+        return outputs
 
     def targets_tensor(self, encoded: np.ndarray) -> "torch.Tensor":
         import torch

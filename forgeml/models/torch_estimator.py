@@ -11,6 +11,7 @@ from torch import nn
 from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
+from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.mlp import TabularMLP
 from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
@@ -30,6 +31,8 @@ class TorchEstimator:
         self.config, self.task, self.spec = config, task, spec
         torch.manual_seed(config.train.seed)  # same seed, same initial weights
         self.model = NETWORKS[config.model.type](spec, task.output_size, config.model)
+        if wants_linear_skip(getattr(config.model, "linear_skip", "off"), task.name):
+            self.model = LinearSkip(self.model, spec, task.output_size)
 
     def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
         trainer = Trainer(
@@ -41,6 +44,8 @@ class TorchEstimator:
         )
         train_data = TensorData(to_tensors(train), self.task.targets_tensor(y_train))
         val_data = TensorData(to_tensors(val), self.task.targets_tensor(y_val)) if val is not None and len(y_val) else None
+        if isinstance(self.model, LinearSkip) and not options.resume:
+            self.model.init_from_ridge(train, y_train)
         metrics_fn = None
         if options.val_metrics is not None:
             metrics_fn = lambda outputs, targets: options.val_metrics(targets.numpy(), self.task.scores(outputs))  # noqa: E731

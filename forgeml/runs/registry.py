@@ -103,6 +103,12 @@ class RunRecord:
     def checkpoint_path(self) -> Path:
         return self.dir / "checkpoint" / "last.pt"
 
+    @property
+    def has_checkpoint(self) -> bool:
+        """A last checkpoint here, or in a bagged run's ``checkpoint/fold<k>/`` (or its finished folds)."""
+        folder = self.dir / "checkpoint"
+        return self.checkpoint_path.is_file() or any(folder.glob("fold*/last.pt")) or any(folder.glob("fold*/finished/summary.json"))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["dir"] = str(self.dir)
@@ -256,7 +262,7 @@ class RunRegistry:
             rows = db.execute(query + " ORDER BY created_at DESC, rowid DESC", params).fetchall()
         for row in rows:
             record = self._record(row)
-            if record.checkpoint_path.is_file():
+            if record.has_checkpoint:
                 return record
         return None
 

@@ -43,14 +43,18 @@ def _logger(run_dir: Path) -> logging.Logger:
     return logger
 
 
-def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool) -> RunResult | None:
-    """Returns the result on rank 0 and None on the other ranks."""
+def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
+    """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``)."""
     from forgeml.api import Pipeline
     from forgeml.evaluate.metrics import HEADLINE
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
     dist = DistContext.from_env()
+    if log:
+        from forgeml.runs.loggers import build_loggers, check_loggers
+
+        check_loggers(log)  # before a run folder exists
     run_id = None
     if dist.is_main:
         if resume:
@@ -67,6 +71,8 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
+    trackers = build_loggers(log, record, config) if log and dist.is_main else []
+    callbacks += trackers
     pipeline = Pipeline(config=config)
     started = time.perf_counter()
     try:
@@ -92,6 +98,8 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     metrics = pipeline.metrics_
     headline = HEADLINE[task]
     registry.finish(run_id, "completed", task, pipeline.predictor_.config.model.type, headline, metrics.get(headline), _scalars(metrics))
+    for tracker in trackers:
+        tracker.finish(metrics)
     logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
 

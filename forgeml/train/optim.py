@@ -9,12 +9,23 @@ from torch import nn
 from forgeml.config import TrainConfig
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay only ≥2-D weights: decaying biases and norm scales only hurts (nanoGPT, BERT)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def lr_scale(parameter: nn.Parameter) -> float:
+    """A module may slow some of its parameters down by setting ``parameter.lr_scale`` (default 1)."""
+    return float(getattr(parameter, "lr_scale", 1.0))
+
+
+def _param_groups(model: nn.Module, weight_decay: float, learning_rate: float) -> list[dict]:
+    """Decay only ≥2-D weights: decaying biases and norm scales only hurts (nanoGPT, BERT).
+
+    Parameters are also grouped by their ``lr_scale``; schedules scale every group's rate alike.
+    """
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault((p.dim() >= 2, lr_scale(p)), []).append(p)
     return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": learning_rate * scale, "lr_scale": scale}
+        for (decay, scale), params in sorted(groups.items(), key=lambda item: (-item[0][1], not item[0][0]))
     ]
 
 
@@ -22,12 +33,21 @@ OPTIMIZERS: dict[str, Callable[[nn.Module, TrainConfig], torch.optim.Optimizer]]
     # foreach: one multi-tensor kernel per step instead of a Python loop over parameters; on CPU
     # torch defaults to the loop, which costs as much as the backward pass for a model with many
     # small embedding tables.
-    "adamw": lambda m, c: torch.optim.AdamW(_param_groups(m, c.weight_decay), lr=c.learning_rate, foreach=True),
-    "adam": lambda m, c: torch.optim.Adam(_param_groups(m, c.weight_decay), lr=c.learning_rate, foreach=True),
-    "sgd": lambda m, c: torch.optim.SGD(_param_groups(m, c.weight_decay), lr=c.learning_rate, momentum=c.momentum, foreach=True),
+    "adamw": lambda m, c: torch.optim.AdamW(_param_groups(m, c.weight_decay, c.learning_rate), lr=c.learning_rate, foreach=True),
+    "adam": lambda m, c: torch.optim.Adam(_param_groups(m, c.weight_decay, c.learning_rate), lr=c.learning_rate, foreach=True),
+    "sgd": lambda m, c: torch.optim.SGD(
+        _param_groups(m, c.weight_decay, c.learning_rate), lr=c.learning_rate, momentum=c.momentum, foreach=True
+    ),
 }
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler
+
+
+def _cosine(steps: int, floor: float) -> Callable[[int], float]:
+    """Half a cosine from 1 down to ``floor`` over ``steps``, then flat; a factor on each group's rate."""
+    import math
+
+    return lambda step: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
 S = torch.optim.lr_scheduler
 
 # Every schedule is stepped once per batch, so epoch-based ones are rescaled to steps.
@@ -35,8 +55,11 @@ SCHEDULES: dict[str, Callable[[torch.optim.Optimizer, TrainConfig, int, int], Sc
     "none": lambda o, c, per_epoch, total: S.LambdaLR(o, lambda step: 1.0),
     "step": lambda o, c, per_epoch, total: S.StepLR(o, step_size=c.step_size * per_epoch, gamma=c.gamma),
     "exponential": lambda o, c, per_epoch, total: S.ExponentialLR(o, gamma=c.gamma ** (1.0 / per_epoch)),
-    "cosine": lambda o, c, per_epoch, total: S.CosineAnnealingLR(o, T_max=max(1, total - c.warmup_steps), eta_min=c.learning_rate * 0.01),
-    "onecycle": lambda o, c, per_epoch, total: S.OneCycleLR(o, max_lr=c.learning_rate, total_steps=max(2, total)),
+    # A factor, not CosineAnnealingLR: its eta_min is one number shared by groups with different rates.
+    "cosine": lambda o, c, per_epoch, total: S.LambdaLR(o, _cosine(max(1, total - c.warmup_steps), floor=0.01)),
+    "onecycle": lambda o, c, per_epoch, total: S.OneCycleLR(
+        o, max_lr=[c.learning_rate * g.get("lr_scale", 1.0) for g in o.param_groups], total_steps=max(2, total)
+    ),
 }
 
 

@@ -256,3 +256,23 @@ def test_too_many_fields_is_a_data_error_not_a_parser_traceback(tmp_path: Path) 
 def test_single_column_blob_with_stray_delimiters_is_not_a_table(tmp_path: Path) -> None:
     message = _error(_write(tmp_path, "notes.txt", "hello world\nthis is, a test\nmore text\n"))
     assert "notes.txt" in message and "more fields than the header" in message
+
+
+def test_a_latin1_byte_past_the_sniffed_sample_still_decodes_right(tmp_path: Path) -> None:
+    """The UTF-8 fast path decodes only a sample; a cp1252 byte far below must send it back."""
+    rows = ["city,amount"] + [f"Berlin,{i}" for i in range(20_000)] + ["Köln,7"]
+    path = tmp_path / "late.csv"
+    path.write_bytes("\n".join(rows).encode("cp1252"))
+    frame = load_table(path)
+    assert len(frame) == 20_001
+    assert frame["city"].iloc[-1] == "Köln"
+    assert frame["amount"].dtype == np.int64
+
+
+def test_large_utf8_file_reads_in_place_with_chinese_values(tmp_path: Path) -> None:
+    rows = ["城市,金额"] + [f"北京,{i}" for i in range(20_000)]
+    path = tmp_path / "big.csv"
+    path.write_text("\ufeff" + "\n".join(rows), encoding="utf-8")
+    frame = load_table(path)
+    assert list(frame.columns) == ["城市", "金额"]
+    assert frame["金额"].sum() == sum(range(20_000))

@@ -87,10 +87,11 @@ def test_train_from_config_prints_metrics_and_writes_the_run(trained):
     assert [row["epoch"] for row in epochs] == [1, 2, 3]
     assert "completed" in (run_dir / "train.log").read_text()
 
-    files = {p.name for p in trained.bundle.iterdir()}
+    files = {p.name for p in trained.bundle.rglob("*") if p.is_file()}  # bagged members sit in fold<k>/
     assert BUNDLE_FILES | {"weights.safetensors"} <= files
     manifest = json.loads((trained.bundle / "manifest.json").read_text())
-    assert set(manifest["files"]) == files - {"manifest.json"}
+    paths = {p.relative_to(trained.bundle).as_posix() for p in trained.bundle.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == paths - {"manifest.json"}
     assert manifest["task"] == "binary" and manifest["model"] == "mlp"
     assert (trained.bundle / "report.html").read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
 

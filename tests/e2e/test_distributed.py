@@ -42,6 +42,7 @@ def torchrun(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
         "-m", "forgeml.cli", "train", "data.csv", "--target", "y", "--runs-dir", "runs",
         "--set", f"train.epochs={EPOCHS}", "--set", f"train.batch_size={GLOBAL_BATCH}", "--set", "train.progress=false",
         "--set", "data.split.column=part",
+        "--set", "train.bagging_folds=1",  # one model: these tests check the trainer's own checkpoint and steps
     ]
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "FORGEML_RUNS_DIR": str(workdir / "runs")}
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

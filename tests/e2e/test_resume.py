@@ -24,6 +24,7 @@ TRAIN = [
     "train", "data.csv", "--target", "y", "--threads", "1",
     "--set", f"train.epochs={EPOCHS}", "--set", f"train.batch_size={BATCH}", "--set", "train.progress=false",
     "--set", "train.checkpoint_every_steps=5", "--set", "train.early_stopping_patience=0",
+    "--set", "train.bagging_folds=1",  # one model: bagged resume is tested in tests/models/test_bagging.py
     "--runs-dir", "runs",
 ]
 TIMEOUT_S = 240

@@ -1,0 +1,1 @@
+"""Export a bundle's torch network as ONNX, TorchScript or safetensors, verified against eager PyTorch."""

@@ -1,0 +1,171 @@
+"""Export a bundle's network, prove the file computes what eager PyTorch computes, then publish it.
+
+Flow: load the bundle (checksums verified) → scoring graph → write to a temporary file → load the
+file back with its own runtime → compare with the *unmodified* eager model on verification rows
+(the user's rows through the FeatureSet when ``data`` is given, else generated arrays covering
+every code and token id) at batch 1 and batch N → only then move it into ``<bundle>/exports/``
+and record it, with its SHA-256 and the bundle's weights checksum, in ``exports/manifest.json``.
+A mismatch above the tolerance raises ``ExportError`` and leaves nothing behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forgeml.errors import BundleError, ForgeError
+
+EXPORTS_DIR = "exports"
+EXPORT_MANIFEST = "manifest.json"
+TOLERANCE = 1e-4
+
+
+class ExportError(ForgeError):
+    """An export could not be written, or does not reproduce the eager model."""
+
+
+@dataclass
+class ExportResult:
+    format: str
+    path: Path
+    sha256: str
+    max_abs_diff: float
+    rows_checked: int
+
+
+def weights_checksum(manifest: dict[str, Any]) -> str:
+    """What ties an export to the bundle it came from: the weights file's recorded SHA-256."""
+    files = manifest.get("files", {})
+    return files.get("weights.safetensors") or hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def require_torch_bundle(predictor: Any, where: str) -> None:
+    if not hasattr(getattr(predictor, "estimator", None), "model"):
+        raise ExportError(
+            f"a {predictor.config.model.type!r} bundle has no torch network to export",
+            where=where,
+            hint="LightGBM bundles ship model.txt, which LightGBM loads directly; export and the onnx backend need a torch model (--model mlp)",
+        )
+
+
+def full_arrays(predictor: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Graph inputs plus the zero-width ``dense``/``codes`` the eager estimator expects."""
+    rows = len(next(iter(arrays.values())))
+    out = dict(arrays)
+    out.setdefault("dense", np.zeros((rows, 0), np.float32))
+    out.setdefault("codes", np.zeros((rows, 0), np.int64))
+    return out
+
+
+def verification_arrays(predictor: Any, data: Any = None, rows: int = 256) -> dict[str, np.ndarray]:
+    from forgeml.export.graph import input_names, sample_arrays
+
+    spec = predictor.featureset.input_spec()
+    if data is None:
+        return sample_arrays(spec, rows=rows, seed=predictor.config.train.seed)
+    from forgeml.data.load import describe_source
+
+    frame = predictor._frame(data)
+    arrays = predictor.featureset.transform(frame, strict=True, source=describe_source(data))
+    return {name: arrays[name] for name in input_names(spec)}
+
+
+def verify(runner: Any, predictor: Any, arrays: dict[str, np.ndarray], tolerance: float, label: str) -> float:
+    """Largest |export − eager| over the rows, at batch N and batch 1 (the dynamic axis)."""
+    expected = predictor.estimator.scores(full_arrays(predictor, arrays))
+    worst = 0.0
+    for sliced in (arrays, {k: v[:1] for k, v in arrays.items()}):
+        got = np.asarray(runner(sliced))
+        want = expected[: len(got)]
+        if got.shape != want.shape:
+            raise ExportError(f"{label} export returns shape {got.shape}, eager PyTorch {want.shape}", hint="report this: the exporter changed the graph")
+        worst = max(worst, float(np.max(np.abs(got - want))) if got.size else 0.0)
+    if not np.isfinite(worst) or worst > tolerance:
+        raise ExportError(
+            f"{label} export differs from eager PyTorch by {worst:.3g} (tolerance {tolerance:g}); nothing was written",
+            hint="report this with the bundle; the torch backend and safetensors weights are unaffected",
+        )
+    return worst
+
+
+def build_verified(predictor: Any, fmt: str, directory: Path, data: Any = None, tolerance: float = TOLERANCE) -> tuple[Path, dict[str, Any], float, int]:
+    """Write ``fmt`` into ``directory`` (a scratch folder) and verify it; returns (file, info, diff, rows)."""
+    from forgeml.export.formats import FORMATS
+    from forgeml.export.graph import build_graph
+
+    exporter = FORMATS[fmt]()
+    graph = build_graph(predictor)
+    arrays = verification_arrays(predictor, data)
+    path = directory / exporter.filename
+    try:
+        info = exporter.write(graph, arrays, path)
+    except ForgeError:
+        raise
+    except Exception as exc:  # the exporters raise many types; the user needs one line and the cause
+        raise ExportError(f"{fmt} export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})", hint="run with --debug for the full trace") from exc
+    worst = verify(exporter.load(path, graph), predictor, arrays, tolerance, fmt)
+    return path, info, worst, len(next(iter(arrays.values())))
+
+
+def export_bundle(bundle: str | os.PathLike, fmt: str, *, data: Any = None, tolerance: float = TOLERANCE) -> ExportResult:
+    """Export ``bundle`` as ``fmt`` into ``<bundle>/exports/`` after verifying it."""
+    from forgeml.bundle import _sha256, load_predictor, read_manifest
+    from forgeml.export.formats import FORMATS
+    from forgeml.fileio import atomic_write_json
+
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}", hint=f"use one of {sorted(FORMATS)}")
+    bundle = Path(bundle)
+    predictor = load_predictor(bundle)
+    manifest = read_manifest(bundle)
+    require_torch_bundle(predictor, str(bundle))
+    target_dir = bundle / EXPORTS_DIR
+    try:
+        target_dir.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".export.", dir=target_dir) as scratch:
+            path, info, worst, rows = build_verified(predictor, fmt, Path(scratch), data, tolerance)
+            digest = _sha256(path)
+            final = target_dir / path.name
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(path, 0o666 & ~umask)  # as readable as the rest of the bundle
+            os.replace(path, final)  # same folder tree: atomic, and only after verification passed
+    except OSError as exc:
+        raise BundleError(f"could not write the export ({exc.strerror or exc})", where=str(target_dir), hint="check the folder's permissions and free space") from exc
+    exports = read_exports(bundle)
+    exports[fmt] = {"file": final.name, "sha256": digest, "weights_sha256": weights_checksum(manifest),
+                    "max_abs_diff": worst, "rows_checked": rows, "tolerance": tolerance, **info}
+    atomic_write_json(target_dir / EXPORT_MANIFEST, {"format": "forgeml-exports", "exports": exports})
+    return ExportResult(fmt, final, digest, worst, rows)
+
+
+def read_exports(bundle: Path) -> dict[str, Any]:
+    file = Path(bundle) / EXPORTS_DIR / EXPORT_MANIFEST
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data.get("exports", {}) if isinstance(data, dict) else {}
+
+
+def verified_export(bundle: Path, fmt: str, manifest: dict[str, Any]) -> Path | None:
+    """The export file for ``fmt`` if it exists, is unchanged and belongs to these weights."""
+    from forgeml.bundle import _sha256
+
+    entry = read_exports(bundle).get(fmt)
+    if not entry:
+        return None
+    path = Path(bundle) / EXPORTS_DIR / entry.get("file", "")
+    if not path.is_file():
+        return None
+    if entry.get("weights_sha256") != weights_checksum(manifest):
+        raise BundleError(f"exports/{path.name} was made from other weights", where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`")
+    if _sha256(path) != entry.get("sha256"):
+        raise BundleError(f"exports/{path.name} was changed after export (checksum mismatch)", where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`")
+    return path

@@ -1,0 +1,133 @@
+"""Bagging: K copies of one model family, each trained on K-1 folds of the train split and
+early-stopped on the fold it did not see; predictions are averaged.
+
+On small data the validation split is too small to pick an epoch reliably: on scikit-learn's
+diabetes (300 train rows, 53 validation rows) validation R² rose from 0.33 to 0.45 while test R²
+fell from 0.52 to 0.45. K out-of-fold early stops and the average of K models remove most of that
+noise (AutoGluon bags for the same reason). Only the train split is folded, so the validation
+and test splits stay untouched and their metrics stay honest.
+
+Members are saved in ``fold<k>/`` sub-folders of the bundle with their own files; the bundle's
+manifest hashes those too.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import json
+
+import numpy as np
+
+from forgeml.features.featureset import InputSpec
+from forgeml.models.estimator import Estimator, FitOptions, FitSummary
+from forgeml.models.tasks import Task
+
+AUTO_FOLDS = 5
+AUTO_MAX_TRAIN_ROWS = 1_000
+TORCH_FAMILIES_ONLY = ("gbm",)  # families that bag only when asked: LightGBM is fast to overfit-proof already
+
+
+def resolve_folds(setting: int | str, model_type: str, train_rows: int) -> int:
+    """``auto`` → AUTO_FOLDS for a torch model on a small train split, else 1; never more folds than rows."""
+    if setting == "auto":
+        folds = AUTO_FOLDS if model_type not in TORCH_FAMILIES_ONLY and train_rows < AUTO_MAX_TRAIN_ROWS else 1
+    else:
+        folds = int(setting)
+    return max(1, min(folds, train_rows // 2))
+
+
+def fold_indices(rows: int, folds: int, seed: int, labels: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) row indices per fold: stratified by class when every class can be."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if labels is not None:
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= folds:
+            return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(rows), labels))
+    return list(KFold(folds, shuffle=True, random_state=seed).split(np.zeros(rows)))
+
+
+def _take(arrays: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    return {key: value[index] for key, value in arrays.items()}
+
+
+FINISHED = "finished"  # per-fold checkpoint sub-folder: the trained member and its summary
+
+
+class BaggedEstimator:
+    def __init__(self, members: list[Estimator], config: Any, task: Task, spec: InputSpec, load_one: Callable | None = None):
+        self.members, self.config, self.task, self.spec, self.load_one = members, config, task, spec, load_one
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f"fold{k}/{name}" for k, member in enumerate(self.members) for name in member.files)
+
+    def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
+        labels = y_train if self.task.is_classification else None
+        splits = fold_indices(len(y_train), len(self.members), self.config.data.split.seed, labels)
+        summaries = []
+        for k, (inner, held_out) in enumerate(splits):
+            folder = Path(options.checkpoint_dir) / f"fold{k}" if options.checkpoint_dir else None
+            if options.resume and folder is not None and (folder / FINISHED / "summary.json").is_file():
+                summaries.append(self._load_finished(k, folder / FINISHED, options.dist))  # a resumed run skips finished folds
+                continue
+            member_options = replace(
+                options,
+                checkpoint_dir=folder,
+                callbacks=options.callbacks if k == 0 else [],  # one live learning curve: the first member's
+                resume=options.resume and folder is not None and any(folder.glob("*.pt")),
+            )
+            summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
+            if folder is not None and (options.dist is None or options.dist.is_main):
+                self._save_finished(k, folder / FINISHED, summary)
+            summaries.append(summary)
+        first = summaries[0]
+        values = [s.best_value for s in summaries if s.best_value is not None]
+        return FitSummary(
+            history=first.history,
+            best_epoch=int(round(np.mean([s.best_epoch for s in summaries]))),
+            best_value=float(np.mean(values)) if values else None,
+            stopped_early=all(s.stopped_early for s in summaries),
+            seconds=float(sum(s.seconds for s in summaries)),
+        )
+
+    def _save_finished(self, k: int, folder: Path, summary: FitSummary) -> None:
+        from dataclasses import asdict
+
+        from forgeml.fileio import atomic_directory, to_plain
+
+        with atomic_directory(folder) as tmp:
+            self.members[k].save(tmp)
+            (tmp / "summary.json").write_text(json.dumps(to_plain(asdict(summary))), encoding="utf-8")
+
+    def _load_finished(self, k: int, folder: Path, dist: Any) -> FitSummary:
+        if self.load_one is not None:
+            self.members[k] = self.load_one(folder, self.config, self.task, self.spec)
+        return FitSummary(**json.loads((folder / "summary.json").read_text(encoding="utf-8")))
+
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        return np.mean([member.scores(arrays) for member in self.members], axis=0)
+
+    def save(self, directory: Path) -> list[str]:
+        written = []
+        for k, member in enumerate(self.members):
+            folder = Path(directory) / f"fold{k}"
+            folder.mkdir(exist_ok=True)
+            written += [f"fold{k}/{name}" for name in member.save(folder)]
+        return written
+
+    def feature_importance(self) -> dict[str, float] | None:
+        parts = [member.feature_importance() for member in self.members]
+        if any(part is None for part in parts):
+            return None
+        return {name: float(np.mean([part[name] for part in parts])) for name in parts[0]}
+
+
+def build_bagged(config: Any, task: Task, spec: InputSpec, folds: int, build_one: Callable, load_one: Callable) -> BaggedEstimator:
+    return BaggedEstimator([build_one(config, task, spec) for _ in range(folds)], config, task, spec, load_one)
+
+
+def load_bagged(directory: Path, config: Any, task: Task, spec: InputSpec, folds: int, load_one: Callable) -> BaggedEstimator:
+    return BaggedEstimator([load_one(Path(directory) / f"fold{k}", config, task, spec) for k in range(folds)], config, task, spec, load_one)

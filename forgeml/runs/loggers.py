@@ -1,0 +1,89 @@
+"""Optional experiment trackers: ``forgeml train --log tensorboard|mlflow``.
+
+Each logger is a trainer callback (``on_epoch_end(row)`` per epoch) plus ``finish(metrics)`` at
+the end of the run; each needs its own extra (``pip install tensorboard`` / ``pip install mlflow``),
+imported only when asked for. The run folder stays the source of truth: trackers get a copy.
+- tensorboard: event files in ``runs/<id>/tensorboard/`` (``tensorboard --logdir runs``).
+- mlflow: one MLflow run named after the forgeml run, in ``$MLFLOW_TRACKING_URI`` or, by default,
+  a file store at ``runs/mlruns`` (``mlflow ui --backend-store-uri runs/mlruns``); params are
+  the flattened config, metrics the epoch rows and the held-out metrics.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable
+
+from forgeml.errors import ConfigError
+
+
+def _scalars(row: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k != "epoch"}
+
+
+def _require(module: str, package: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"--log needs the {package} package", where="--log", hint=f"pip install {package}") from None
+
+
+class TensorBoardLog:
+    def __init__(self, record: Any, config: Any):
+        _require("tensorboard", "tensorboard")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(record.dir / "tensorboard"))
+        self.writer.add_text("config", "```\n" + config.to_yaml() + "\n```")
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        for key, value in _scalars(row).items():
+            self.writer.add_scalar(key, value, int(row.get("epoch", 0)))
+        self.writer.flush()
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        for key, value in _scalars(metrics).items():
+            self.writer.add_scalar(f"test/{key}", value, 0)
+        self.writer.close()
+
+
+class MLflowLog:
+    def __init__(self, record: Any, config: Any):
+        self.mlflow = _require("mlflow", "mlflow")
+        from forgeml.runs.views import flatten
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or (record.dir.parent / "mlruns").resolve().as_uri()
+        self.mlflow.set_tracking_uri(uri)
+        self.mlflow.set_experiment("forgeml")
+        self.run = self.mlflow.start_run(run_name=record.id)
+        params = {k: str(v)[:250] for k, v in flatten(config.model_dump(mode="json")).items()}
+        self.mlflow.log_params(dict(list(params.items())[:100]))  # MLflow caps one call at 100 params
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        self.mlflow.log_metrics(_scalars(row), step=int(row.get("epoch", 0)))
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        self.mlflow.log_metrics({f"test_{k}": v for k, v in _scalars(metrics).items()})
+        self.mlflow.end_run()
+
+
+LOGGERS: dict[str, Callable[[Any, Any], Any]] = {"tensorboard": TensorBoardLog, "mlflow": MLflowLog}
+
+
+PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # name → (module, pip package)
+
+
+def check_loggers(names: list[str] | tuple[str, ...]) -> None:
+    """Unknown names and missing packages fail here, before a run folder is created."""
+    for name in names:
+        if name not in LOGGERS:
+            raise ConfigError(f"unknown --log {name!r}", where="--log", hint=f"use one of {sorted(LOGGERS)}")
+        _require(*PACKAGES[name])
+
+
+def build_loggers(names: list[str] | tuple[str, ...], record: Any, config: Any) -> list[Any]:
+    check_loggers(names)
+    return [LOGGERS[name](record, config) for name in dict.fromkeys(names)]

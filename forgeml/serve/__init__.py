@@ -1,0 +1,1 @@
+"""HTTP serving of bundles: FastAPI app, micro-batching, auth and limits, Prometheus metrics."""

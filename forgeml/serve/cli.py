@@ -1,0 +1,56 @@
+"""``forgeml serve``: imports only typer at module level (``forgeml --help`` stays fast)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, in one line, if the port is taken (before seconds of model loading)."""
+    import socket
+
+    from forgeml.errors import ConfigError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", where="--host/--port",
+                          hint="choose another --port, or stop what is using it") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+        host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes the server to the network."),
+        port: int = typer.Option(8000, help="TCP port."),
+        backend: str = typer.Option("torch", help="torch (the bundle's own model) or onnx (onnxruntime, verified against torch at start)."),
+        api_key_file: Optional[Path] = typer.Option(None, help="File with one API key per line (or sha256:<hex>); requests to /v1/ then need one."),
+        max_batch_size: int = typer.Option(64, help="Rows per forward pass when requests are batched."),
+        max_wait_ms: float = typer.Option(5.0, help="How long a request may wait for others to share its batch."),
+        max_rows: int = typer.Option(1000, help="Rows allowed in one JSON request."),
+        max_body_bytes: int = typer.Option(1 << 20, help="Largest JSON request body (413 above)."),
+        max_csv_bytes: int = typer.Option(100 << 20, help="Largest CSV upload (413 above)."),
+        timeout_ms: float = typer.Option(10_000, help="Per-request deadline (504 after it)."),
+        threads: int = typer.Option(1, help="Threads for the model (the event loop uses another core)."),
+        log_level: str = typer.Option("warning", help="uvicorn log level."),
+    ) -> None:
+        """Serve a bundle over HTTP: /v1/predict, /v1/predict/csv, /v1/model, /healthz, /readyz, /metrics, /docs."""
+        import uvicorn
+
+        from forgeml.serve.app import create_app
+        from forgeml.serve.settings import ServeSettings
+
+        check_port(host, port)
+        settings = ServeSettings(backend=backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_rows=max_rows,
+                                 max_body_bytes=max_body_bytes, max_csv_bytes=max_csv_bytes, timeout_ms=timeout_ms,
+                                 threads=threads, api_key_file=api_key_file)
+        app = create_app(bundle, settings)
+        print(f"serving {bundle} ({settings.backend}) on http://{host}:{port}  (docs: /docs, Ctrl-C to stop)", flush=True)
+        # Graceful shutdown: on SIGTERM/Ctrl-C uvicorn stops accepting, lets in-flight requests
+        # finish (up to 30 s), then runs the app's shutdown, which drains the batch queue.
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30, access_log=False)

@@ -1,0 +1,86 @@
+"""The request guard: API keys, content type and body size, checked before FastAPI parses anything.
+
+A pure ASGI middleware, so an unauthenticated or oversized request is answered (401, 413, 415)
+without reading or parsing its body; a body that arrives chunked, without a Content-Length, is
+counted as it streams and cut off at the limit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgeml.serve.auth import is_authorized, presented_key
+
+
+@dataclass
+class GuardRules:
+    protected_prefix: str = "/v1/"
+    key_digests: tuple[bytes, ...] | None = None  # None: no API keys required
+    max_body_bytes: int = 1 << 20
+    body_limits: dict[str, int] = field(default_factory=dict)  # path → limit (uploads)
+    json_paths: set[str] = field(default_factory=set)  # POST bodies that must be JSON
+
+
+async def send_error(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": [{"field": None, "message": message}], "error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    def __init__(self, app: Any, rules: GuardRules):
+        self.app, self.rules = app, rules
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rules, path = self.rules, scope["path"]
+        headers = dict(scope["headers"])
+        if rules.key_digests is not None and path.startswith(rules.protected_prefix):
+            if not is_authorized(presented_key(headers), rules.key_digests):
+                return await send_error(send, 401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                                        [(b"www-authenticate", b"Bearer")])
+        if scope["method"] == "POST" and path in rules.json_paths:
+            content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if content_type != b"application/json":
+                return await send_error(send, 415, f"send JSON with 'content-type: application/json' (got {content_type.decode('latin-1') or 'none'})")
+        limit = rules.body_limits.get(path, rules.max_body_bytes)
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                return await send_error(send, 400, "invalid Content-Length header")
+            if too_big:
+                return await send_error(send, 413, f"request body over the {limit}-byte limit")
+        seen = 0
+        started = rejected = False
+
+        async def counted_receive() -> dict:
+            # Over the limit mid-stream: answer 413 ourselves and tell the app the client left
+            # (FastAPI would turn an exception raised here into a 400).
+            nonlocal seen, started, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    rejected = True
+                    if not started:
+                        started = True
+                        await send_error(send, 413, f"request body over the {limit}-byte limit")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 has been sent; whatever the app says after is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, counted_receive, tracking_send)

@@ -1,0 +1,108 @@
+"""Request and response models generated from a bundle's input features.
+
+One pydantic field per input column, named exactly as in the training data (an alias, since a
+column may be called "carat weight" or "class"), so ``/docs`` and ``/openapi.json`` show the real
+names and JSON types, and a wrong type, a missing column or an unknown one is a 422 naming the
+field. Every field is required but may be ``null`` (a missing value is filled like at training
+time); numbers must be finite (NaN and Infinity are rejected: send ``null`` for "unknown").
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, WithJsonSchema, create_model
+
+Number = Annotated[Union[float, None], Field(strict=True, allow_inf_nan=False)]
+
+
+def _one_of(kinds: tuple[type, ...], words: str, schema: list[dict[str, str]]) -> Any:
+    """A strict union with ONE error naming the field (pydantic would report one per member)."""
+
+    def check(value: Any) -> Any:
+        if value is None or (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+            return value
+        raise ValueError(f"should be {words} (or null)")
+
+    return Annotated[Any, PlainValidator(check), WithJsonSchema({"anyOf": [*schema, {"type": "null"}]})]
+
+
+Label = _one_of((str, int), "text or an integer", [{"type": "string"}, {"type": "integer"}])  # 3 and "3" are the same category
+Flag = _one_of((bool, str, int), "true/false, text or an integer", [{"type": "boolean"}, {"type": "string"}, {"type": "integer"}])
+Text = Union[StrictStr, None]
+
+# feature type → (field type, how /docs describes it); a new feature type adds one line.
+FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    "number": (Number, "number (null = missing)"),
+    "category": (Label, "category: one of the training values; unseen values count as <other>"),
+    "binary": (Flag, "yes/no value: true/false, 1/0 or the training labels"),
+    "text": (Text, "free text"),
+    "date": (Text, "date or timestamp as text"),
+}
+FALLBACK = (Text, "value as text")
+
+
+def _example(feature: Any) -> Any:
+    state = feature.state or {}
+    if feature.type_name == "number":
+        return round(float(state.get("fill", 0.0)), 4)
+    if feature.type_name == "category":
+        vocabulary = state.get("vocabulary", [])
+        return vocabulary[1] if len(vocabulary) > 1 else "value"
+    if feature.type_name == "binary":
+        return state.get("true_value", "yes")
+    if feature.type_name == "date":
+        return str(state.get("fill", "2020-01-01"))[:10]
+    return "some text"
+
+
+def example_row(featureset: Any) -> dict[str, Any]:
+    """A valid row built from fitted state (fills, vocabularies): shown in /docs, used to warm up."""
+    return {feature.name: _example(feature) for feature in featureset.features}
+
+
+def row_model(featureset: Any) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for position, feature in enumerate(featureset.features):
+        kind, description = FIELD_TYPES.get(feature.type_name, FALLBACK)
+        fields[f"field_{position}"] = (kind, Field(..., alias=feature.name, description=f"{feature.type_name}: {description}"))
+    return create_model(
+        "Row",
+        __config__=ConfigDict(extra="forbid", populate_by_name=False, json_schema_extra={"example": example_row(featureset)}),
+        **fields,
+    )
+
+
+def request_model(featureset: Any, max_rows: int) -> type[BaseModel]:
+    row = row_model(featureset)
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": {"rows": [example_row(featureset)]}}),
+        rows=(list[row], Field(..., min_length=1, max_length=max_rows, description=f"1 to {max_rows} rows, one object per row")),
+    )
+
+
+class RowPrediction(BaseModel):
+    prediction: Union[str, float, dict[str, Union[float, None]], None] = Field(
+        description="class label; a number for regression; {target: number} for several targets")
+    probabilities: Union[dict[str, Union[float, None]], None] = Field(None, description="class → probability (classification only)")
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    predictions: list[RowPrediction]
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    kind: str
+    model_version: str
+    task: str | None = None
+    model: str | None = None
+    backend: str
+    target: list[str] = []
+    classes: list[str] | None = None
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    metrics: dict[str, Any] = {}
+    limits: dict[str, Any] = {}

@@ -1,0 +1,34 @@
+"""Server settings: one dataclass, validated once, shared by the app, the guard and the CLI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from forgeml.errors import ConfigError
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    backend: str = "torch"
+    max_batch_size: int = 64  # rows per forward pass
+    max_wait_ms: float = 5.0  # how long the first request of a batch may wait for company
+    max_rows: int = 1000  # rows in one JSON request
+    max_body_bytes: int = 1 * MIB  # JSON requests
+    max_csv_bytes: int = 100 * MIB  # CSV uploads (streamed, scored in chunks)
+    csv_chunk_rows: int = 4096
+    timeout_ms: float = 10_000  # per request; then 504
+    threads: int | None = 1  # torch/onnxruntime threads: the event loop needs the other core
+    api_key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        from forgeml.serve.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}", where="--backend", hint=f"use one of {sorted(BACKENDS)}")
+        for name in ("max_batch_size", "max_rows", "max_body_bytes", "max_csv_bytes", "csv_chunk_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1", where=f"--{name.replace('_', '-')}")
+        if self.max_wait_ms < 0 or self.timeout_ms <= 0:
+            raise ConfigError("max-wait-ms must be ≥ 0 and timeout-ms > 0", where="--max-wait-ms/--timeout-ms")

@@ -1,0 +1,1 @@
+"""``forgeml ui``: a server-rendered dashboard of the run registry (list, run page, compare)."""

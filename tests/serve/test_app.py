@@ -1,0 +1,127 @@
+"""The app in-process (TestClient): timeouts, a bad row inside a shared batch, regression output, settings."""
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from forgeml.errors import BundleError, ConfigError, SchemaError
+from forgeml.serve.app import create_app, field_path
+from forgeml.serve.settings import ServeSettings
+
+
+def test_slow_model_answers_504(saved_bundle, rows):
+    app = create_app(saved_bundle, ServeSettings(timeout_ms=200, max_wait_ms=0))
+    service = app.state.service
+    with TestClient(app) as client:
+        real = service.predictor.scores
+        service.predictor.scores = lambda frame, source: time.sleep(1.0) or real(frame, source=source)
+        response = client.post("/v1/predict", json={"rows": rows[:1]})
+        assert response.status_code == 504 and "timeout" in response.json()["error"]
+        assert 'forgeml_errors_total{kind="timeout"} 1.0' in client.get("/metrics").text
+
+
+def test_a_bad_row_fails_only_its_own_request(saved_bundle, rows):
+    """A row the model cannot score (here: a feature raising for one value) sharing a batch with good ones."""
+    app = create_app(saved_bundle, ServeSettings(max_wait_ms=200, max_batch_size=64))
+    service = app.state.service
+    review = next(f for f in service.featureset.features if f.name == "review")
+    real = review.transform
+
+    def transform(column, *, strict=False):
+        if (column == "poison").any():
+            raise SchemaError("cannot read 'poison'", where="column 'review'", hint="fix that cell")
+        return real(column, strict=strict)
+
+    review.transform = transform
+    batches = lambda: app.state.metrics.registry.get_sample_value("forgeml_batch_requests_count") or 0  # noqa: E731
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                bodies = [{"rows": [rows[i]]} for i in range(6)]
+                bodies[2] = {"rows": [{**rows[2], "review": "poison"}]}
+                before = batches()
+                responses = await asyncio.gather(*(client.post("/v1/predict", json=body) for body in bodies))
+                return responses, batches() - before
+
+    responses, batch_count = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200, 200, 422, 200, 200, 200]
+    assert "poison" in responses[2].json()["error"] and "review" in responses[2].json()["error"]
+    assert batch_count < 6  # they did share forward passes, yet only the poisoned request failed
+
+
+def test_regression_bundle_outputs_numbers_per_target(fitted_pipeline, tmp_path, make_regression):
+    from forgeml import Pipeline
+
+    frame = make_regression()
+    bundle = Pipeline(target=["price", "size"], overrides={"train.epochs": 2, "train.progress": False}).fit(frame).save(tmp_path / "b")
+    with TestClient(create_app(bundle)) as client:
+        body = {"rows": frame.drop(columns=["price", "size"]).head(3).to_dict(orient="records")}
+        response = client.post("/v1/predict", json=body)
+        assert response.status_code == 200, response.text
+        first = response.json()["predictions"][0]
+        assert set(first["prediction"]) == {"price", "size"} and first["probabilities"] is None
+        assert all(math.isfinite(v) for v in first["prediction"].values())
+        info = client.get("/v1/model").json()
+        assert info["task"] == "regression" and info["target"] == ["price", "size"]
+
+
+def test_not_ready_before_start_and_unknown_kind(saved_bundle, bundle_copy):
+    app = create_app(saved_bundle)
+    client = TestClient(app)  # no lifespan: the model is not warmed up
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+    import json
+
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["kind"] = "hologram"
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="cannot serve 'hologram'"):
+        create_app(bundle_copy)
+
+
+def test_settings_and_key_file_are_checked(saved_bundle, tmp_path):
+    with pytest.raises(ConfigError, match="unknown backend"):
+        ServeSettings(backend="tensorflow")
+    with pytest.raises(ConfigError, match="max_rows"):
+        ServeSettings(max_rows=0)
+    empty = tmp_path / "keys.txt"
+    empty.write_text("# nothing\n\n")
+    with pytest.raises(ConfigError, match="no keys"):
+        create_app(saved_bundle, ServeSettings(api_key_file=empty))
+
+
+def test_field_paths():
+    assert field_path(("body", "rows", 0, "carat weight")) == "rows[0].carat weight"
+    assert field_path(("body",)) == "body"
+
+
+def test_lightgbm_bundle_serves_with_its_own_model_and_refuses_onnx(cli_trains, mixed_frame):
+    run = cli_trains["gbm"].result()
+    assert run.train.returncode == 0, run.train
+    with TestClient(create_app(run.bundle)) as client:
+        rows = mixed_frame.drop(columns=["label"]).head(3).astype(object).where(mixed_frame.head(3).notna(), None)
+        response = client.post("/v1/predict", json={"rows": rows.to_dict(orient="records")})
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/model").json()["model"] == "gbm"
+    from forgeml.export.exporter import ExportError
+
+    with pytest.raises(ExportError, match="LightGBM"):
+        create_app(run.bundle, ServeSettings(backend="onnx"))
+
+
+def test_csv_upload_over_its_limit_is_413(saved_bundle, mixed_frame):
+    app = create_app(saved_bundle, ServeSettings(max_csv_bytes=5_000))
+    with TestClient(app) as client:
+        csv = mixed_frame.drop(columns=["label"]).to_csv(index=False)
+        assert len(csv) > 5_000
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", csv, "text/csv")})
+        assert response.status_code == 413 and "5000-byte limit" in response.json()["error"]
+        small = mixed_frame.drop(columns=["label"]).head(5).to_csv(index=False)
+        assert client.post("/v1/predict/csv", files={"file": ("rows.csv", small, "text/csv")}).status_code == 200
