@@ -98,7 +98,7 @@ def hand_loop(config: LMConfig, corpus) -> float:
     started = time.perf_counter()
     torch.manual_seed(t.seed)
     model = GPT(config.model)
-    optimizer = torch.optim.AdamW(model.optimizer_groups(t.weight_decay), lr=t.learning_rate, betas=(0.9, t.beta2), fused=True)
+    optimizer = torch.optim.AdamW(model.optimizer_groups(t.weight_decay, t.learning_rate), lr=t.learning_rate, betas=(0.9, t.beta2), fused=True)
     forward = torch.compile(model) if t.compile else model
     plan = BatchPlan.make(t.batch_tokens, config.model.block_size, t.micro_batch, 1)
     block = config.model.block_size

@@ -147,10 +147,11 @@ class GPT(nn.Module):
         c = self.config
         return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * (context or c.block_size)
 
-    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+    def optimizer_groups(self, weight_decay: float, learning_rate: float) -> list[dict]:
+        """The foundation's AdamW groups: weight decay only on ≥2-D weights, never on biases or norm scales."""
         from forgeml.train.optim import _param_groups
 
-        return _param_groups(self, weight_decay)
+        return _param_groups(self, weight_decay, learning_rate)
 
 
 @dataclass

@@ -331,7 +331,7 @@ def _peak_precision(precision: str) -> str:
 
 
 def _adamw(model: GPT, tcfg) -> torch.optim.Optimizer:
-    groups = model.optimizer_groups(tcfg.weight_decay)
+    groups = model.optimizer_groups(tcfg.weight_decay, tcfg.learning_rate)
     try:  # the fused kernel (CPU and CUDA in torch ≥ 2.4) saves a pass over the parameters
         return torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, tcfg.beta2), fused=True)
     except (RuntimeError, TypeError):

@@ -46,7 +46,7 @@ def test_a_token_never_sees_the_future() -> None:
 
 def test_decay_applies_only_to_matrices() -> None:
     model = _model(bias=True)
-    decayed, plain = model.optimizer_groups(0.1)
+    decayed, plain = model.optimizer_groups(0.1, 1e-3)
     assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
     assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() < 2 for p in plain["params"])
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
