@@ -42,11 +42,17 @@ class ExportResult:
 def weights_checksum(manifest: dict[str, Any]) -> str:
     """What ties an export to the bundle it came from: the weights file's recorded SHA-256."""
     files = manifest.get("files", {})
-    return files.get("weights.safetensors") or hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    weights = {name: digest for name, digest in files.items() if name.rsplit("/", 1)[-1] == "weights.safetensors"}
+    if len(weights) == 1:
+        return next(iter(weights.values()))
+    # a bagged bundle (fold<k>/weights.safetensors), or no torch weights: one digest over them all
+    return hashlib.sha256(json.dumps(weights or files, sort_keys=True).encode()).hexdigest()
 
 
 def require_torch_bundle(predictor: Any, where: str) -> None:
-    if not hasattr(getattr(predictor, "estimator", None), "model"):
+    estimator = getattr(predictor, "estimator", None)
+    members = getattr(estimator, "members", None) or [estimator]
+    if not all(hasattr(member, "model") for member in members):
         raise ExportError(
             f"a {predictor.config.model.type!r} bundle has no torch network to export",
             where=where,

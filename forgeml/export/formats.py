@@ -122,7 +122,7 @@ class SafetensorsFormat:
     def write(self, graph: Any, example: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
         from safetensors.torch import save_file
 
-        state = {k: v.detach().contiguous() for k, v in graph.model.state_dict().items()}
+        state = {k: v.detach().contiguous() for k, v in graph.models.state_dict().items()}
         info = {"inputs": list(graph.names), "outputs": ["scores"], "task": graph.task.name, "loss": graph.task.loss}
         save_file(state, str(path), metadata={"format": "forgeml-export", "layout": json.dumps(info)})
         return info
@@ -136,7 +136,7 @@ class SafetensorsFormat:
         fresh = copy.deepcopy(graph)
         for parameter in fresh.parameters():  # prove the file, not the copy, supplies every weight
             torch.nn.init.zeros_(parameter)
-        fresh.model.load_state_dict(load_file(str(path)))
+        fresh.models.load_state_dict(load_file(str(path)))
         from forgeml.export.graph import eager_scores
 
         return lambda arrays: eager_scores(fresh, arrays)

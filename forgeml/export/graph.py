@@ -56,11 +56,15 @@ def export_friendly(model: nn.Module) -> nn.Module:
 
 
 class ScoringGraph(nn.Module):
-    """Positional tensors in, scores out: the form tracers and exporters accept."""
+    """Positional tensors in, scores out: the form tracers and exporters accept.
 
-    def __init__(self, model: nn.Module, task: Any, names: list[str]):
+    A bagged bundle has several networks: the graph averages their scores (probabilities or
+    values), exactly as ``BaggedEstimator.scores`` does.
+    """
+
+    def __init__(self, models: list[nn.Module], task: Any, names: list[str]):
         super().__init__()
-        self.model, self.task, self.names = model, task, list(names)
+        self.models, self.task, self.names = nn.ModuleList(models), task, list(names)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         arrays = dict(zip(self.names, inputs))
@@ -68,12 +72,14 @@ class ScoringGraph(nn.Module):
         # The network always looks up "dense" and "codes"; zero-width stand-ins keep it happy.
         arrays.setdefault("dense", inputs[0].new_zeros((batch, 0), dtype=torch.float32))
         arrays.setdefault("codes", inputs[0].new_zeros((batch, 0), dtype=torch.int64))
-        return self.task.score_tensor(self.model(arrays).float())
+        scores = [self.task.score_tensor(model(arrays).float()) for model in self.models]
+        return scores[0] if len(scores) == 1 else torch.stack(scores).mean(dim=0)
 
 
 def build_graph(predictor: Any) -> ScoringGraph:
     spec = predictor.featureset.input_spec()
-    return ScoringGraph(export_friendly(predictor.estimator.model), predictor.task, input_names(spec)).eval()
+    members = getattr(predictor.estimator, "members", None) or [predictor.estimator]
+    return ScoringGraph([export_friendly(member.model) for member in members], predictor.task, input_names(spec)).eval()
 
 
 def sample_arrays(spec: InputSpec, rows: int = 256, seed: int = 0) -> dict[str, np.ndarray]:

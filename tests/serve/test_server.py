@@ -262,7 +262,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(saved_bundle, rows, tmp_p
 
 
 def test_tampered_bundle_is_refused_at_start(bundle_copy, cli, tmp_path):
-    weights = bundle_copy / "weights.safetensors"
+    weights = next(bundle_copy.rglob("weights.safetensors"))  # fold0/ when bagged
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
