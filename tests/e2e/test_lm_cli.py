@@ -138,9 +138,13 @@ def test_sigterm_checkpoints_and_resume_refuses_another_model_then_continues(tmp
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["status"] == "interrupted"
 
-    refused = one_line_error(forgeml(tmp_path, "lm", "train", corpus, *TINY, "--steps", "6", "--set", "model.n_layer=3", "--resume"))
+    import torch
+
+    saved = torch.load(run_dir / "checkpoint" / "last.pt", weights_only=True)["step"]  # how far it got before the signal
+    target = str(saved + 3)
+    refused = one_line_error(forgeml(tmp_path, "lm", "train", corpus, *TINY, "--steps", target, "--set", "model.n_layer=3", "--resume"))
     assert "different model (n_layer: 2 → 3)" in refused
-    resumed = forgeml(tmp_path, "lm", "train", corpus, *TINY, "--steps", "6", "--resume")
+    resumed = forgeml(tmp_path, "lm", "train", corpus, *TINY, "--steps", target, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"run: {run_dir.name}" in resumed.stdout and "6 steps" in resumed.stdout
+    assert f"run: {run_dir.name}" in resumed.stdout and f"{target} steps" in resumed.stdout
     assert json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["status"] == "completed"
