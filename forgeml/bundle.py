@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from forgeml.errors import BundleError
 from forgeml.fileio import atomic_directory
@@ -30,28 +30,36 @@ def _sha256(path: Path) -> str:
 
 
 def write_bundle(path: str | Path, predictor: Any, *, metrics: dict, report_html: str | None, model_card: str, extra: dict[str, Any] | None = None) -> Path:
+    def write(tmp: Path) -> None:
+        (tmp / "config.yaml").write_text(predictor.config.to_yaml(), encoding="utf-8")
+        _write_json(tmp / "features.json", predictor.featureset.to_json())
+        _write_json(tmp / "metrics.json", metrics)
+        (tmp / "model_card.md").write_text(model_card, encoding="utf-8")
+        if report_html is not None:
+            (tmp / "report.html").write_text(report_html, encoding="utf-8")
+        for name, value in (extra or {}).items():
+            _write_json(tmp / name, value)
+        predictor.estimator.save(tmp)
+
+    return write_bundle_files(path, write, task=predictor.task.name, loss=predictor.task.loss, model=predictor.config.model.type)
+
+
+def write_bundle_files(path: str | Path, write: Callable[[Path], None], **manifest_fields: Any) -> Path:
+    """Any bundle: ``write(tmp)`` fills a temporary folder, then the manifest (every file's
+    SHA-256 plus ``manifest_fields``) is added and the folder moved into place atomically.
+    Language-model bundles come through here too, so every bundle is verified the same way."""
     from forgeml import __version__
 
     path = Path(path)
     try:
         with atomic_directory(path) as tmp:
-            (tmp / "config.yaml").write_text(predictor.config.to_yaml(), encoding="utf-8")
-            _write_json(tmp / "features.json", predictor.featureset.to_json())
-            _write_json(tmp / "metrics.json", metrics)
-            (tmp / "model_card.md").write_text(model_card, encoding="utf-8")
-            if report_html is not None:
-                (tmp / "report.html").write_text(report_html, encoding="utf-8")
-            for name, value in (extra or {}).items():
-                _write_json(tmp / name, value)
-            predictor.estimator.save(tmp)
+            write(tmp)
             files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())  # bagged members live in sub-folders
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "forgeml_version": __version__,
-                "task": predictor.task.name,
-                "loss": predictor.task.loss,
-                "model": predictor.config.model.type,
+                **manifest_fields,
                 "files": {name: _sha256(tmp / name) for name in files},
             }
             _write_json(tmp / MANIFEST, manifest)
@@ -96,6 +104,8 @@ def load_predictor(path: str | Path) -> Any:
     """Verify checksums, then rebuild features, task and model from plain files."""
     path = Path(path)
     manifest = read_manifest(path)  # before the heavy imports below: a wrong path fails at once
+    if manifest.get("task") == "lm":
+        raise BundleError("this is a language-model bundle", where=str(path), hint="use `forgeml lm generate` or `forgeml lm eval` with it")
     from forgeml.config import Config
     from forgeml.features.featureset import FeatureSet
     from forgeml.models.estimator import load_estimator

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, launch_options
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
 app.add_typer(runs_app, name="runs")
@@ -139,8 +141,17 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
     log: list[str] = typer.Option([], "--log", help="Also log to tensorboard or mlflow (repeatable; needs that package)."),
     runs_dir: Optional[Path] = RunsDir,
+    nproc_per_node: int = NprocPerNode,
+    nnodes: int = Nnodes,
+    node_rank: int = NodeRank,
+    rdzv_endpoint: Optional[str] = RdzvEndpoint,
+    rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
+    from forgeml.train.launch import launch_if_asked
+
+    if launch_if_asked(launch_options(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)):
+        return
     from forgeml.runs.train_run import run_training
 
     overrides = _parse_overrides(set_)
@@ -267,6 +278,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.export.cli",
     "forgeml.serve.cli",
     "forgeml.ui.cli",
+    "forgeml.lm.cli",
 )
 
 

@@ -65,8 +65,10 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         else:
             run_id = registry.create(name, config.to_yaml(), str(data)).id
     run_id = dist.broadcast(run_id)
-    record = registry.get(run_id)
-    logger = _logger(record.dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
+    record = registry.get(run_id) if dist.is_main else None
+    run_dir = record.dir if record is not None else registry.run_dir(run_id)
+    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
     trackers = build_loggers(log, record, config) if log and dist.is_main else []
@@ -74,7 +76,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     pipeline = Pipeline(config=config)
     started = time.perf_counter()
     try:
-        pipeline.fit(data, checkpoint_dir=record.dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+        pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
     except TrainingInterrupted as stop:
         if dist.is_main:
             registry.finish(run_id, "interrupted", config.task, config.model.type, None, None, {})
@@ -87,7 +89,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         raise  # the checkpoint did not fit (say, another config): the run stays as resumable as it was
     except BaseException:
         if dist.is_main:
-            registry.finish(run_id, "failed", config.task, config.model.type, None, None, {})
+            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
         raise
     if not dist.is_main:
         return None
@@ -100,6 +102,12 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         tracker.finish(metrics)
     logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
+
+
+def resumable_status(record: Any) -> str:
+    """A run that failed after writing a checkpoint (say, another rank of the job crashed) can be
+    continued with --resume, so it is "interrupted"; without a checkpoint it is "failed"."""
+    return "interrupted" if record.checkpoint_path.is_file() else "failed"
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:

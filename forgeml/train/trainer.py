@@ -11,10 +11,8 @@ middle of an epoch sees exactly the batches it would have seen.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,8 @@ from forgeml.errors import CheckpointError
 from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
+from forgeml.train.precision import autocast
+from forgeml.train.signals import stop_on_signals
 
 
 @dataclass
@@ -238,10 +238,7 @@ class Trainer:
         return DistributedDataParallel(model)
 
     def _autocast(self):
-        if self.config.precision == "bf16":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            return torch.autocast(device_type=device, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.config.precision)
 
     def _save(self, model, optimizer, scheduler, state: "_LoopState", epoch: int | None = None) -> Path | None:
         if self.checkpoint_dir is None or not self.dist.is_main:
@@ -268,7 +265,8 @@ class Trainer:
         )
 
     def _restore(self, model, optimizer, scheduler) -> "_LoopState":
-        checkpoint = load_checkpoint(self.checkpoint_dir)
+        # rank 0 reads (only its host has the file) and sends; if it cannot, torchrun ends the others
+        checkpoint = self.dist.broadcast(load_checkpoint(self.checkpoint_dir) if self.dist.is_main else None)
         where = str(self.checkpoint_dir / LAST)
         if checkpoint.get("world_size", 1) != self.dist.world_size:  # shards and steps would not line up
             raise CheckpointError(
@@ -298,26 +296,9 @@ class Trainer:
             best_state=checkpoint["best_state"],
         )
 
-    @contextlib.contextmanager
     def _signals(self):
         """SIGTERM/SIGINT set a flag; the loop checkpoints at the next batch and stops cleanly."""
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-        def handler(signum, frame):
-            self._stop_signal = signum
-
-        for sig in previous:
-            signal.signal(sig, handler)
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+        return stop_on_signals(lambda signum: setattr(self, "_stop_signal", signum))
 
 
 @dataclass

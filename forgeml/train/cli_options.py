@@ -1,0 +1,19 @@
+"""The distributed options every training command takes (``forgeml train``, ``forgeml lm train``),
+declared once. typer only: imported by the CLI at start-up."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+NprocPerNode = typer.Option(1, "--nproc-per-node", help="Processes on this host, run by torchrun (gloo on CPU, nccl on CUDA).")
+Nnodes = typer.Option(1, "--nnodes", help="Hosts in the job; every host runs the same command with its own --node-rank.")
+NodeRank = typer.Option(0, "--node-rank", help="This host's number, 0..nnodes-1; host 0 hosts the rendezvous and writes the run.")
+RdzvEndpoint = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT of host 0 (needed with --nnodes > 1).")
+RdzvTimeout = typer.Option(300, "--rdzv-timeout", help="Seconds to wait for every host to join.")
+
+
+def launch_options(nproc_per_node: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str], rdzv_timeout: int):
+    from forgeml.train.launch import LaunchOptions
+
+    return LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)

@@ -1,0 +1,116 @@
+"""``--nproc-per-node / --nnodes / --node-rank / --rdzv-endpoint``: any forgeml training command
+re-run under torchrun (``torch.distributed.run``), not under a launcher of our own.
+
+The command calls ``launch_if_asked`` first. Outside torchrun with more than one process asked
+for, it hands torchrun the same command line (``-m forgeml.cli <the same arguments>``) and waits;
+inside torchrun's workers (``TORCHELASTIC_RUN_ID`` is set) it returns at once and the command
+runs as one rank of the job (``train.distributed.DistContext``).
+
+One host: torchrun's ``--standalone`` rendezvous on a free local port. Several hosts: the static
+rendezvous — node rank 0 listens on ``--rdzv-endpoint`` and is global rank 0, the one that
+writes the run. Whatever goes wrong becomes one ``ForgeError`` line: a rank that failed (its
+own message is printed above it by the rank), a rendezvous nobody answered within the timeout.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from forgeml.errors import ConfigError, ForgeError
+
+
+class DistributedError(ForgeError):
+    """The distributed job could not start or one of its ranks failed."""
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+    rdzv_timeout: int = 300
+
+    @property
+    def wanted(self) -> bool:
+        return self.nproc_per_node > 1 or self.nnodes > 1
+
+    def validate(self) -> "LaunchOptions":
+        if self.nproc_per_node < 1 or self.nnodes < 1:
+            raise ConfigError("--nproc-per-node and --nnodes must be at least 1")
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ConfigError(f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT", hint="the address of the host started with --node-rank 0, e.g. 10.0.0.1:29500")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise ConfigError(f"--node-rank {self.node_rank} is outside 0..{self.nnodes - 1}", hint="number the hosts 0 to --nnodes minus 1; host 0 hosts the rendezvous")
+        if self.rdzv_endpoint and not self.rdzv_endpoint.rpartition(":")[2].isdigit():
+            raise ConfigError(f"--rdzv-endpoint {self.rdzv_endpoint!r} has no port", hint="write HOST:PORT, e.g. 10.0.0.1:29500")
+        return self
+
+
+def under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def torchrun_args(options: LaunchOptions, command: list[str]) -> list[str]:
+    if options.nnodes == 1:
+        rendezvous = ["--standalone"]
+    else:
+        rendezvous = ["--nnodes", str(options.nnodes), "--node-rank", str(options.node_rank), "--rdzv-backend", "static",
+                      "--rdzv-endpoint", options.rdzv_endpoint, "--rdzv-conf", f"timeout={options.rdzv_timeout}"]
+    return [*rendezvous, "--nproc-per-node", str(options.nproc_per_node), "--max-restarts", "0",
+            "--module", "forgeml.cli", *command]
+
+
+def launch_if_asked(options: LaunchOptions, command: list[str] | None = None) -> bool:
+    """Run ``command`` (default: this process's arguments) under torchrun; True if it did."""
+    if under_torchrun() or not options.validate().wanted:
+        return False
+    import logging
+
+    # before torch loads: c10d logs each retried connection with a thirty-line C++ stack trace,
+    # then raises the same error, which we turn into one line below. TORCH_CPP_LOG_LEVEL=INFO
+    # brings the logs back.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    args = get_args_parser().parse_args(torchrun_args(options, command if command is not None else sys.argv[1:]))
+    os.environ["FORGEML_NNODES"] = str(options.nnodes)  # the ranks compare it across hosts
+    # Each rank pins its own torch threads (cores shared among the host's ranks); this only
+    # silences torchrun's notice about OMP_NUM_THREADS.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its failure lines repeat what we say
+    try:
+        run(args)
+    except ChildFailedError as exc:
+        raise DistributedError(_describe_failures(exc), hint="fix the cause and run the same command again; with --resume it continues from the last checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - the rendezvous reports a silent peer as several torch error types
+        if _is_rendezvous_failure(exc):
+            raise DistributedError(_describe_rendezvous(options, exc), where=options.rdzv_endpoint or "localhost",
+                                   hint="start every host with the same --nnodes and --rdzv-endpoint (host 0's address) and check that the port is reachable") from None
+        raise
+    return True
+
+
+def _describe_failures(exc) -> str:
+    rank, first = exc.get_first_failure()  # the others were most likely stopped by torchrun because of it
+    how = f"was killed by signal {-first.exitcode}" if first.exitcode < 0 else f"exited with code {first.exitcode}"
+    others = len(exc.failures) - 1
+    tail = f"; torchrun then stopped {others} other rank{'s' if others > 1 else ''}" if others else ""
+    return f"the distributed job ended: rank {rank} {how} (its own message, if any, is above){tail}"
+
+
+def _is_rendezvous_failure(exc: BaseException) -> bool:
+    import torch.distributed as dist
+    from torch.distributed.elastic.rendezvous import RendezvousError
+
+    return isinstance(exc, (RendezvousError, dist.DistError)) or "timed out" in str(exc).lower() or "timeout" in str(exc).lower()
+
+
+def _describe_rendezvous(options: LaunchOptions, exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if options.node_rank == 0:
+        return (f"rendezvous timed out after {options.rdzv_timeout} s: not all {options.nnodes} hosts joined "
+                f"(torch: {detail[:160]})")
+    return f"rendezvous timed out after {options.rdzv_timeout} s: host 0 did not answer (torch: {detail[:160]})"
