@@ -122,7 +122,9 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     from forgeml.data.infer import infer_task
 
     infer_task(frame, config.target)  # after cleaning there must still be two classes
-    split = split_frame(frame, config.target, config.task, config.data.split, validation_df=validation_df, test_df=test_df)
+    if frame is data:  # never empty the caller's own DataFrame (load_frame copies, so this is belt and braces)
+        frame = frame.copy(deep=False)
+    split = split_frame(frame, config.target, config.task, config.data.split, validation_df=validation_df, test_df=test_df, consume=True)
     frames = dict(split.frames)
     messages = list(split.messages)
     del frame, split  # the split frames are copies: keeping the whole frame too doubles the peak

@@ -145,3 +145,18 @@ def test_ten_rows_fill_every_split() -> None:
     result = split_frame(_frame(classes={"a": 5, "b": 5}), ["y"], "binary", SplitConfig())
     sizes = result.sizes()
     assert sizes["validation"] >= 1 and sizes["test"] >= 1 and sum(sizes.values()) == 10
+
+
+def test_consume_gives_the_same_splits_and_empties_only_its_input():
+    from forgeml.config import SplitConfig
+    from forgeml.data.split import split_frame
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(list("abc"), 200), "y": rng.choice(["p", "q"], 200)})
+    kept = frame.copy()
+    plain = split_frame(frame, ["y"], "binary", SplitConfig())
+    pd.testing.assert_frame_equal(frame, kept)  # the default leaves its input alone
+    consumed = split_frame(frame, ["y"], "binary", SplitConfig(), consume=True)
+    for name in ("train", "validation", "test"):
+        pd.testing.assert_frame_equal(consumed.frames[name], plain.frames[name])
+    assert frame.columns.empty  # its columns were handed over one by one
