@@ -109,7 +109,9 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
             part = clean.drop_duplicates(part, report)
         return clean.drop_missing_target(part, config.target, report)
 
-    frame = tidy(frame, dedupe=True)
+    owned = [frame]  # tidy gets the only reference: the raw frame's columns die as cleaning replaces them
+    del frame
+    frame = tidy(owned.pop(), dedupe=True)
     validation_df = tidy(validation_df, dedupe=False) if validation_df is not None else None
     test_df = tidy(test_df, dedupe=False) if test_df is not None else None
     featureset = FeatureSet.from_config(config, config.task)
