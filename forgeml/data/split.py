@@ -184,12 +184,15 @@ def _split_random(
     frames: dict[str, pd.DataFrame] = {name: given[name] for name in SPLITS if given.get(name) is not None}
     if consume:
         parts: dict[str, dict[str, pd.Series]] = {name: {} for name in cut}
+        attrs = dict(df.attrs)  # e.g. the folder that relative image paths start from
         for column in list(df.columns):
             values = df[column]
             for name in cut:
                 parts[name][column] = values.iloc[positions[name]].reset_index(drop=True)
             del values, df[column]  # this column's full copy is freed before the next is taken
-        frames.update({name: pd.DataFrame(parts.pop(name), copy=False) for name in cut})
+        for name in cut:
+            frames[name] = pd.DataFrame(parts.pop(name), copy=False)
+            frames[name].attrs.update(attrs)
     else:
         frames.update({name: df.iloc[positions[name]] for name in cut})
     return SplitResult({name: frames[name] for name in SPLITS}, messages)

@@ -160,3 +160,13 @@ def test_consume_gives_the_same_splits_and_empties_only_its_input():
     for name in ("train", "validation", "test"):
         pd.testing.assert_frame_equal(consumed.frames[name], plain.frames[name])
     assert frame.columns.empty  # its columns were handed over one by one
+
+
+def test_consume_keeps_the_frame_attrs():
+    from forgeml.config import SplitConfig
+    from forgeml.data.split import split_frame
+
+    frame = pd.DataFrame({"x": np.arange(100.0), "y": ["p", "q"] * 50})
+    frame.attrs["base_dir"] = "/data"
+    result = split_frame(frame, ["y"], "binary", SplitConfig(), consume=True)
+    assert all(part.attrs.get("base_dir") == "/data" for part in result.frames.values())
