@@ -25,7 +25,7 @@ from forgeml.runs.views import best_epoch, epochs_run, flatten, read_flat_config
 from forgeml.ui.charts import line_chart
 
 # History keys that are bookkeeping, not curves.
-NOT_CURVES = {"epoch", "step", "seconds", "best"}
+NOT_CURVES = {"epoch", "step", "seconds", "best", "folds"}
 BASE_COLUMNS = (("id", "run", False), ("name", "name", False), ("status", "status", False), ("task", "task", False),
                 ("model", "model", False), ("headline", "headline", True), ("created", "created", False))
 MAX_METRIC_COLUMNS = 6
