@@ -44,13 +44,14 @@ def learning_curves(history: list[dict]) -> bytes:
     """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right.
 
     A bagged model's rows carry ``"fold": k``: each member's curve is drawn thin and their mean
-    (over the members still training at that epoch) bold, so one member's luck is not the story.
+    bold, so one member's luck is not the story. The mean stops where the first member stopped
+    early: averaging over fewer members after that would draw steps that no model took.
     """
-    from forgeml.runs.registry import epoch_rows
+    from forgeml.runs.registry import all_members_mean
 
     with _figure_context():
         members = _by_fold(history)
-        mean = epoch_rows(history) if len(members) > 1 else history
+        mean = all_members_mean(history) if len(members) > 1 else history
         epochs = [row.get("epoch", i + 1) for i, row in enumerate(mean)]
         keys = list(dict.fromkeys(k for row in history for k in row if k != "fold"))
         loss_keys = [k for k in keys if k.endswith("loss")]
@@ -66,7 +67,7 @@ def learning_curves(history: list[dict]) -> bytes:
                 line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker="o", markersize=3, label=label)
                 for rows in members.values() if len(members) > 1 else ():
                     ax.plot([r.get("epoch") for r in rows], [_number(r.get(key)) for r in rows],
-                            color=line.get_color(), linewidth=0.8, alpha=0.35)
+                            color=line.get_color(), linewidth=0.8, alpha=0.5)
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)

@@ -379,3 +379,11 @@ def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row[key] = sum(values) / len(values)
         merged.append(row)
     return merged
+
+
+def all_members_mean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``epoch_rows`` of a bagged history, cut where the first member stopped early: a mean over
+    fewer members after that would draw steps no model took (curves use this)."""
+    merged = epoch_rows(rows)
+    members = max((row.get("folds", 1) for row in merged), default=1)
+    return [row for row in merged if row.get("folds", 1) == members]
