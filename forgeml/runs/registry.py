@@ -185,6 +185,15 @@ class RunRegistry:
         self._write_record_file(record)
         return record
 
+    def reopen(self, run_id: str) -> RunRecord:
+        """Mark a resumed run as running again (``runs list`` and the dashboard show it live)."""
+        record = self.get(run_id)
+        record.status, record.finished_at = "running", None
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, finished_at=NULL WHERE id=?", (record.status, record.id))
+        self._write_record_file(record)
+        return record
+
     def append_metrics(self, run_id: str, row: dict[str, Any]) -> None:
         """Append one JSON line to the run's metrics.jsonl, flushed so a crash loses at most it."""
         path = self.run_dir(run_id) / "metrics.jsonl"

@@ -224,3 +224,12 @@ def _has_row(text: str, *cells: str) -> bool:
     """A table row holding exactly these cells in order, whatever the borders and padding."""
     pattern = r"[│\s]+".join(re.escape(cell) for cell in cells)
     return any(re.search(rf"^[│\s]*{pattern}[│\s]*$", line) for line in text.splitlines())
+
+
+def test_reopen_marks_a_resumed_run_running_again(registry: RunRegistry) -> None:
+    record = registry.create("r", CONFIG_A, "d.csv")
+    registry.finish(record.id, "interrupted")
+    reopened = registry.reopen(record.id)
+    assert reopened.status == "running" and reopened.finished_at is None
+    assert registry.get(record.id).status == "running"
+    assert json.loads((record.dir / "run.json").read_text())["status"] == "running"
