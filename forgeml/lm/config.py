@@ -74,6 +74,7 @@ class LMTrainConfig(_Strict):
     grad_clip: float | None = Field(1.0, description="Max global gradient norm; null turns clipping off.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")
     compile: bool = Field(False, description="torch.compile the model; falls back to eager (with a warning) where it cannot.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a CUDA GPU when torch sees one (under torchrun the one numbered LOCAL_RANK), else the CPU.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="How the model is wrapped under torchrun.")
     eval_every: int = Field(200, ge=1, description="Steps between validation passes (and at the end).")
     eval_batches: int = Field(20, ge=1, description="Micro-batches per validation pass, spread evenly over the validation tokens.")

@@ -32,7 +32,7 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(config.train.device)
     check_same_nnodes(dist)
     corpus = _prepare_on_each_host(dist, lambda: prepare_corpus(corpus_path, config.corpus, cache_dir))
     config = LMConfig.from_dict({**config.model_dump(mode="json"), "model": {**config.model.model_dump(mode="json"), "vocab_size": corpus.meta["vocab_size"]}})
@@ -108,7 +108,7 @@ def check_same_nnodes(dist: Any) -> None:
     import torch
     import torch.distributed as torch_dist
 
-    mine = torch.tensor([int(os.environ["FORGEML_NNODES"])])
+    mine = torch.tensor([int(os.environ["FORGEML_NNODES"])], device=dist.device)
     gathered = [torch.zeros_like(mine) for _ in range(dist.world_size)]
     torch_dist.all_gather(gathered, mine)
     counts = sorted({int(t) for t in gathered})

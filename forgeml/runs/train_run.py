@@ -50,7 +50,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(config.train.device)
     if log:
         from forgeml.runs.loggers import build_loggers, check_loggers
 
