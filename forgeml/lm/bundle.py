@@ -43,7 +43,7 @@ def write_lm_bundle(path: str | Path, model: Any, tokenizer_json: str, config: L
         (tmp / "corpus.json").write_text(json.dumps(corpus_meta, indent=2) + "\n", encoding="utf-8")
         (tmp / "model_card.md").write_text(model_card(config, metrics, corpus_meta), encoding="utf-8")
 
-    return write_bundle_files(path, write, task=TASK, loss="cross_entropy", model="gpt")
+    return write_bundle_files(path, write, kind="lm", task=TASK, loss="cross_entropy", model="gpt")  # kind: `forgeml serve` serves /v1/generate
 
 
 def load_lm(path: str | Path, device: str = "auto") -> LMBundle:
