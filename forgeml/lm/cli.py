@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, launch_options
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, relaunched_under_torchrun
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 
@@ -46,9 +46,7 @@ def train(
     rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Pretrain a GPT on a corpus; writes runs/<id>/ with metrics.jsonl and the bundle."""
-    from forgeml.train.launch import launch_if_asked
-
-    if launch_if_asked(launch_options(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)):
+    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
     from forgeml.cli import _parse_overrides, _registry
     from forgeml.lm.config import LMConfig
