@@ -17,6 +17,7 @@ stops there rather than finishing text nobody will read.
 """
 import asyncio
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +27,13 @@ from typing import Any, AsyncIterator, Callable, Optional
 from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from forgeml.errors import ConfigError, DataError
 from forgeml.serve.settings import ServeSettings
+
+log = logging.getLogger("forgeml.serve")
 
 # Generations running at once. Each one is a sequence of small forward passes; two keep both
 # cores of a small machine busy without making every request wait for all the others.
@@ -48,10 +52,10 @@ def request_model(token_limit: int, prompt_limit: int) -> type[BaseModel]:
         prompts: Optional[list[StrictStr]] = Field(None, min_length=1, max_length=prompt_limit,
                                                    description=f"Several prompts, generated as one batch (1 to {prompt_limit}; not streamed).")
         max_new_tokens: StrictInt = Field(200, ge=1, le=token_limit, description=f"Tokens to generate per prompt (1 to {token_limit}).")
-        temperature: float = Field(0.8, ge=0, allow_inf_nan=False, description="0 = greedy; higher = more varied.")
+        temperature: float = Field(0.8, ge=0, strict=True, allow_inf_nan=False, description="0 = greedy; higher = more varied.")
         top_k: Optional[StrictInt] = Field(None, ge=1, description="Sample only from the k most likely tokens.")
-        top_p: Optional[float] = Field(None, gt=0, le=1, description="Nucleus sampling: the smallest set of tokens with this much probability.")
-        repetition_penalty: float = Field(1.0, gt=0, allow_inf_nan=False, description="> 1 discourages tokens already in the text.")
+        top_p: Optional[float] = Field(None, gt=0, le=1, strict=True, description="Nucleus sampling: the smallest set of tokens with this much probability.")
+        repetition_penalty: float = Field(1.0, gt=0, strict=True, allow_inf_nan=False, description="> 1 discourages tokens already in the text.")
         stop: list[StrictStr] = Field(default_factory=list, max_length=MAX_STOP_STRINGS, description="End a completion where one of these appears.")
         seed: Optional[StrictInt] = Field(None, description="Same seed, same prompt, same options → same text.")
         stream: StrictBool = Field(True, description="Server-sent events as the text is generated (one prompt); false: one JSON answer.")
@@ -192,7 +196,7 @@ class LMService:
     async def answer(self, body: Any) -> Any:
         deadline = time.monotonic() + self.settings.timeout_ms / 1000
         prompts = body.prompt_list()
-        self.prompt_tokens.inc(self.encode(prompts))
+        self.prompt_tokens.inc(await run_in_threadpool(self.encode, prompts))  # a batch of long prompts is not free
         cancel = Cancel(deadline, self.closing)
         if body.stream:
             return StreamingResponse(self.events(prompts[0][1], body.sampling(), cancel), media_type="text/event-stream",
@@ -240,14 +244,17 @@ class LMService:
                 pass
 
         def produce() -> None:
-            pieces = stream(self.lm, prompt, cancelled=cancel, **options)
+            pieces = None
             try:
+                pieces = stream(self.lm, prompt, cancelled=cancel, **options)
                 for piece in pieces:
                     put(("piece", piece))
             except Exception as exc:  # noqa: BLE001 - reported in-band: the headers are already sent
+                log.exception("generation failed")
                 put(("error", exc))
+                return
             finally:
-                self.generated.inc(pieces.tokens)
+                self.generated.inc(pieces.tokens if pieces is not None else 0)
             put(("done", pieces))
 
         loop.run_in_executor(self.executor, produce)

@@ -124,6 +124,7 @@ def test_a_stop_string_ends_the_stream_like_the_json_answer(lm_server, auth) -> 
     ({"prompt": "a", "max_new_tokens": LONG + 1}, "max_new_tokens"),
     ({"prompt": "a", "max_new_tokens": "5"}, "max_new_tokens"),
     ({"prompt": "a", "temperature": -1}, "temperature"),
+    ({"prompt": "a", "temperature": "0.5"}, "temperature"),
     ({"prompt": "a", "top_p": 0}, "top_p"),
     ({"prompt": "a", "top_k": 0}, "top_k"),
     ({"prompt": "a", "repetition_penalty": 0}, "repetition_penalty"),
