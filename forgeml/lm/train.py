@@ -109,12 +109,16 @@ def _wrap_ddp(model: nn.Module) -> nn.Module:
 
 
 def _wrap_fsdp(model: nn.Module) -> nn.Module:
-    """FSDP2: each block's parameters sharded over the ranks, gathered just in time."""
+    """FSDP2: each block's parameters sharded over the ranks, gathered just in time. The mesh is
+    made for the device the model is on (FSDP's default mesh would take CUDA whenever it exists)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    mesh = init_device_mesh(model.wte.weight.device.type, (dist.get_world_size(),))
     for block in model.blocks:
-        fully_shard(block)
-    return fully_shard(model)
+        fully_shard(block, mesh=mesh)
+    return fully_shard(model, mesh=mesh)
 
 
 WRAPPERS: dict[str, Callable[[nn.Module], nn.Module]] = {"ddp": _wrap_ddp, "fsdp": _wrap_fsdp}
