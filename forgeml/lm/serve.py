@@ -12,8 +12,9 @@ then ``event: done`` with the token count and why generation ended; ``"stream": 
 once with JSON. Same seed, same text, either way.
 
 Generation runs in worker threads, never on the event loop. Each one checks before every token
-whether its client has gone (a closed stream) or its deadline (``--timeout-ms``) has passed, and
-stops there rather than finishing text nobody will read.
+whether its client has gone (a closed stream, or a closed connection while a JSON answer is
+awaited) or its deadline (``--timeout-ms``) has passed, and stops there rather than finishing
+text nobody will read.
 """
 import asyncio
 import json
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +40,7 @@ log = logging.getLogger("forgeml.serve")
 # cores of a small machine busy without making every request wait for all the others.
 GENERATION_WORKERS = 2
 MAX_STOP_STRINGS = 16
+DISCONNECT_POLL_S = 0.1  # how often a JSON request's connection is checked while it generates
 
 
 def request_model(token_limit: int, prompt_limit: int) -> type[BaseModel]:
@@ -171,8 +173,8 @@ class LMService:
         router = APIRouter(prefix="/v1", tags=["generate"])
         service = self
 
-        async def generate(body: service.Request) -> Any:  # type: ignore[name-defined]
-            return await service.answer(body)
+        async def generate(body: service.Request, request: Request) -> Any:  # type: ignore[name-defined]
+            return await service.answer(body, request)
 
         generate.__annotations__["body"] = self.Request
         router.add_api_route("/generate", generate, methods=["POST"], response_model=None,
@@ -193,7 +195,7 @@ class LMService:
                 raise RequestValidationError([{"loc": ("body", *_loc(name)), "msg": message, "type": "value_error"}]) from None
         return total
 
-    async def answer(self, body: Any) -> Any:
+    async def answer(self, body: Any, request: Request) -> Any:
         deadline = time.monotonic() + self.settings.timeout_ms / 1000
         prompts = body.prompt_list()
         self.prompt_tokens.inc(await run_in_threadpool(self.encode, prompts))  # a batch of long prompts is not free
@@ -201,18 +203,27 @@ class LMService:
         if body.stream:
             return StreamingResponse(self.events(prompts[0][1], body.sampling(), cancel), media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-model-version": self.model_version})
-        completions = await self.run(lambda: self._complete([text for _, text in prompts], body.sampling(), cancel), cancel)
+        completions = await self.run(lambda: self._complete([text for _, text in prompts], body.sampling(), cancel), cancel, request)
         return JSONResponse({"model_version": self.model_version,
                              "completions": [{"text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason} for c in completions]})
 
-    async def run(self, work: Callable[[], Any], cancel: Cancel) -> Any:
+    async def run(self, work: Callable[[], Any], cancel: Cancel, request: Request) -> Any:
+        """The JSON answer's generation in a worker; meanwhile the connection is watched, so a
+        client that hangs up stops it as a closed stream does."""
         future = asyncio.get_running_loop().run_in_executor(self.executor, work)
-        try:
-            result = await asyncio.wait_for(asyncio.shield(future), max(0.0, cancel.deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            cancel.left.set()
-            self.requests.labels("json", "timeout").inc()
-            raise HTTPException(504, f"no answer within the {self.settings.timeout_ms:g} ms request timeout") from None
+        while not future.done():
+            remaining = cancel.deadline - time.monotonic()
+            if remaining <= 0:
+                cancel.left.set()
+                self.requests.labels("json", "timeout").inc()
+                raise HTTPException(504, f"no answer within the {self.settings.timeout_ms:g} ms request timeout")
+            await asyncio.wait({future}, timeout=min(DISCONNECT_POLL_S, remaining))
+            if not future.done() and await request.is_disconnected():
+                cancel.left.set()
+                await asyncio.wait({future})  # ends at its next token (and counts its tokens)
+                self.requests.labels("json", "client_left").inc()
+                raise HTTPException(499, "the client closed the connection")  # nobody reads it; the logs and metrics do
+        result = future.result()
         if cancel.timed_out() and any(c.finish_reason == "cancelled" for c in result):
             self.requests.labels("json", "timeout").inc()
             raise HTTPException(504, f"no answer within the {self.settings.timeout_ms:g} ms request timeout")

@@ -45,8 +45,8 @@ def lm_server(lm_bundle, key_file, start_server, tmp_path_factory):
         yield server
 
 
-def post(server, body, headers, **kwargs) -> httpx.Response:
-    return httpx.post(f"{server.url}/v1/generate", json=body, headers=headers, timeout=60, **kwargs)
+def post(server, body, headers, timeout: float = 60, **kwargs) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/generate", json=body, headers=headers, timeout=timeout, **kwargs)
 
 
 def read_events(server, body, headers) -> list[tuple[float, str, dict]]:
@@ -181,6 +181,21 @@ def test_a_client_that_leaves_mid_stream_stops_the_generation(lm_server, auth) -
     assert 0 < generated < LONG / 2, (generated, time.perf_counter() - started)
     time.sleep(0.5)
     assert metric(lm_server, "forgeml_generated_tokens_total") - before_tokens == generated  # and nothing more since
+
+
+def test_a_json_client_that_hangs_up_stops_its_generation_too(lm_server, auth) -> None:
+    before_tokens = metric(lm_server, "forgeml_generated_tokens_total")
+    before_left = metric(lm_server, "forgeml_generate_requests_total", mode="json", finish_reason="client_left")
+    with pytest.raises(httpx.ReadTimeout):  # gives up after 0.3 s of a generation that takes seconds
+        post(lm_server, {"prompt": "", "max_new_tokens": LONG, "temperature": 0, "stream": False}, auth, timeout=0.3)
+    deadline = time.monotonic() + 20
+    while metric(lm_server, "forgeml_generate_requests_total", mode="json", finish_reason="client_left") == before_left:
+        assert time.monotonic() < deadline, "the server did not notice the client leaving"
+        time.sleep(0.05)
+    generated = metric(lm_server, "forgeml_generated_tokens_total") - before_tokens
+    assert 0 < generated < LONG / 2
+    time.sleep(0.5)
+    assert metric(lm_server, "forgeml_generated_tokens_total") - before_tokens == generated
 
 
 def test_the_request_timeout_stops_generation(lm_bundle, start_server, tmp_path) -> None:
