@@ -67,7 +67,7 @@ class TorchEstimator:
     def save(self, directory: Path) -> list[str]:
         from safetensors.torch import save_file
 
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}  # trained on a GPU or not
         save_file(state, str(Path(directory) / WEIGHTS), metadata={"format": "forgeml", "model": self.config.model.type})
         return [WEIGHTS]
 
