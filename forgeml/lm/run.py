@@ -54,6 +54,8 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
             logger.info("interrupted; checkpoint %s", stop.checkpoint)
         raise CheckpointError(f"training interrupted; checkpoint saved for run {run_id}", hint="continue with the same command plus --resume") from None
     except CheckpointError:
+        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
+            registry.finish(run_id, resumable_status(record), "lm", "gpt", None, None, {})
         raise
     except BaseException:
         if dist.is_main:  # a peer that died mid-step lands here: keep the run resumable if it can be

@@ -62,7 +62,7 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
             record = registry.latest_resumable(name)  # never another data set's run
             if record is None:
                 raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
-            run_id = record.id
+            run_id = registry.reopen(record.id).id  # `runs list` and the dashboard show it running again
         else:
             run_id = registry.create(name, config_yaml, source).id
     run_id = dist.broadcast(run_id)
@@ -104,7 +104,9 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
             hint="continue with the same command plus --resume",
         ) from None
     except CheckpointError:
-        raise  # the checkpoint did not fit (say, another config): the run stays as resumable as it was
+        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
+            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
+        raise
     except BaseException:
         if dist.is_main:
             registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
