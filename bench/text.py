@@ -20,9 +20,9 @@ Two more measurements, each clearly apart from the specified figure:
   once with ``model.text.cache_frozen=false`` (the encoder runs in every batch of every epoch).
   Prints the mean epoch time of each, the ratio, the one-off encoding time and both macro-F1s
   (equal up to float rounding).
-- ``--described``: the comparison the figure intends, on the only rows that have text. The 209
-  described rows hold 189 thefts ("Theft" anywhere in ``Type.of.Breach``) and 20 others, and no
-  other class has more than 9, so the task becomes theft vs not theft, scored by stratified 5-fold
+- ``--described``: the comparison the figure intends, on the only rows that have text. The 205
+  described rows (of the classes kept above) hold 187 thefts ("Theft" anywhere in
+  ``Type.of.Breach``) and 18 others, no other class more than 9, so the task becomes theft vs not theft, scored by stratified 5-fold
   cross-validation (macro-F1 over the pooled out-of-fold predictions; each fold's validation
   split is 15 % of its training rows). Ours: frozen MiniLM (cached) + forgeml's head; baseline:
   the same TF-IDF + LogReg, fitted on each fold's train + validation rows.
