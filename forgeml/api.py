@@ -131,6 +131,7 @@ class Pipeline:
     # ------------------------------------------------------------------ report and bundle
     def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
         from forgeml.evaluate.report import ReportInputs
+        from forgeml.runs.registry import epoch_rows
 
         predictor = self._check_fitted()
         prepared = getattr(self, "prepared_", None)
@@ -146,7 +147,7 @@ class Pipeline:
             notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
                          "is shuffled (permutation importance; an image or text column counts as one input)")
         if hasattr(self, "fit_summary_"):
-            notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
+            notes.append(f"trained {len(epoch_rows(history))} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
         return ReportInputs(
             title=title or f"forgeml — {', '.join(predictor.config.target)}",
@@ -235,7 +236,7 @@ def describe_model(predictor: Any) -> str:
         if isinstance(getattr(first, "model", None), LinearSkip):
             shape += " beside a ridge-started linear path"
     if members:
-        shape = f"bag of {len(members)} × {shape} (learning curves: the first)"
+        shape = f"bag of {len(members)} × {shape}"
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 

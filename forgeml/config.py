@@ -274,6 +274,11 @@ class TrainConfig(_Strict):
     gamma: float = Field(0.1, gt=0, le=1, description="Decay factor for 'step' and 'exponential' (per epoch).")
     loss: Literal["auto", "mse", "huber", "poisson", "cross_entropy", "bce"] = Field("auto", description="auto: bce (binary), cross_entropy (multiclass), mse (regression).")
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
+    early_stopping_min_delta: float = Field(
+        1e-4, ge=0,
+        description="An epoch counts as an improvement only when it beats the best by more than this (scikit-learn's tol): "
+        "a validation loss creeping towards zero on separable data would otherwise run every epoch.",
+    )
     early_stopping_metric: str = Field("loss", description="Validation metric watched: 'loss' or any metric name (accuracy, f1_macro, r2, ...).")
     grad_clip: float | None = Field(1.0, description="Max gradient norm; null turns clipping off.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")

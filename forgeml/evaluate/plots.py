@@ -44,10 +44,19 @@ _CJK_FONTS = (
 
 # ----------------------------------------------------------------------------- plots
 def learning_curves(history: list[dict]) -> bytes:
-    """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right."""
+    """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right.
+
+    A bagged model's rows carry ``"fold": k``: each member's curve is drawn thin and their mean
+    bold, so one member's luck is not the story. The mean stops where the first member stopped
+    early: averaging over fewer members after that would draw steps that no model took.
+    """
+    from forgeml.runs.registry import all_members_mean
+
     with _figure_context():
-        epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
-        keys = list(dict.fromkeys(k for row in history for k in row))
+        members = _by_fold(history)
+        mean = all_members_mean(history) if len(members) > 1 else history
+        epochs = [row.get("epoch", i + 1) for i, row in enumerate(mean)]
+        keys = list(dict.fromkeys(k for row in history for k in row if k != "fold"))
         loss_keys = [k for k in keys if k.endswith("loss")]
         metric_keys = [k for k in keys if k.startswith("val_") and not k.endswith("loss")]
         panels = 2 if metric_keys else 1
@@ -57,13 +66,24 @@ def learning_curves(history: list[dict]) -> bytes:
             return _empty(fig, axes[0], "no training history")
         for ax, group, title in zip(axes, (loss_keys, metric_keys), ("Loss", "Validation metrics")):
             for key in group:
-                ax.plot(epochs, [_number(row.get(key)) for row in history], marker="o", markersize=3, label=key)
+                label = f"{key} (mean of {len(members)} members)" if len(members) > 1 else key
+                line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker="o", markersize=3, label=label)
+                for rows in members.values() if len(members) > 1 else ():
+                    ax.plot([r.get("epoch") for r in rows], [_number(r.get(key)) for r in rows],
+                            color=line.get_color(), linewidth=0.8, alpha=0.5)
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             if group:
                 ax.legend(fontsize="small")
         return _png(fig)
+
+
+def _by_fold(history: list[dict]) -> dict[object, list[dict]]:
+    members: dict[object, list[dict]] = {}
+    for row in history:
+        members.setdefault(row.get("fold"), []).append(row)
+    return members
 
 
 def roc_curves(y_true: np.ndarray, y_proba: np.ndarray, class_names: Sequence[str]) -> bytes:

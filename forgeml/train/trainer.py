@@ -221,7 +221,10 @@ class Trainer:
         value = float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else None
         if value is None:
             return False
-        better = state.best_value is None or (value < state.best_value if self.monitor_direction == "min" else value > state.best_value)
+        delta = cfg.early_stopping_min_delta
+        better = state.best_value is None or (
+            value < state.best_value - delta if self.monitor_direction == "min" else value > state.best_value + delta
+        )
         if better:
             state.best_value, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
             state.best_state = copy.deepcopy(model.state_dict())
