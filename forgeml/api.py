@@ -117,8 +117,16 @@ class Pipeline:
         return self._check_fitted().predict(data)
 
     def evaluate(self, data: Any) -> dict[str, Any]:
-        self.last_evaluation_ = self._check_fitted().evaluate(data)
-        return self.last_evaluation_.metrics
+        """Metrics on labelled data; the report of this evaluation (``report(last_evaluation_)``)
+        shows the same worst-error sections as the training report, for these rows."""
+        from forgeml.evaluate.examples import error_examples
+
+        predictor = self._check_fitted()
+        self.last_evaluation_ = evaluation = predictor.evaluate(data)
+        self.last_error_examples_ = error_examples(predictor, evaluation.frame, evaluation.y_true, evaluation.scores)
+        if self.last_error_examples_ is not None:
+            self.last_error_examples_["where"] = "evaluated data"
+        return evaluation.metrics
 
     # ------------------------------------------------------------------ report and bundle
     def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
@@ -157,9 +165,17 @@ class Pipeline:
             cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
             feature_importance=getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
             config_yaml=predictor.config.to_yaml(),
-            error_examples=getattr(self, "error_examples_", None) if evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")) else None,
+            error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
         )
+
+    def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
+        """The worst-error examples of the held-out split or of the last ``evaluate`` call."""
+        if evaluation is not None and evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")):
+            return getattr(self, "error_examples_", None)
+        if evaluation is not None and evaluation is getattr(self, "last_evaluation_", None):
+            return getattr(self, "last_error_examples_", None)
+        return None
 
     def report(self, evaluation: Any = None) -> str:
         from forgeml.evaluate.report import render_report

@@ -158,6 +158,7 @@ class TextEncoderConfig(_Strict):
     freeze: bool = Field(False, description="Keep the pretrained weights fixed (only the layers above learn).")
     freeze_layers: int = Field(0, ge=0, description="Freeze the embeddings and this many lowest pretrained layers.")
     lr_scale: float = Field(0.1, gt=0, le=1, description="Fine-tuning learning rate of the pretrained weights, as a fraction of train.learning_rate.")
+    cache_frozen: bool = Field(True, description="With freeze: true, encode every row once before training and train only the layers above on the cached vectors (same predictions, epochs without the encoder).")
 
 
 class ImageEncoderConfig(_Strict):

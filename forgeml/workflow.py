@@ -91,8 +91,9 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     source = describe_source(data)
     frame = load_frame(data, config)
     config = resolve_config(config, frame, source)
-    validation_df = load_frame(validation or config.data.split.validation_path, config) if (validation is not None or config.data.split.validation_path) else None
-    test_df = load_frame(test or config.data.split.test_path, config) if (test is not None or config.data.split.test_path) else None
+    # `is not None`, not `or`: a DataFrame has no truth value
+    validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config) if (validation is not None or config.data.split.validation_path) else None
+    test_df = load_frame(test if test is not None else config.data.split.test_path, config) if (test is not None or config.data.split.test_path) else None
 
     feature_types = {f.name: f.type for f in config.features}
     summary = summarize_data(frame, feature_types, config.data.drop_reasons, config.target)

@@ -13,6 +13,7 @@ from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
 from forgeml.config import NETWORK_TYPES
+from forgeml.models.frozen_cache import cache_inputs
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
 from forgeml.models.tasks import Task
@@ -48,8 +49,11 @@ class TorchEstimator:
             dist=options.dist,
             monitor_direction=options.monitor_direction,
         )
-        train_data = TensorData(to_tensors(train), self.task.targets_tensor(y_train))
-        val_data = TensorData(to_tensors(val), self.task.targets_tensor(y_val)) if val is not None and len(y_val) else None
+        precision, dist = self.config.train.precision, options.dist
+        train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))
+        val_data = None
+        if val is not None and len(y_val):
+            val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val))
         if isinstance(self.model, LinearSkip) and not options.resume:
             self.model.init_from_ridge(train, y_train)
         metrics_fn = None
@@ -62,7 +66,8 @@ class TorchEstimator:
     @torch.no_grad()
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         self.model.eval()
-        return self.task.scores(Trainer(self.config.train).predict(self.model, to_tensors(arrays)))
+        inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches
+        return self.task.scores(Trainer(self.config.train).predict(self.model, inputs))
 
     def save(self, directory: Path) -> list[str]:
         from safetensors.torch import save_file
