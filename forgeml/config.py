@@ -7,7 +7,7 @@ generated from these classes' field descriptions, so docs and code cannot drift 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,6 +20,9 @@ class _Strict(BaseModel):
     """Unknown keys are an error: a typo in a config must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
 # ----------------------------------------------------------------------------- features
@@ -334,16 +337,7 @@ class Config(_Strict):
     # --------------------------------------------------------------- YAML in and out
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            location = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(
-                f"{location}: {first['msg']}",
-                where=source,
-                hint="see the config reference in README.md (`forgeml init` writes a valid file)",
-            ) from None
+        return validate_config(cls, raw, source, hint="see the config reference in README.md (`forgeml init` writes a valid file)")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Config":
@@ -353,6 +347,17 @@ class Config(_Strict):
         import yaml
 
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def validate_config(model: type[_ModelT], raw: dict[str, Any], source: str, hint: str) -> _ModelT:
+    """``model`` built from ``raw``; the first problem becomes one ``ConfigError`` naming the
+    option (``train.epochs: Input should be greater than or equal to 1``) and the file."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{location}: {first['msg']}", where=source, hint=hint) from None
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:

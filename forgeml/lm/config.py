@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from forgeml.config import _Strict, read_yaml_mapping
+from forgeml.config import _Strict, read_yaml_mapping, validate_config
 from forgeml.errors import ConfigError
 
 
@@ -90,12 +90,7 @@ class LMConfig(_Strict):
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "LMConfig":
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            location = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(f"{location}: {first['msg']}", where=source, hint="see `forgeml lm train --help` and the LM section of README.md") from None
+        return validate_config(cls, raw, source, hint="see `forgeml lm train --help` and the LM section of README.md")
 
     @classmethod
     def from_preset(cls, name: str, overrides: dict[str, Any] | None = None) -> "LMConfig":
