@@ -15,6 +15,7 @@ from forgeml.models import estimator
 from forgeml.config import NETWORK_TYPES
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
+from forgeml.models.stacked import StackedScorer, stacked_scores
 from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
 
@@ -31,6 +32,7 @@ class TorchEstimator:
 
     def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
+        self._stacked = StackedScorer()  # the network as stacked tensors, for fast predictions
         torch.manual_seed(config.train.seed)  # same seed, same initial weights
         # load_weights: read pretrained encoder weights from their checkpoint (training); a bundle
         # being loaded brings its own weights, so the checkpoint folder is not needed then.
@@ -61,6 +63,9 @@ class TorchEstimator:
 
     @torch.no_grad()
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        fast = stacked_scores(self._stacked, [self.model], self.config, self.task, arrays)
+        if fast is not None:
+            return fast
         self.model.eval()
         return self.task.scores(Trainer(self.config.train).predict(self.model, to_tensors(arrays)))
 
