@@ -9,7 +9,8 @@ row's arrays). Also shown: the member loop the bag ran before stacking, and each
 transform on the row (fast path / pandas path), so a miss says which step to speed up.
 
 Calls are timed one by one (median and p99 over ``--calls``), the variants interleaved call by
-call so that other processes' load falls on all of them alike. Target: median < 1 ms.
+call so that other processes' load falls on all of them alike; the thread's CPU time per call is
+printed too (on a busy machine, wall time includes waiting for a core). Target: median < 1 ms.
 
     .venv/bin/python bench/predict_latency.py            # 3000 timed calls each, after 200 warm-up
     .venv/bin/python bench/predict_latency.py --quick    # 500
@@ -29,18 +30,23 @@ from _common import ForeignLoad, machine_line, median, pin_threads, verdict  # n
 pin_threads(1)
 
 
-def interleaved(functions: dict, calls: int, warmup: int = 200) -> dict[str, list[float]]:
-    """Per-call times in ms for each function, calling them in turn ``calls`` times."""
+def interleaved(functions: dict, calls: int, warmup: int = 200, cpu: dict | None = None) -> dict[str, list[float]]:
+    """Per-call wall times in ms for each function, calling them in turn ``calls`` times; with
+    ``cpu``, also this thread's CPU time per call (less sensitive to waiting for a busy core)."""
     for fn in functions.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in functions}
-    clock = time.perf_counter
+    if cpu is not None:
+        cpu.update({name: [] for name in functions})
+    clock, thread_clock = time.perf_counter, time.thread_time
     for _ in range(calls):
         for name, fn in functions.items():
-            started = clock()
+            started, started_cpu = clock(), thread_clock()
             fn()
             times[name].append((clock() - started) * 1e3)
+            if cpu is not None:
+                cpu[name].append((thread_clock() - started_cpu) * 1e3)
     return times
 
 
@@ -97,17 +103,19 @@ def main() -> None:
     np.testing.assert_allclose(predictor.estimator.scores(arrays), loop(arrays), rtol=0, atol=1e-6)
     print(f"bundle: {predictor.config.model.type}, {members} bagged member(s), {len(predictor.featureset.features)} input features")
     meter = ForeignLoad()
+    cpu: dict[str, list[float]] = {}
     times = interleaved({
         "predict": lambda: predictor.predict(row),
         "predict_records": lambda: predictor.predict_records(record),
         "network": lambda: predictor.estimator.scores(arrays),
         "member loop": lambda: loop(arrays),
-    }, calls)
+    }, calls, cpu=cpu)
     stats = {name: (median(values), p99(values)) for name, values in times.items()}
     ours, base = stats["predict"][0], stats["network"][0]
     for name, label in (("predict", "Predictor.predict, 1-row DataFrame"), ("predict_records", "Predictor.predict_records, 1 dict"),
                         ("network", "baseline: network alone on tensors"), ("member loop", "  (the 5-member loop before stacking)")):
-        print(f"{label:40s} median {stats[name][0]:7.3f} ms   p99 {stats[name][1]:7.3f} ms   ({calls} calls)")
+        print(f"{label:40s} median {stats[name][0]:7.3f} ms   p99 {stats[name][1]:7.3f} ms   "
+              f"(CPU time median {median(cpu[name]):.3f} ms; {calls} calls)")
     print(f"ratio predict / network: {ours / base:.1f}×; predict_records / network: {stats['predict_records'][0] / base:.1f}×")
     print("per feature, 1 row: fast path (Feature.transform_values) / pandas path (Feature.transform), median ms")
     values = {name: row[name].tolist() for name in predictor.featureset.input_names}
