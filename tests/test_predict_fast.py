@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from forgeml import Pipeline
-from forgeml.datasets import DEMO
 from forgeml.errors import SchemaError
 from forgeml.features import featureset as featureset_module
 from forgeml.config import CleanConfig
@@ -22,9 +21,8 @@ FAST = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
 
 
 @pytest.fixture(scope="module")
-def penguins():
-    frame = pd.read_csv(DEMO.path)
-    return Pipeline(target=DEMO.target, overrides=FAST).fit(frame).predictor_, frame
+def penguins(fitted_penguins):
+    return fitted_penguins
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ declines the networks it does not cover."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -133,12 +132,3 @@ def test_bagged_penguins_bundle_matches_the_loop(fitted_penguins):
     np.testing.assert_allclose(estimator.scores(arrays), want, rtol=0, atol=1e-6)
     assert estimator._stacked._net is not None  # the stacked form ran
 
-
-@pytest.fixture(scope="module")
-def fitted_penguins():
-    from forgeml import Pipeline
-    from forgeml.datasets import DEMO
-
-    frame = pd.read_csv(DEMO.path)
-    pipeline = Pipeline(target=DEMO.target, overrides={"train.epochs": 2, "train.progress": False, "train.threads": 1}).fit(frame)
-    return pipeline.predictor_, frame
