@@ -191,6 +191,7 @@ def stacked_scores(scorer: StackedScorer, models: list[nn.Module], config: Any, 
     net = scorer.get(models, config, task.score_tensor)
     if net is None:
         return None
-    dense = torch.from_numpy(np.ascontiguousarray(arrays["dense"]))
-    codes = torch.from_numpy(np.ascontiguousarray(arrays.get("codes", np.zeros((len(dense), 0), np.int64))))
-    return net.scores(dense, codes, getattr(models[0], "predict_batch_size", 4096)).numpy()
+    device = net.head_weight.device  # the members' device (train.device); a no-op on CPU
+    dense = torch.from_numpy(np.ascontiguousarray(arrays["dense"])).to(device)
+    codes = torch.from_numpy(np.ascontiguousarray(arrays.get("codes", np.zeros((len(dense), 0), np.int64)))).to(device)
+    return net.scores(dense, codes, getattr(models[0], "predict_batch_size", 4096)).cpu().numpy()
