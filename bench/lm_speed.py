@@ -82,7 +82,7 @@ def config_for(mode: str) -> LMConfig:
         "train.max_steps": ARGS.steps, "train.batch_tokens": ARGS.batch_tokens, "train.micro_batch": ARGS.micro_batch,
         "train.precision": "bf16" if mode == "bf16" else "fp32", "train.compile": mode == "compiled",
         "train.eval_every": 10**9, "train.eval_batches": 1, "train.checkpoint_every": 10**9, "train.log_every": 10**9, "train.progress": False,
-        "train.threads": ARGS.threads, "train.warmup_steps": 2,
+        "train.threads": ARGS.threads, "train.warmup_steps": 2, "train.device": "cpu",  # the hand loop runs on the CPU too
     })
 
 

@@ -117,12 +117,21 @@ class Pipeline:
         return self._check_fitted().predict(data)
 
     def evaluate(self, data: Any) -> dict[str, Any]:
-        self.last_evaluation_ = self._check_fitted().evaluate(data)
-        return self.last_evaluation_.metrics
+        """Metrics on labelled data; the report of this evaluation (``report(last_evaluation_)``)
+        shows the same worst-error sections as the training report, for these rows."""
+        from forgeml.evaluate.examples import error_examples
+
+        predictor = self._check_fitted()
+        self.last_evaluation_ = evaluation = predictor.evaluate(data)
+        self.last_error_examples_ = error_examples(predictor, evaluation.frame, evaluation.y_true, evaluation.scores)
+        if self.last_error_examples_ is not None:
+            self.last_error_examples_["where"] = "evaluated data"
+        return evaluation.metrics
 
     # ------------------------------------------------------------------ report and bundle
     def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
         from forgeml.evaluate.report import ReportInputs
+        from forgeml.runs.registry import epoch_rows
 
         predictor = self._check_fitted()
         prepared = getattr(self, "prepared_", None)
@@ -138,7 +147,7 @@ class Pipeline:
             notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
                          "is shuffled (permutation importance; an image or text column counts as one input)")
         if hasattr(self, "fit_summary_"):
-            notes.append(f"trained {len(history)} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
+            notes.append(f"trained {len(epoch_rows(history))} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
         return ReportInputs(
             title=title or f"forgeml — {', '.join(predictor.config.target)}",
@@ -156,9 +165,17 @@ class Pipeline:
             cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
             feature_importance=getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None),
             config_yaml=predictor.config.to_yaml(),
-            error_examples=getattr(self, "error_examples_", None) if evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")) else None,
+            error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
         )
+
+    def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
+        """The worst-error examples of the held-out split or of the last ``evaluate`` call."""
+        if evaluation is not None and evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")):
+            return getattr(self, "error_examples_", None)
+        if evaluation is not None and evaluation is getattr(self, "last_evaluation_", None):
+            return getattr(self, "last_error_examples_", None)
+        return None
 
     def report(self, evaluation: Any = None) -> str:
         from forgeml.evaluate.report import render_report
@@ -219,7 +236,7 @@ def describe_model(predictor: Any) -> str:
         if isinstance(getattr(first, "model", None), LinearSkip):
             shape += " beside a ridge-started linear path"
     if members:
-        shape = f"bag of {len(members)} × {shape} (learning curves: the first)"
+        shape = f"bag of {len(members)} × {shape}"
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, launch_options
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
@@ -148,9 +148,7 @@ def train(
     rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
-    from forgeml.train.launch import launch_if_asked
-
-    if launch_if_asked(launch_options(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)):
+    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
     from forgeml.runs.train_run import run_training
 

@@ -158,6 +158,7 @@ class TextEncoderConfig(_Strict):
     freeze: bool = Field(False, description="Keep the pretrained weights fixed (only the layers above learn).")
     freeze_layers: int = Field(0, ge=0, description="Freeze the embeddings and this many lowest pretrained layers.")
     lr_scale: float = Field(0.1, gt=0, le=1, description="Fine-tuning learning rate of the pretrained weights, as a fraction of train.learning_rate.")
+    cache_frozen: bool = Field(True, description="With freeze: true, encode every row once before training and train only the layers above on the cached vectors (same predictions, epochs without the encoder).")
 
 
 class ImageEncoderConfig(_Strict):
@@ -273,9 +274,15 @@ class TrainConfig(_Strict):
     gamma: float = Field(0.1, gt=0, le=1, description="Decay factor for 'step' and 'exponential' (per epoch).")
     loss: Literal["auto", "mse", "huber", "poisson", "cross_entropy", "bce"] = Field("auto", description="auto: bce (binary), cross_entropy (multiclass), mse (regression).")
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
+    early_stopping_min_delta: float = Field(
+        1e-4, ge=0,
+        description="An epoch counts as an improvement only when it beats the best by more than this (scikit-learn's tol): "
+        "a validation loss creeping towards zero on separable data would otherwise run every epoch.",
+    )
     early_stopping_metric: str = Field("loss", description="Validation metric watched: 'loss' or any metric name (accuracy, f1_macro, r2, ...).")
     grad_clip: float | None = Field(1.0, description="Max gradient norm; null turns clipping off.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a CUDA GPU when torch sees one (under torchrun the one numbered LOCAL_RANK), else the CPU.")
     seed: int = Field(0, description="Seeds weights, batch order and dropout: same seed, same run.")
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
@@ -340,23 +347,31 @@ class Config(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Config":
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError("config file not found", where=str(path), hint="check the path")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", where=str(path)) from None
-        if not isinstance(raw, dict):
-            raise ConfigError("expected a mapping at the top level", where=str(path))
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(read_yaml_mapping(path), source=str(path))
 
     def to_yaml(self) -> str:
         import yaml
 
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A config file's top-level mapping; a missing file, broken YAML or anything but a mapping
+    is a ``ConfigError`` naming the file. Shared by every config class (``LMConfig`` too)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config file not found", where=str(path), hint="check the path")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", where=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", where=str(path), hint="save the config as UTF-8") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping at the top level", where=str(path))
+    return raw
 
 
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:

@@ -20,6 +20,7 @@ class Evaluation:
     y_true: np.ndarray  # class codes, or regression values in original units
     scores: np.ndarray  # probabilities [N, C] or predictions in original units [N, T]
     rows_dropped: int = 0
+    frame: pd.DataFrame | None = None  # the rows scored (for the report's worst errors)
 
 
 class Predictor:
@@ -134,6 +135,7 @@ class Predictor:
         frame = clean.drop_missing_target(frame, self.config.target, report).reset_index(drop=True)
         evaluation = self.evaluate_frame(frame, source=source)
         evaluation.rows_dropped = report.target_missing_dropped
+        evaluation.frame = frame
         return evaluation
 
     def evaluate_frame(self, frame: pd.DataFrame, *, source: str) -> Evaluation:

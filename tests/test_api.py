@@ -100,7 +100,7 @@ def test_from_config_path_with_overrides(mixed_frame, tmp_path):
     path.write_text(config.to_yaml(), encoding="utf-8")
     pipeline = Pipeline.from_config(path, overrides={"train.epochs": 2}).fit(mixed_frame)
     assert pipeline.predictor_.config.model.hidden_size == 16  # from the file
-    assert len(pipeline.fit_summary_.history) == 2  # the override wins
+    assert max(row["epoch"] for row in pipeline.fit_summary_.history) == 2  # the override wins
     assert pipeline.predictor_.config.task == "binary"  # resolved and kept
     assert {f.name for f in pipeline.predictor_.config.features} >= {"age", "city", "signup", "review"}
 
@@ -114,3 +114,10 @@ def test_gbm_model(mixed_frame, tmp_path):
     assert (saved / "gbm_model_0.txt").read_text(encoding="utf-8").startswith("tree")  # LightGBM's text format
     assert not (saved / "weights.safetensors").exists()
     pd.testing.assert_frame_equal(Pipeline.load(saved).predict(mixed_frame), pipeline.predict(mixed_frame))
+
+
+def test_fit_takes_validation_and_test_frames(breast_cancer):
+    train, rest = breast_cancer
+    pipeline = Pipeline(target="target", overrides={**FAST, "train.bagging_folds": 1}).fit(train, validation=rest.iloc[:60], test=rest.iloc[60:])
+    assert len(pipeline.prepared_.frames["validation"]) == 60 and len(pipeline.prepared_.frames["test"]) == len(rest) - 60
+    assert pipeline.metrics_["n"] == len(rest) - 60

@@ -6,14 +6,17 @@ to close, and it works in a server thread or on a machine without a display. Out
 deterministic for a given input (fixed sizes, dpi, seeded subsampling, no timestamp).
 
 Class and column names are often not Latin (Chinese in our own examples), so text is drawn
-with a CJK-capable font when one is installed and missing-glyph warnings are silenced when
-none is: a box for an unknown character is better than a crashed report.
+with a CJK-capable font when one is installed (``cjk_fonts``: known families, else whatever
+fontconfig lists for Chinese). When none is, characters without a glyph show as boxes and one
+line is logged, once per process: a box for an unknown character is better than a crashed report.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import io
+import logging
+import re
 import warnings
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -41,10 +44,19 @@ _CJK_FONTS = (
 
 # ----------------------------------------------------------------------------- plots
 def learning_curves(history: list[dict]) -> bytes:
-    """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right."""
+    """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right.
+
+    A bagged model's rows carry ``"fold": k``: each member's curve is drawn thin and their mean
+    bold, so one member's luck is not the story. The mean stops where the first member stopped
+    early: averaging over fewer members after that would draw steps that no model took.
+    """
+    from forgeml.runs.registry import all_members_mean
+
     with _figure_context():
-        epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
-        keys = list(dict.fromkeys(k for row in history for k in row))
+        members = _by_fold(history)
+        mean = all_members_mean(history) if len(members) > 1 else history
+        epochs = [row.get("epoch", i + 1) for i, row in enumerate(mean)]
+        keys = list(dict.fromkeys(k for row in history for k in row if k != "fold"))
         loss_keys = [k for k in keys if k.endswith("loss")]
         metric_keys = [k for k in keys if k.startswith("val_") and not k.endswith("loss")]
         panels = 2 if metric_keys else 1
@@ -54,13 +66,24 @@ def learning_curves(history: list[dict]) -> bytes:
             return _empty(fig, axes[0], "no training history")
         for ax, group, title in zip(axes, (loss_keys, metric_keys), ("Loss", "Validation metrics")):
             for key in group:
-                ax.plot(epochs, [_number(row.get(key)) for row in history], marker="o", markersize=3, label=key)
+                label = f"{key} (mean of {len(members)} members)" if len(members) > 1 else key
+                line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker="o", markersize=3, label=label)
+                for rows in members.values() if len(members) > 1 else ():
+                    ax.plot([r.get("epoch") for r in rows], [_number(r.get(key)) for r in rows],
+                            color=line.get_color(), linewidth=0.8, alpha=0.5)
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             if group:
                 ax.legend(fontsize="small")
         return _png(fig)
+
+
+def _by_fold(history: list[dict]) -> dict[object, list[dict]]:
+    members: dict[object, list[dict]] = {}
+    for row in history:
+        members.setdefault(row.get("fold"), []).append(row)
+    return members
 
 
 def roc_curves(y_true: np.ndarray, y_proba: np.ndarray, class_names: Sequence[str]) -> bytes:
@@ -229,25 +252,89 @@ def _per_target(
 # ----------------------------------------------------------------------------- helpers
 @contextlib.contextmanager
 def _figure_context() -> Iterator[None]:
-    """Fonts with CJK fallback and no missing-glyph warnings, for the duration of one plot."""
+    """Fonts with CJK fallback for the duration of one plot. Missing-glyph warnings are caught:
+    the first plot that lacks glyphs logs one line naming the characters (and, when no CJK font is
+    installed, what to install); the plot is still drawn, with boxes for those characters."""
     import matplotlib
 
-    families = [*_cjk_fonts(), "DejaVu Sans"]
-    with warnings.catch_warnings(), matplotlib.rc_context(
-        {"font.family": "sans-serif", "font.sans-serif": families, "axes.unicode_minus": False}
+    # Latin text keeps its usual font and CJK glyphs fall back to the next family: matplotlib (>= 3.6)
+    # falls back glyph by glyph along ``font.family`` (not along ``font.sans-serif``, which picks one font).
+    families = ["DejaVu Sans", *cjk_fonts()]
+    with warnings.catch_warnings(record=True) as caught, matplotlib.rc_context(
+        {"font.family": families, "axes.unicode_minus": False}
     ):
-        warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing.*")
-        warnings.filterwarnings("ignore", message=r".*missing from (current )?font.*")
+        for pattern in _GLYPH_WARNINGS:
+            warnings.filterwarnings("always", message=pattern)  # recorded here, even under an outer "error" filter
         yield
+    missing = []
+    for warning in caught:
+        text = str(warning.message)
+        if any(re.match(pattern, text) for pattern in _GLYPH_WARNINGS):
+            missing.append(text)
+        else:  # not ours to swallow
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if missing:
+        _warn_missing_glyphs(missing)
+
+
+_GLYPH_WARNINGS = (r".*[Gg]lyph.*missing.*", r".*missing from (current )?font.*")
+_warned_missing_glyphs = False
+log = logging.getLogger("forgeml.evaluate.plots")
+
+
+def _warn_missing_glyphs(messages: list[str]) -> None:
+    """One log line per process: a report with many plots should not repeat it in every one."""
+    global _warned_missing_glyphs
+    if _warned_missing_glyphs:
+        return
+    _warned_missing_glyphs = True
+    characters = sorted({chr(int(code)) for code in re.findall(r"Glyph (\d+)", " ".join(messages))})  # "Glyph 29483 (...) missing ..."
+    what = f"characters {' '.join(characters[:10])}" if characters else "some characters"
+    if cjk_fonts():
+        log.warning("%s have no glyph in the installed fonts; they show as boxes in the report's plots", what)
+    else:
+        log.warning("%s show as boxes in the report's plots: no CJK-capable font is installed "
+                    "(install one, e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei)", what)
 
 
 @functools.lru_cache(maxsize=1)
-def _cjk_fonts() -> tuple[str, ...]:
-    """Installed CJK-capable families, looked up once per process (the font list is fixed)."""
+def cjk_fonts() -> tuple[str, ...]:
+    """Installed CJK-capable families, looked up once per process.
+
+    Known families first (by name, from matplotlib's font list). matplotlib caches that list the
+    first time it runs, so a font installed afterwards is invisible to it: when no known family is
+    listed, fontconfig is asked for every font covering Chinese (``fc-list :lang=zh``) and those
+    files are added to matplotlib's list for this process.
+    """
     from matplotlib import font_manager
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
-    return tuple(name for name in _CJK_FONTS if name in installed)
+    known = tuple(name for name in _CJK_FONTS if name in installed)
+    return known or _fontconfig_cjk_fonts()
+
+
+def _fontconfig_cjk_fonts() -> tuple[str, ...]:
+    import shutil
+    import subprocess
+
+    from matplotlib import font_manager
+
+    if shutil.which("fc-list") is None:  # no fontconfig (Windows, bare macOS): the known names are all we have
+        return ()
+    try:
+        listing = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    names: list[str] = []
+    for path in sorted({line.rstrip().rstrip(":") for line in listing.splitlines() if line.strip()}):
+        try:
+            font_manager.fontManager.addfont(path)
+            name = font_manager.FontProperties(fname=path).get_name()
+        except (OSError, RuntimeError, ValueError):
+            continue  # a file matplotlib cannot read (some bitmap formats): skip it
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _short(label: str, limit: int = 24) -> str:

@@ -163,14 +163,16 @@ def _plots_section(inputs: ReportInputs) -> str:
 
 
 def _errors_section(inputs: ReportInputs) -> str:
-    """The test rows the model got most wrong: thumbnails for images, snippets for text."""
+    """The rows the model got most wrong (test split, or the data given to `forgeml evaluate`):
+    thumbnails for images, snippets for text."""
     examples = inputs.error_examples
     if not examples:
         return ""
+    where = examples.get("where", "test split")  # "evaluated data" for `forgeml evaluate`
     if not examples.get("count"):
-        return _section("worst-errors", "Worst errors", _muted("No errors on the test split."))
+        return _section("worst-errors", "Worst errors", _muted(f"No errors on the {_e(where)}."))
     what = "most confident wrong predictions" if inputs.task != "regression" else "largest errors"
-    body = [f"<p>The test rows with the {what}, worst first.</p>"]
+    body = [f"<p>The rows of the {_e(where)} with the {what}, worst first.</p>"]
     for name, entries in examples.get("images", {}).items():
         cards = "".join(
             f'<figure class="thumb">' + (f'<img alt="{_e(e["path"])}" src="{e["src"]}">' if e.get("src") else _muted("unreadable"))

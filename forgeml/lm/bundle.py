@@ -37,17 +37,18 @@ def write_lm_bundle(path: str | Path, model: Any, tokenizer_json: str, config: L
         (tmp / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
         (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         # a tied output layer shares storage with the embedding: safetensors stores it once
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if not (config.model.tie_weights and k == "lm_head.weight")}
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not (config.model.tie_weights and k == "lm_head.weight")}
         save_file(state, str(tmp / "weights.safetensors"))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         (tmp / "corpus.json").write_text(json.dumps(corpus_meta, indent=2) + "\n", encoding="utf-8")
         (tmp / "model_card.md").write_text(model_card(config, metrics, corpus_meta), encoding="utf-8")
 
-    return write_bundle_files(path, write, task=TASK, loss="cross_entropy", model="gpt")
+    return write_bundle_files(path, write, kind="lm", task=TASK, loss="cross_entropy", model="gpt")  # kind: `forgeml serve` serves /v1/generate
 
 
-def load_lm(path: str | Path) -> LMBundle:
-    """Verify checksums, then rebuild the GPT and its tokenizer from plain files (no pickle)."""
+def load_lm(path: str | Path, device: str = "auto") -> LMBundle:
+    """Verify checksums, then rebuild the GPT and its tokenizer from plain files (no pickle).
+    ``device``: auto (a CUDA GPU when there is one), cpu or cuda."""
     path = Path(path)
     manifest = read_manifest(path)
     if manifest.get("task") != TASK:
@@ -67,7 +68,9 @@ def load_lm(path: str | Path) -> LMBundle:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise BundleError(f"weights do not fit the config ({str(exc).splitlines()[0]})", where=str(path), hint="restore the bundle or retrain") from None
-    model.eval()
+    from forgeml.train.device import resolve_device
+
+    model.to(resolve_device(device, where="--device")).eval()
     tokenizer = load_tokenizer((path / "tokenizer.json").read_text(encoding="utf-8"))
     metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
     return LMBundle(model, tokenizer, config, metrics, path)

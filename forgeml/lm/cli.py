@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, launch_options
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, relaunched_under_torchrun
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 
@@ -29,6 +29,7 @@ def train(
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="Sequences per forward pass (memory)."),
     precision: Optional[str] = typer.Option(None, help="fp32 or bf16."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model (falls back to eager if it cannot)."),
+    device: Optional[str] = typer.Option(None, help="auto (a CUDA GPU when there is one; the default), cpu or cuda."),
     strategy: Optional[str] = typer.Option(None, help="ddp (default) or fsdp, under torchrun."),
     vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="BPE vocabulary size."),
     glob: Optional[list[str]] = typer.Option(None, "--glob", help="File patterns taken from a folder (repeat); default *.txt *.md *.rst *.py *.jsonl."),
@@ -45,9 +46,7 @@ def train(
     rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Pretrain a GPT on a corpus; writes runs/<id>/ with metrics.jsonl and the bundle."""
-    from forgeml.train.launch import launch_if_asked
-
-    if launch_if_asked(launch_options(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)):
+    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
     from forgeml.cli import _parse_overrides, _registry
     from forgeml.lm.config import LMConfig
@@ -57,7 +56,7 @@ def train(
     flags = {"train.max_steps": steps, "train.time_budget_s": time_budget, "train.batch_tokens": batch_tokens,
              "train.micro_batch": micro_batch, "train.precision": precision, "train.compile": compile_ or None,
              "train.strategy": strategy, "corpus.vocab_size": vocab_size, "corpus.globs": glob or None,
-             "corpus.encoding": encoding, "train.threads": threads}
+             "corpus.encoding": encoding, "train.threads": threads, "train.device": device}
     overrides.update({k: v for k, v in flags.items() if v is not None})
     overrides["corpus.path"] = str(corpus)
     if config_file is not None:
@@ -111,6 +110,7 @@ def generate(
     stop: list[str] = typer.Option([], "--stop", help="End the completion where this string appears (repeat)."),
     seed: Optional[int] = typer.Option(None, help="Same seed, same text."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the whole context per token (slow; for comparison)."),
+    device: str = typer.Option("auto", help="auto (a CUDA GPU when there is one), cpu or cuda."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Run registry folder, to find a run id."),
 ) -> None:
     """Continue one prompt (streamed as it is generated) or several (as a batch)."""
@@ -122,7 +122,7 @@ def generate(
     options = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                    repetition_penalty=repetition_penalty, stop=tuple(stop), seed=seed, use_cache=not no_cache)
     SamplingOptions(**options).validate()  # before loading the model: a bad option fails at once
-    lm = load_lm(_bundle_path(bundle, runs_dir))
+    lm = load_lm(_bundle_path(bundle, runs_dir), device=device)
     if len(prompt) == 1:
         sys.stdout.write(prompt[0])
         sys.stdout.flush()

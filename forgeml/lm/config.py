@@ -2,7 +2,8 @@
 
 Kept apart from ``forgeml.config.Config`` (which describes a table and its target) because an LM
 run has neither; the same habits hold: pydantic, every default explained, YAML in and out, and
-the resolved config saved in the run folder and the bundle so a run can be repeated exactly.
+the resolved config saved in the run folder and the bundle so a run can be repeated exactly. The
+strict base class and the YAML reader are the foundation's (``forgeml.config``).
 """
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from forgeml.config import _Strict, read_yaml_mapping
 from forgeml.errors import ConfigError
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class CorpusConfig(_Strict):
@@ -74,6 +72,7 @@ class LMTrainConfig(_Strict):
     grad_clip: float | None = Field(1.0, description="Max global gradient norm; null turns clipping off.")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")
     compile: bool = Field(False, description="torch.compile the model; falls back to eager (with a warning) where it cannot.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a CUDA GPU when torch sees one (under torchrun the one numbered LOCAL_RANK), else the CPU.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="How the model is wrapped under torchrun.")
     eval_every: int = Field(200, ge=1, description="Steps between validation passes (and at the end).")
     eval_batches: int = Field(20, ge=1, description="Micro-batches per validation pass, spread evenly over the validation tokens.")
@@ -116,12 +115,7 @@ class LMConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "LMConfig":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read the LM config ({exc.__class__.__name__})", where=str(path)) from None
-        return cls.from_dict(raw if isinstance(raw, dict) else {}, source=str(path))
+        return cls.from_dict(read_yaml_mapping(path), source=str(path))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

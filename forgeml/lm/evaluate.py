@@ -30,6 +30,7 @@ def evaluate_text(bundle: Any, path: str | Path, batch: int = 8) -> dict[str, fl
     windows = [(start, min(start + context, len(ids) - 1)) for start in range(0, len(ids) - 1, context)]
     total_nats, counted = 0.0, 0
     model = bundle.model.eval()
+    device = model.wte.weight.device
     for i in range(0, len(windows), batch):
         group = windows[i : i + batch]
         width = max(end - start for start, end in group)
@@ -38,8 +39,8 @@ def evaluate_text(bundle: Any, path: str | Path, batch: int = 8) -> dict[str, fl
         for row, (start, end) in enumerate(group):
             x[row, : end - start] = tokens[start:end]
             y[row, : end - start] = tokens[start + 1 : end + 1]
-        logits, _ = model(x)
-        losses = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100, reduction="sum")
+        logits, _ = model(x.to(device))
+        losses = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), y.to(device).view(-1), ignore_index=-100, reduction="sum")
         total_nats += float(losses)
         counted += int((y != -100).sum())
     loss = total_nats / counted

@@ -6,7 +6,12 @@ Two entry points share one step loop:
 - ``generate(source, prompts, **options)`` → the completions of several prompts at once
   (left-padded into one batch, padding hidden from attention);
 - ``stream(source, prompt, **options)`` → yields the completion's text piece by piece as tokens
-  arrive; the CLI prints these, and an HTTP server can send each one as a server-sent event.
+  arrive; the CLI prints these, and ``forgeml serve`` sends each one as a server-sent event.
+  After the loop the stream says how many tokens it generated and why it ended.
+
+``complete(...)`` is ``generate`` with the same facts per prompt (``Completion``). Both take
+``cancelled``, a function checked before every token: a server stops a generation whose client
+left or whose deadline passed, instead of finishing it for nobody.
 
 ``source`` is a bundle folder, an ``LMBundle`` or a ``(model, tokenizer)`` pair. With the cache
 each new token costs one position's work; without it (``use_cache=False``, the baseline the
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -51,6 +56,13 @@ class SamplingOptions:
         return self
 
 
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: int  # new tokens generated (a stop string's own tokens included)
+    finish_reason: str  # "length" (max_new_tokens), "end_of_text", "stop" (a stop string) or "cancelled"
+
+
 def _resolve(source: Any) -> tuple[Any, Any]:
     if isinstance(source, tuple):
         return source
@@ -78,35 +90,40 @@ def encode_prompts(model: Any, tokenizer: Any, prompts: Sequence[str]) -> list[l
 
 
 @torch.no_grad()
-def generate_ids(model: Any, prompts: list[list[int]], options: SamplingOptions, eot: int | None = None) -> Iterator[list[int | None]]:
-    """Yields, per step, each row's new token (None once the row has finished)."""
+def generate_ids(model: Any, prompts: list[list[int]], options: SamplingOptions, eot: int | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> Iterator[list[int | None]]:
+    """Yields, per step, each row's new token (None once the row has finished); stops early
+    when ``cancelled()`` turns true. Works on the model's device (CPU or CUDA)."""
     from forgeml.lm.gpt import KVCache
 
     model.eval()
+    device = model.wte.weight.device
     context = model.config.block_size
-    generator = torch.Generator().manual_seed(options.seed if options.seed is not None else int(torch.seed() % (1 << 63)))
+    generator = torch.Generator(device=device).manual_seed(options.seed if options.seed is not None else int(torch.seed() % (1 << 63)))
     rows = len(prompts)
     longest = max(len(p) for p in prompts)
-    pads = torch.tensor([longest - len(p) for p in prompts])  # left padding per row
-    tokens = torch.tensor([[0] * (longest - len(p)) + p for p in prompts])  # (B, W)
+    pads = torch.tensor([longest - len(p) for p in prompts], device=device)  # left padding per row
+    tokens = torch.tensor([[0] * (longest - len(p)) + p for p in prompts], device=device)  # (B, W)
     seen = [set(p) for p in prompts]
-    finished = torch.zeros(rows, dtype=torch.bool)
+    finished = torch.zeros(rows, dtype=torch.bool, device=device)
     cache = KVCache(model, rows) if options.use_cache else None
     fed = 0  # columns already in the cache
     for _ in range(options.max_new_tokens):
+        if cancelled is not None and cancelled():
+            return
         width = tokens.shape[1]
         if cache is not None and width <= context:
             new = tokens[:, fed:]  # (B, W - fed): the whole prompt first, then one token
-            columns = torch.arange(fed, width)
+            columns = torch.arange(fed, width, device=device)
             positions = (columns[None] - pads[:, None]).clamp(min=0)
-            key_mask = torch.arange(cache.capacity)[None] >= pads[:, None]  # (B, capacity)
+            key_mask = torch.arange(cache.capacity, device=device)[None] >= pads[:, None]  # (B, capacity)
             logits, _ = model(new, cache=cache, positions=positions, key_mask=key_mask)
             fed = width
         else:  # no cache, or past the context: the last `context` columns, from scratch
             start = max(0, width - context)
             window = tokens[:, start:]
             pad_in_window = (pads - start).clamp(min=0)
-            columns = torch.arange(window.shape[1])
+            columns = torch.arange(window.shape[1], device=device)
             positions = (columns[None] - pad_in_window[:, None]).clamp(min=0)
             key_mask = columns[None] >= pad_in_window[:, None]
             logits, _ = model(window, positions=positions, key_mask=key_mask)
@@ -133,7 +150,7 @@ def sample(logits: torch.Tensor, options: SamplingOptions, seen: list[set[int]],
     """One token per row from (B, vocab) logits."""
     if options.repetition_penalty != 1.0:
         for row, tokens in enumerate(seen):
-            index = torch.tensor(sorted(tokens), dtype=torch.long)
+            index = torch.tensor(sorted(tokens), dtype=torch.long, device=logits.device)
             scores = logits[row, index]
             logits[row, index] = torch.where(scores > 0, scores / options.repetition_penalty, scores * options.repetition_penalty)
     if options.temperature == 0:
@@ -157,54 +174,86 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 def generate(source: Any, prompts: str | Sequence[str], **options: Any) -> str | list[str]:
     """The completion (new text only) of one prompt, or a list of them for several, run as a batch."""
-    from forgeml.lm.tokenizer import eot_id
-
-    model, tokenizer = _resolve(source)
-    opts = SamplingOptions(**options).validate()
     single = isinstance(prompts, str)
-    prompts = [prompts] if single else list(prompts)
-    ids = encode_prompts(model, tokenizer, prompts)
-    generated: list[list[int]] = [[] for _ in prompts]
-    done = [False] * len(prompts)
-    for step in generate_ids(model, ids, opts, eot_id(tokenizer)):
-        for row, token in enumerate(step):
-            if token is not None and not done[row]:
-                generated[row].append(token)
-                if opts.stop and _cut_at_stop(tokenizer.decode(generated[row]), opts.stop)[1]:
-                    done[row] = True
-        if all(done):
-            break
-    texts = [_cut_at_stop(tokenizer.decode(g), opts.stop)[0] for g in generated]
+    texts = [c.text for c in complete(source, [prompts] if single else list(prompts), **options)]
     return texts[0] if single else texts
 
 
-def stream(source: Any, prompt: str, **options: Any) -> Iterator[str]:
-    """The completion of ``prompt`` as text pieces, yielded as soon as they are certain: a piece
-    that ends inside a multi-byte character, or could be the start of a stop string, waits for
-    the next token."""
+def complete(source: Any, prompts: Sequence[str], *, cancelled: Callable[[], bool] | None = None, **options: Any) -> list[Completion]:
+    """Several prompts as one batch: each one's text, token count and why it ended."""
     from forgeml.lm.tokenizer import eot_id
 
     model, tokenizer = _resolve(source)
     opts = SamplingOptions(**options).validate()
-    ids = encode_prompts(model, tokenizer, [prompt])
-    generated: list[int] = []
-    sent = 0
-    for (token,) in generate_ids(model, ids, opts, eot_id(tokenizer)):
-        if token is None:
+    prompts = list(prompts)
+    ids = encode_prompts(model, tokenizer, prompts)
+    generated: list[list[int]] = [[] for _ in prompts]
+    reasons: list[str | None] = [None] * len(prompts)
+    steps = 0
+    for step in generate_ids(model, ids, opts, eot_id(tokenizer), cancelled):
+        steps += 1
+        for row, token in enumerate(step):
+            if reasons[row] is not None:
+                continue
+            if token is None:
+                reasons[row] = "end_of_text"
+                continue
+            generated[row].append(token)
+            if opts.stop and _cut_at_stop(tokenizer.decode(generated[row]), opts.stop)[1]:
+                reasons[row] = "stop"
+        if all(reasons):
             break
-        generated.append(token)
-        text, stopped = _cut_at_stop(tokenizer.decode(generated), opts.stop)
-        if stopped:
-            if len(text) > sent:
-                yield text[sent:]
-            return
-        safe = len(text) - _held_back(text, opts.stop)
-        if safe > sent and not text[:safe].endswith("\ufffd"):
-            yield text[sent:safe]
-            sent = safe
-    text = _cut_at_stop(tokenizer.decode(generated), opts.stop)[0]
-    if len(text) > sent:
-        yield text[sent:]
+    ended = "length" if steps >= opts.max_new_tokens else "cancelled"
+    return [Completion(_cut_at_stop(tokenizer.decode(g), opts.stop)[0], len(g), reason or ended) for g, reason in zip(generated, reasons)]
+
+
+class Stream:
+    """The completion of one prompt as text pieces (iterate it once); afterwards ``tokens`` and
+    ``finish_reason`` say what happened, as in ``Completion``."""
+
+    def __init__(self, source: Any, prompt: str, cancelled: Callable[[], bool] | None, options: dict[str, Any]):
+        self.model, self.tokenizer = _resolve(source)
+        self.options = SamplingOptions(**options).validate()
+        self.ids = encode_prompts(self.model, self.tokenizer, [prompt])
+        self.cancelled = cancelled
+        self.tokens = 0
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        from forgeml.lm.tokenizer import eot_id
+
+        opts, tokenizer = self.options, self.tokenizer
+        generated: list[int] = []
+        sent = steps = 0
+        for (token,) in generate_ids(self.model, self.ids, opts, eot_id(tokenizer), self.cancelled):
+            steps += 1
+            if token is None:
+                self.finish_reason = "end_of_text"
+                break
+            generated.append(token)
+            self.tokens = len(generated)
+            text, stopped = _cut_at_stop(tokenizer.decode(generated), opts.stop)
+            if stopped:
+                self.finish_reason = "stop"
+                if len(text) > sent:
+                    yield text[sent:]
+                return
+            safe = len(text) - _held_back(text, opts.stop)
+            if safe > sent and not text[:safe].endswith("\ufffd"):
+                yield text[sent:safe]
+                sent = safe
+        if self.finish_reason is None:
+            self.finish_reason = "length" if steps >= opts.max_new_tokens else "cancelled"
+        text = _cut_at_stop(tokenizer.decode(generated), opts.stop)[0]
+        if len(text) > sent:
+            yield text[sent:]
+
+
+def stream(source: Any, prompt: str, *, cancelled: Callable[[], bool] | None = None, **options: Any) -> Stream:
+    """The completion of ``prompt`` as text pieces, yielded as soon as they are certain: a piece
+    that ends inside a multi-byte character, or could be the start of a stop string, waits for
+    the next token. Options are checked and the prompt encoded here, before the first piece."""
+    return Stream(source, prompt, cancelled, options)
 
 
 def _held_back(text: str, stops: Sequence[str]) -> int:

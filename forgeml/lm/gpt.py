@@ -174,8 +174,9 @@ class KVCache:
     def __init__(self, model: GPT, batch: int, max_len: int | None = None, dtype: torch.dtype | None = None):
         c = model.config
         shape = (batch, c.n_head, max_len or c.block_size, c.n_embd // c.n_head)
-        dtype = dtype or model.wte.weight.dtype
-        self.layers = [LayerCache(torch.empty(shape, dtype=dtype), torch.empty(shape, dtype=dtype)) for _ in range(c.n_layer)]
+        dtype, device = dtype or model.wte.weight.dtype, model.wte.weight.device
+        self.layers = [LayerCache(torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device))
+                       for _ in range(c.n_layer)]
         self.capacity = shape[2]
 
     @property

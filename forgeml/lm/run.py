@@ -4,7 +4,6 @@ writes the run)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,28 +27,16 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     from forgeml.lm.bundle import write_lm_bundle
     from forgeml.lm.corpus import prepare_corpus
     from forgeml.lm.train import LMTrainer
-    from forgeml.runs.train_run import _logger, resumable_status
+    from forgeml.runs.train_run import open_run, resumable_status
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(config.train.device)
     check_same_nnodes(dist)
     corpus = _prepare_on_each_host(dist, lambda: prepare_corpus(corpus_path, config.corpus, cache_dir))
     config = LMConfig.from_dict({**config.model_dump(mode="json"), "model": {**config.model.model_dump(mode="json"), "vocab_size": corpus.meta["vocab_size"]}})
-    run_id = None
-    if dist.is_main:
-        if resume:
-            record = registry.latest_resumable(name)
-            if record is None:
-                raise CheckpointError(f"no interrupted LM run named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
-            run_id = record.id
-        else:
-            run_id = registry.create(name, config.to_yaml(), str(corpus_path)).id
-    run_id = dist.broadcast(run_id)
-    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
-    record = registry.get(run_id) if dist.is_main else None
-    run_dir = record.dir if record is not None else registry.run_dir(run_id)
-    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    run = open_run(registry, dist, name, config.to_yaml(), str(corpus_path), resume, what="LM run")
+    run_id, record, run_dir, logger = run.id, run.record, run.dir, run.logger
     logger.info("%s LM run %s on %s (world size %d; corpus %s, %s)", "resuming" if resume else "starting", run_id, corpus_path,
                 dist.world_size, corpus.meta["key"], "cache reused" if corpus.reused else "cache built")
 
@@ -67,6 +54,8 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
             logger.info("interrupted; checkpoint %s", stop.checkpoint)
         raise CheckpointError(f"training interrupted; checkpoint saved for run {run_id}", hint="continue with the same command plus --resume") from None
     except CheckpointError:
+        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
+            registry.finish(run_id, resumable_status(record), "lm", "gpt", None, None, {})
         raise
     except BaseException:
         if dist.is_main:  # a peer that died mid-step lands here: keep the run resumable if it can be
@@ -108,7 +97,7 @@ def check_same_nnodes(dist: Any) -> None:
     import torch
     import torch.distributed as torch_dist
 
-    mine = torch.tensor([int(os.environ["FORGEML_NNODES"])])
+    mine = torch.tensor([int(os.environ["FORGEML_NNODES"])], device=dist.device)
     gathered = [torch.zeros_like(mine) for _ in range(dist.world_size)]
     torch_dist.all_gather(gathered, mine)
     counts = sorted({int(t) for t in gathered})

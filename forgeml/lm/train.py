@@ -32,10 +32,11 @@ from forgeml.lm.corpus import TokenCorpus
 from forgeml.lm.flops import measure_matmul_peak
 from forgeml.lm.gpt import GPT
 from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.precision import autocast
 from forgeml.train.signals import stop_on_signals
-from forgeml.train.trainer import TrainingInterrupted
+from forgeml.train.trainer import TrainingInterrupted, cuda_rng, restore_cuda_rng
 
 
 # ----------------------------------------------------------------------------- batches
@@ -74,11 +75,13 @@ class TokenWindows:
     def usable(self) -> bool:
         return self.length > self.block_size + 1
 
-    def take(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def take(self, starts: np.ndarray, device: torch.device = torch.device("cpu")) -> tuple[torch.Tensor, torch.Tensor]:
         # a fresh memmap per batch: numpy keeps every page of a long-lived one resident (nanoGPT)
         tokens = self.corpus.tokens(self.split)
         rows = np.stack([tokens[s : s + self.block_size + 1] for s in starts]).astype(np.int64)
         batch = torch.from_numpy(rows)
+        if device.type == "cuda":  # pinned host memory: the copy overlaps the GPU's work (nanoGPT)
+            batch = batch.pin_memory().to(device, non_blocking=True)
         return batch[:, :-1], batch[:, 1:]  # (B, T) inputs, (B, T) next tokens
 
     def step_starts(self, seed: int, step: int, count: int) -> np.ndarray:
@@ -101,16 +104,21 @@ def warmup_cosine(step: int, *, warmup: int, total: int, min_ratio: float) -> fl
 def _wrap_ddp(model: nn.Module) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model)
+    device = model.wte.weight.device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _wrap_fsdp(model: nn.Module) -> nn.Module:
-    """FSDP2: each block's parameters sharded over the ranks, gathered just in time."""
+    """FSDP2: each block's parameters sharded over the ranks, gathered just in time. The mesh is
+    made for the device the model is on (FSDP's default mesh would take CUDA whenever it exists)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    mesh = init_device_mesh(model.wte.weight.device.type, (dist.get_world_size(),))
     for block in model.blocks:
-        fully_shard(block)
-    return fully_shard(model)
+        fully_shard(block, mesh=mesh)
+    return fully_shard(model, mesh=mesh)
 
 
 WRAPPERS: dict[str, Callable[[nn.Module], nn.Module]] = {"ddp": _wrap_ddp, "fsdp": _wrap_fsdp}
@@ -158,11 +166,14 @@ class LMTrainer:
         self.dist = dist or DistContext()
         self.log = log or (lambda row: None)
         self._stop_signal: int | None = None
+        self.device = torch.device("cpu")  # set by fit()
 
     def fit(self, corpus: TokenCorpus, *, resume: bool = False) -> LMResult:
         cfg, tcfg, dist = self.config, self.config.train, self.dist
         torch.set_num_threads(tcfg.threads or default_threads(dist.local_world_size))
         torch.manual_seed(tcfg.seed)
+        # under torchrun the rank's device was bound with the process group; else train.device
+        self.device = device = dist.device if dist.enabled else resolve_device(tcfg.device)
         model = GPT(cfg.model)
         train = TokenWindows(corpus, "train", cfg.model.block_size)
         val = TokenWindows(corpus, "val", cfg.model.block_size)
@@ -173,6 +184,7 @@ class LMTrainer:
             )
         plan = BatchPlan.make(tcfg.batch_tokens, cfg.model.block_size, tcfg.micro_batch, dist.world_size)
         checkpoint = self._load_for_resume(model) if resume else None
+        model.to(device)  # the same initial weights on every device: created on the CPU, then moved
         net = WRAPPERS[tcfg.strategy](model) if dist.enabled else model
         optimizer = _adamw(model, tcfg)  # after wrapping: FSDP replaces the parameters with shards
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -182,7 +194,7 @@ class LMTrainer:
             step, tokens, history = self._restore_loop(checkpoint, model, optimizer, schedule)
         forward = _compile(net, tcfg.compile)
         flops_per_step = model.flops_per_token() * plan.tokens
-        peak = dist.broadcast(measure_matmul_peak(_peak_precision(tcfg.precision)) if dist.is_main else None) * dist.world_size
+        peak = dist.broadcast(measure_matmul_peak(_peak_precision(tcfg.precision, device), device=device) if dist.is_main else None) * dist.world_size
         started = time.perf_counter()
         window_started, window_tokens, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
         last_eval: dict[str, Any] = {}
@@ -194,7 +206,7 @@ class LMTrainer:
                 mine = starts[dist.rank * plan.micro_batch * plan.accumulation :][: plan.micro_batch * plan.accumulation]
                 loss_sum = 0.0
                 for micro in range(plan.accumulation):
-                    x, y = train.take(mine[micro * plan.micro_batch : (micro + 1) * plan.micro_batch])
+                    x, y = train.take(mine[micro * plan.micro_batch : (micro + 1) * plan.micro_batch], device)
                     with _no_sync(net, micro == plan.accumulation - 1):
                         forward, loss = self._forward(forward, net, x, y)
                         (loss / plan.accumulation).backward()
@@ -252,14 +264,14 @@ class LMTrainer:
     def _forward(self, forward: nn.Module, net: nn.Module, x: torch.Tensor, y: torch.Tensor):
         """One forward pass; a compiled model that cannot compile here falls back to eager once."""
         try:
-            with autocast(self.config.train.precision):
+            with autocast(self.config.train.precision, self.device):
                 _, loss = forward(x, y)
             return forward, loss
         except Exception as exc:  # noqa: BLE001 - inductor fails in many ways (no compiler, unsupported op)
             if forward is net:
                 raise
             warnings.warn(f"torch.compile failed ({exc.__class__.__name__}); training without it", RuntimeWarning, stacklevel=2)
-            with autocast(self.config.train.precision):
+            with autocast(self.config.train.precision, self.device):
                 _, loss = net(x, y)
             return net, loss
 
@@ -272,8 +284,8 @@ class LMTrainer:
         model.eval()
         total = 0.0
         for i in range(0, len(starts), plan.micro_batch):
-            x, y = val.take(starts[i : i + plan.micro_batch])
-            with autocast(self.config.train.precision):
+            x, y = val.take(starts[i : i + plan.micro_batch], self.device)
+            with autocast(self.config.train.precision, self.device):
                 _, loss = model(x, y)
             total += float(loss) * len(x)
         loss = self.dist.mean(total / max(1, len(starts)))
@@ -290,7 +302,7 @@ class LMTrainer:
         return save_checkpoint(self.checkpoint_dir, {
             "model": state, "optimizer": optimizer_state,
             "scheduler": schedule.state_dict(), "step": step, "tokens": tokens, "history": history,
-            "rng": torch.get_rng_state(), "model_config": self.config.model.model_dump(mode="json"),
+            "rng": torch.get_rng_state(), **cuda_rng(self.device), "model_config": self.config.model.model_dump(mode="json"),
             "world_size": self.dist.world_size,
         })
 
@@ -320,14 +332,15 @@ class LMTrainer:
             _load_optimizer_state(model, optimizer, checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])
+        restore_cuda_rng(checkpoint, self.device)
         return checkpoint["step"], checkpoint["tokens"], list(checkpoint["history"])
 
 
-def _peak_precision(precision: str) -> str:
+def _peak_precision(precision: str, device: torch.device) -> str:
     """The precision whose matmul peak MFU is measured against. On a CPU without bf16 units
     bf16 matmuls are emulated and slower than fp32 (0.7 vs 170 GFLOP/s on the 2-core EPYC we
     measured), so the machine's peak is the fp32 one; on CUDA bf16 runs on its own, faster units."""
-    return precision if precision == "bf16" and torch.cuda.is_available() else "fp32"
+    return precision if precision == "bf16" and device.type == "cuda" else "fp32"
 
 
 def _adamw(model: GPT, tcfg) -> torch.optim.Optimizer:

@@ -55,6 +55,17 @@ def _take(arrays: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndar
     return {key: value[index] for key, value in arrays.items()}
 
 
+class FoldRows:
+    """Passes each member's epoch rows on with ``"fold": k``, so the run's metrics.jsonl and the
+    report show every member's learning curve, not only the first one's."""
+
+    def __init__(self, inner: Any, fold: int):
+        self.inner, self.fold = inner, fold
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        self.inner.on_epoch_end({"fold": self.fold, **row})
+
+
 FINISHED = "finished"  # per-fold checkpoint sub-folder: the trained member and its summary
 
 
@@ -78,17 +89,16 @@ class BaggedEstimator:
             member_options = replace(
                 options,
                 checkpoint_dir=folder,
-                callbacks=options.callbacks if k == 0 else [],  # one live learning curve: the first member's
+                callbacks=[FoldRows(callback, k) for callback in options.callbacks],  # every member's curve, tagged
                 resume=options.resume and folder is not None and any(folder.glob("*.pt")),
             )
             summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
             if folder is not None and (options.dist is None or options.dist.is_main):
                 self._save_finished(k, folder / FINISHED, summary)
             summaries.append(summary)
-        first = summaries[0]
         values = [s.best_value for s in summaries if s.best_value is not None]
         return FitSummary(
-            history=first.history,
+            history=[{"fold": k, **row} for k, s in enumerate(summaries) for row in s.history],
             best_epoch=int(round(np.mean([s.best_epoch for s in summaries]))),
             best_value=float(np.mean(values)) if values else None,
             stopped_early=all(s.stopped_early for s in summaries),

@@ -19,6 +19,7 @@ from forgeml.features.featureset import InputSpec
 from forgeml.models.combiners import COMBINERS
 from forgeml.models.encoders.image import ImageEncoder
 from forgeml.models.encoders.text import TEXT_ENCODERS
+from forgeml.models.frozen_cache import embedded_key
 
 HEAVY_PREDICT_BATCH = 256  # images and sequence encoders: bounded activation memory at predict time
 
@@ -47,7 +48,9 @@ class FusionNet(nn.Module):
         parts = list(dense.split(self.dense_widths, dim=1)) if len(self.dense_widths) > 1 else ([dense] if self.dense_widths else [])
         codes = inputs["codes"]
         parts.extend(embedding(codes[:, i]) for i, embedding in enumerate(self.embeddings))
-        parts.extend(encoder(inputs[key]) for key, encoder in zip(self.text_keys, self.text))
+        for key, encoder in zip(self.text_keys, self.text):  # a frozen encoder's vectors may be cached (frozen_cache)
+            cached = inputs.get(embedded_key(key))
+            parts.append(cached if cached is not None else encoder(inputs[key]))
         parts.extend(encoder(inputs[key]) for key, encoder in zip(self.image_keys, self.images))
         return parts
 

@@ -13,6 +13,7 @@ from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
 from forgeml.config import NETWORK_TYPES
+from forgeml.models.frozen_cache import cache_inputs
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
 from forgeml.models.stacked import StackedScorer, stacked_scores
@@ -50,8 +51,11 @@ class TorchEstimator:
             dist=options.dist,
             monitor_direction=options.monitor_direction,
         )
-        train_data = TensorData(to_tensors(train), self.task.targets_tensor(y_train))
-        val_data = TensorData(to_tensors(val), self.task.targets_tensor(y_val)) if val is not None and len(y_val) else None
+        precision, dist = self.config.train.precision, options.dist
+        train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))
+        val_data = None
+        if val is not None and len(y_val):
+            val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val))
         if isinstance(self.model, LinearSkip) and not options.resume:
             self.model.init_from_ridge(train, y_train)
         metrics_fn = None
@@ -67,12 +71,13 @@ class TorchEstimator:
         if fast is not None:
             return fast
         self.model.eval()
-        return self.task.scores(Trainer(self.config.train).predict(self.model, to_tensors(arrays)))
+        inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches
+        return self.task.scores(Trainer(self.config.train).predict(self.model, inputs))
 
     def save(self, directory: Path) -> list[str]:
         from safetensors.torch import save_file
 
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}  # trained on a GPU or not
         save_file(state, str(Path(directory) / WEIGHTS), metadata={"format": "forgeml", "model": self.config.model.type})
         return [WEIGHTS]
 

@@ -18,8 +18,10 @@ from forgeml.errors import ConfigError
 
 
 def _scalars(row: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k != "epoch"}
+    """The row's finite numbers; a bagged member's rows (``"fold": k``) go under ``fold<k>/``."""
+    prefix = f"fold{row['fold']}/" if "fold" in row else ""
+    return {prefix + k: float(v) for k, v in row.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k not in ("epoch", "fold")}
 
 
 def _require(module: str, package: str) -> Any:

@@ -185,14 +185,27 @@ class RunRegistry:
         self._write_record_file(record)
         return record
 
+    def reopen(self, run_id: str) -> RunRecord:
+        """Mark a resumed run as running again (``runs list`` and the dashboard show it live)."""
+        record = self.get(run_id)
+        record.status, record.finished_at = "running", None
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, finished_at=NULL WHERE id=?", (record.status, record.id))
+        self._write_record_file(record)
+        return record
+
     def append_metrics(self, run_id: str, row: dict[str, Any]) -> None:
         """Append one JSON line to the run's metrics.jsonl, flushed so a crash loses at most it."""
         path = self.run_dir(run_id) / "metrics.jsonl"
         if not path.parent.is_dir():
             raise RunError(f"no run folder for {run_id!r}", where=str(self.root), hint="create the run first")
         line = json.dumps(row, default=_json_default, ensure_ascii=False)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with open(path, "a+b") as handle:
+            # a process killed mid-write leaves a line without its newline: start on a fresh line,
+            # so the cut line is the only one lost (``history`` skips it)
+            size = handle.seek(0, os.SEEK_END)
+            cut = size > 0 and handle.seek(size - 1) >= 0 and handle.read(1) != b"\n"
+            handle.write((("\n" if cut else "") + line + "\n").encode("utf-8"))
             handle.flush()
 
     # ------------------------------------------------------------------ reading
@@ -249,7 +262,7 @@ class RunRegistry:
                 row = json.loads(line)
                 if isinstance(row, dict):
                     rows.append(row)
-        return rows
+        return epoch_rows(rows)
 
     def latest_resumable(self, name: str | None = None) -> RunRecord | None:
         """The newest running or interrupted run (of ``name``, if given) with a last checkpoint."""
@@ -350,3 +363,36 @@ def _like_prefix(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
 
+
+def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per epoch from the rows metrics.jsonl accumulated.
+
+    Two things repeat epochs there: a resumed run re-trains the epochs after its last checkpoint
+    (the later row wins), and a bagged model appends every member's rows tagged ``"fold": k``
+    (numbers are averaged over the members that reached the epoch; ``folds`` says how many did).
+    """
+    latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for position, row in enumerate(rows):
+        latest[(row.get("fold"), row.get("epoch", f"#{position}"))] = row
+    if not any(fold is not None for fold, _ in latest):
+        return list(latest.values())
+    by_epoch: dict[Any, list[dict[str, Any]]] = {}
+    for (_, epoch), row in latest.items():
+        by_epoch.setdefault(epoch, []).append(row)
+    merged = []
+    for epoch, group in by_epoch.items():
+        row: dict[str, Any] = {"epoch": epoch, "folds": len(group)}
+        for key in dict.fromkeys(k for member in group for k in member if k not in ("epoch", "fold")):
+            values = [m[key] for m in group if isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)]
+            if values:
+                row[key] = sum(values) / len(values)
+        merged.append(row)
+    return merged
+
+
+def all_members_mean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``epoch_rows`` of a bagged history, cut where the first member stopped early: a mean over
+    fewer members after that would draw steps no model took (curves use this)."""
+    merged = epoch_rows(rows)
+    members = max((row.get("folds", 1) for row in merged), default=1)
+    return [row for row in merged if row.get("folds", 1) == members]

@@ -43,6 +43,36 @@ def _logger(run_dir: Path) -> logging.Logger:
     return logger
 
 
+@dataclass
+class OpenedRun:
+    """A run as one rank sees it: every rank knows the id and folder; only rank 0 has the record."""
+
+    id: str
+    record: Any  # the registry row (rank 0), None on the other ranks
+    dir: Path
+    logger: logging.Logger
+
+
+def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str, resume: bool, what: str = "run") -> OpenedRun:
+    """Rank 0 creates the run (or finds the latest interrupted one of this name to resume) and
+    tells the other ranks its id. ``what`` names the kind of run in the error ("LM run")."""
+    run_id = None
+    if dist.is_main:
+        if resume:
+            record = registry.latest_resumable(name)  # never another data set's run
+            if record is None:
+                raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
+            run_id = registry.reopen(record.id).id  # `runs list` and the dashboard show it running again
+        else:
+            run_id = registry.create(name, config_yaml, source).id
+    run_id = dist.broadcast(run_id)
+    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
+    record = registry.get(run_id) if dist.is_main else None
+    run_dir = record.dir if record is not None else registry.run_dir(run_id)
+    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    return OpenedRun(run_id, record, run_dir, logger)
+
+
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
     """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``)."""
     from forgeml.api import Pipeline
@@ -50,25 +80,13 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(config.train.device)
     if log:
         from forgeml.runs.loggers import build_loggers, check_loggers
 
         check_loggers(log)  # before a run folder exists
-    run_id = None
-    if dist.is_main:
-        if resume:
-            record = registry.latest_resumable(name)  # never another data set's run
-            if record is None:
-                raise CheckpointError(f"no interrupted run named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
-            run_id = record.id
-        else:
-            run_id = registry.create(name, config.to_yaml(), str(data)).id
-    run_id = dist.broadcast(run_id)
-    # only rank 0 touches the registry: on another host the runs folder is another disk, without this run
-    record = registry.get(run_id) if dist.is_main else None
-    run_dir = record.dir if record is not None else registry.run_dir(run_id)
-    logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
+    run = open_run(registry, dist, name, config.to_yaml(), str(data), resume)
+    run_id, record, run_dir, logger = run.id, run.record, run.dir, run.logger
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
     trackers = build_loggers(log, record, config) if log and dist.is_main else []
@@ -86,7 +104,9 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
             hint="continue with the same command plus --resume",
         ) from None
     except CheckpointError:
-        raise  # the checkpoint did not fit (say, another config): the run stays as resumable as it was
+        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
+            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
+        raise
     except BaseException:
         if dist.is_main:
             registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})

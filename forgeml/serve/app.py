@@ -2,10 +2,11 @@
 
 Common to every kind: ``/healthz`` (process alive), ``/readyz`` (model loaded and warmed up;
 503 while starting or draining), ``/metrics`` (Prometheus text), ``/v1/model`` (what is served).
-The rest comes from a *service* chosen by the bundle manifest's ``kind`` (default ``tabular``)
-in ``SERVICES``: language-model bundles add theirs with ``register_service("lm", LMService)``,
-a class with the ``TabularService`` shape (``router()``, ``describe()``, ``start()``/``stop()``,
-``json_paths``, ``body_limits``).
+The rest comes from a *service* chosen by the bundle manifest's ``kind`` (``bundle_kind``) in
+``SERVICES``: a class with the ``TabularService`` shape (``router()``, ``describe()``,
+``start()``/``stop()``, ``json_paths``, ``body_limits``). The built-in kinds (``tabular``:
+/v1/predict; ``lm``: /v1/generate, ``forgeml.lm.serve``) are imported only when served; another
+kind adds itself with ``register_service(kind, factory)``.
 
 Errors: a request that does not fit the schema is a 422 whose ``detail`` names each field
 (``rows[0].carat``); guard failures are 401/413/415; a request's timeout is 504. Anything else
@@ -40,11 +41,21 @@ def register_service(kind: str, factory: ServiceFactory) -> None:
     SERVICES[kind] = factory
 
 
-def _ensure_registered() -> None:
-    if "tabular" not in SERVICES:
-        from forgeml.serve.tabular import TabularService
+# kind → "module:class", imported only when a bundle of that kind is served
+BUILTIN_SERVICES = {"tabular": "forgeml.serve.tabular:TabularService", "lm": "forgeml.lm.serve:LMService"}
+KIND_BY_TASK = {"lm": "lm"}  # bundles written before manifests carried a kind
 
-        register_service("tabular", TabularService)
+
+def bundle_kind(manifest: dict[str, Any]) -> str:
+    return manifest.get("kind") or KIND_BY_TASK.get(manifest.get("task"), "tabular")
+
+
+def _ensure_registered(kind: str) -> None:
+    if kind not in SERVICES and kind in BUILTIN_SERVICES:
+        import importlib
+
+        module, _, name = BUILTIN_SERVICES[kind].partition(":")
+        register_service(kind, getattr(importlib.import_module(module), name))
 
 
 def model_version(bundle: Path, manifest: dict[str, Any]) -> str:
@@ -101,10 +112,10 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
     settings = settings or ServeSettings()
     bundle = Path(bundle)
     manifest = read_manifest(bundle)  # verifies every file's SHA-256
-    kind = manifest.get("kind", "tabular")
-    _ensure_registered()
+    kind = bundle_kind(manifest)
+    _ensure_registered(kind)
     if kind not in SERVICES:
-        raise BundleError(f"this forgeml cannot serve {kind!r} bundles", where=str(bundle), hint=f"servable kinds: {sorted(SERVICES)}")
+        raise BundleError(f"this forgeml cannot serve {kind!r} bundles", where=str(bundle), hint=f"servable kinds: {sorted(set(SERVICES) | set(BUILTIN_SERVICES))}")
     key_digests = None
     if settings.api_key_file is not None:
         from forgeml.serve.auth import load_key_digests

@@ -37,9 +37,11 @@ def register(app: typer.Typer) -> None:
         max_csv_bytes: int = typer.Option(100 << 20, help="Largest CSV upload (413 above)."),
         timeout_ms: float = typer.Option(10_000, help="Per-request deadline (504 after it)."),
         threads: int = typer.Option(1, help="Threads for the model (the event loop uses another core)."),
+        device: str = typer.Option("auto", help="Language models: auto (a CUDA GPU when there is one), cpu or cuda."),
+        max_new_tokens: int = typer.Option(1024, help="Language models: the most tokens one /v1/generate request may ask for."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
     ) -> None:
-        """Serve a bundle over HTTP: /v1/predict, /v1/predict/csv, /v1/model, /healthz, /readyz, /metrics, /docs."""
+        """Serve a bundle over HTTP: /v1/predict and /v1/predict/csv (or /v1/generate for a language model), /v1/model, /healthz, /readyz, /metrics, /docs."""
         import uvicorn
 
         from forgeml.serve.app import create_app
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
         check_port(host, port)
         settings = ServeSettings(backend=backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_rows=max_rows,
                                  max_body_bytes=max_body_bytes, max_csv_bytes=max_csv_bytes, timeout_ms=timeout_ms,
-                                 threads=threads, api_key_file=api_key_file)
+                                 threads=threads, api_key_file=api_key_file, device=device, max_new_tokens=max_new_tokens)
         app = create_app(bundle, settings)
         print(f"serving {bundle} ({settings.backend}) on http://{host}:{port}  (docs: /docs, Ctrl-C to stop)", flush=True)
         # Graceful shutdown: on SIGTERM/Ctrl-C uvicorn stops accepting, lets in-flight requests

@@ -21,13 +21,15 @@ class ServeSettings:
     timeout_ms: float = 10_000  # per request; then 504
     threads: int | None = 1  # torch/onnxruntime threads: the event loop needs the other core
     api_key_file: Path | None = None
+    device: str = "auto"  # language models: auto (a CUDA GPU when there is one), cpu or cuda
+    max_new_tokens: int = 1024  # language models: the most tokens one request may ask for
 
     def __post_init__(self) -> None:
         from forgeml.serve.backends import BACKENDS
 
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}", where="--backend", hint=f"use one of {sorted(BACKENDS)}")
-        for name in ("max_batch_size", "max_rows", "max_body_bytes", "max_csv_bytes", "csv_chunk_rows"):
+        for name in ("max_batch_size", "max_rows", "max_body_bytes", "max_csv_bytes", "csv_chunk_rows", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1", where=f"--{name.replace('_', '-')}")
         if self.max_wait_ms < 0 or self.timeout_ms <= 0:

@@ -13,7 +13,10 @@ RdzvEndpoint = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT of host 0 (
 RdzvTimeout = typer.Option(300, "--rdzv-timeout", help="Seconds to wait for every host to join.")
 
 
-def launch_options(nproc_per_node: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str], rdzv_timeout: int):
-    from forgeml.train.launch import LaunchOptions
+def relaunched_under_torchrun(nproc_per_node: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str], rdzv_timeout: int) -> bool:
+    """The prologue of every training command: with more than one process asked for (and not
+    yet inside torchrun), run this same command under torchrun and return True once the job has
+    ended; the command then returns. Otherwise False, and the command runs here (as one rank)."""
+    from forgeml.train.launch import LaunchOptions, launch_if_asked
 
-    return LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout)
+    return launch_if_asked(LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout))

@@ -1,7 +1,8 @@
 """torch.distributed, the thin way: the same script runs under ``python`` and under ``torchrun``.
 
-torchrun sets RANK / WORLD_SIZE / LOCAL_WORLD_SIZE; we join the process group (gloo on CPU,
-nccl on CUDA), shard each epoch's permutation by rank, wrap the model in DDP, and let only
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / LOCAL_WORLD_SIZE; we bind this rank's device
+(``train.device``: the GPU numbered LOCAL_RANK, or the CPU), join the process group (nccl on
+CUDA, gloo on CPU; the reductions below put their tensors on that device), shard each epoch's permutation by rank, wrap the model in DDP, and let only
 rank 0 write. Nothing here starts processes: that is torchrun's job.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_world_size: int = 1
+    device: torch.device = torch.device("cpu")  # this rank's device; the process group's tensors live there
 
     @property
     def enabled(self) -> bool:
@@ -29,19 +31,24 @@ class DistContext:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls) -> "DistContext":
+    def from_env(cls, device: str = "auto") -> "DistContext":
+        """``device``: the run's ``train.device`` setting (auto, cpu or cuda)."""
+        from forgeml.train.device import bind, process_group_backend, resolve_device
+
+        resolved = resolve_device(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
-            return cls()
+            return cls(device=resolved)
+        bind(resolved)  # before the group starts: NCCL takes the current device
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+            dist.init_process_group(backend=process_group_backend(resolved))
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", world)), resolved)
 
     def any_flag(self, flag: bool) -> bool:
         """True on every rank if any rank raised the flag (so all stop at the same step)."""
         if not self.enabled:
             return flag
-        tensor = torch.tensor([1 if flag else 0])
+        tensor = torch.tensor([1 if flag else 0], device=self.device)
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return bool(tensor.item())
 
@@ -49,7 +56,7 @@ class DistContext:
         """The average of ``value`` over the ranks (a rank's train loss covers only its shard)."""
         if not self.enabled:
             return value
-        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return float(tensor.item()) / self.world_size
 

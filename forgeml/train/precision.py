@@ -6,8 +6,10 @@ import contextlib
 import torch
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager:
+def autocast(precision: str, device: torch.device | str | None = None) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the device the tensors are on (CUDA when ``device`` is None and a GPU exists)."""
     if precision == "bf16":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+        from forgeml.train.device import autocast_device_type
+
+        return torch.autocast(device_type=autocast_device_type(device), dtype=torch.bfloat16)
     return contextlib.nullcontext()

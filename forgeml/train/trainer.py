@@ -24,6 +24,7 @@ from torch import nn
 from forgeml.config import TrainConfig
 from forgeml.errors import CheckpointError
 from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
 from forgeml.train.precision import autocast
@@ -42,6 +43,14 @@ class TensorData:
 
     def take(self, index: torch.Tensor | slice) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         return {k: v[index] for k, v in self.inputs.items()}, self.targets[index]
+
+
+def to_device(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch onto the model's device. The data stays in host memory (an image set may not fit
+    on the GPU); only each batch is copied, and on the CPU nothing is."""
+    if device.type == "cpu":
+        return inputs
+    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
 
 
 class Callback(Protocol):
@@ -84,6 +93,7 @@ class Trainer:
         self.dist = dist or DistContext()
         self.monitor_direction = monitor_direction
         self._stop_signal: int | None = None
+        self.device = torch.device("cpu")  # set by fit(); predict() uses wherever the model is
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -99,6 +109,9 @@ class Trainer:
         cfg = self.config
         torch.set_num_threads(cfg.threads or default_threads(self.dist.local_world_size))
         torch.manual_seed(cfg.seed)
+        # under torchrun the rank's device was bound with the process group; else train.device
+        self.device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
+        model.to(self.device)  # before the optimizer: it holds the parameters where they live
         steps_per_epoch = self._steps_per_epoch(len(train))
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
@@ -137,10 +150,12 @@ class Trainer:
         model.eval()
         batch_size = batch_size or getattr(model, "predict_batch_size", 4096)  # images: far smaller batches
         rows = next(iter(inputs.values())).shape[0] if inputs else 0
+        device = next(model.parameters(), torch.empty(0)).device  # where the model is, trained here or loaded
         outputs = []
-        with self._autocast():
+        with autocast(self.config.precision, device):
             for start in range(0, rows, batch_size):
-                outputs.append(model({k: v[start : start + batch_size] for k, v in inputs.items()}).float())
+                batch = to_device({k: v[start : start + batch_size] for k, v in inputs.items()}, device)
+                outputs.append(model(batch).float().cpu())
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
     def evaluate(self, model: nn.Module, loss_fn: Callable, data: TensorData, metrics_fn: MetricsFn | None) -> dict[str, float]:
@@ -183,6 +198,8 @@ class Trainer:
         with progress as bar:
             for step in range(state.batch, steps):
                 inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
+                if self.device.type != "cpu":
+                    inputs, targets = to_device(inputs, self.device), targets.to(self.device, non_blocking=True)
                 with self._autocast():
                     outputs = net(inputs)
                 loss = loss_fn(outputs.float(), targets)
@@ -221,7 +238,10 @@ class Trainer:
         value = float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else None
         if value is None:
             return False
-        better = state.best_value is None or (value < state.best_value if self.monitor_direction == "min" else value > state.best_value)
+        delta = cfg.early_stopping_min_delta
+        better = state.best_value is None or (
+            value < state.best_value - delta if self.monitor_direction == "min" else value > state.best_value + delta
+        )
         if better:
             state.best_value, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
             state.best_state = copy.deepcopy(model.state_dict())
@@ -235,10 +255,10 @@ class Trainer:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model)
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _autocast(self):
-        return autocast(self.config.precision)
+        return autocast(self.config.precision, self.device)
 
     def _save(self, model, optimizer, scheduler, state: "_LoopState", epoch: int | None = None) -> Path | None:
         if self.checkpoint_dir is None or not self.dist.is_main:
@@ -260,6 +280,7 @@ class Trainer:
                 "bad_epochs": state.bad_epochs,
                 "best_state": state.best_state,
                 "rng": torch.get_rng_state(),
+                **cuda_rng(self.device),
                 "world_size": self.dist.world_size,
             },
         )
@@ -283,6 +304,7 @@ class Trainer:
                 where=where, hint="resume with the run's own config.yaml, or start without --resume",
             ) from None
         torch.set_rng_state(checkpoint["rng"])
+        restore_cuda_rng(checkpoint, self.device)
         return _LoopState(
             epoch=checkpoint["epoch"],
             batch=checkpoint["batch"],
@@ -321,8 +343,19 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
 
 
+def cuda_rng(device: torch.device) -> dict[str, torch.Tensor]:
+    """The GPU's random state for a checkpoint (dropout draws there), so a resumed run on CUDA
+    continues the same sequence; nothing on the CPU."""
+    return {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
+
+
+def restore_cuda_rng(checkpoint: dict[str, Any], device: torch.device) -> None:
+    if device.type == "cuda" and "cuda_rng" in checkpoint:
+        torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+
+
 def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor:
-    penalty = torch.zeros(())
+    penalty = torch.zeros((), device=params[0].device)
     for p in params:
         if l1:
             penalty = penalty + l1 * p.abs().sum()

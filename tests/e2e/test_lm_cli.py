@@ -102,6 +102,9 @@ def test_bad_generation_input_is_one_clear_line(trained) -> None:
     assert "the prompt is" in long_prompt and "context is 32" in long_prompt
     zero = one_line_error(forgeml(workdir, "lm", "generate", run_id, "--max-new-tokens", "0"))
     assert "--max-new-tokens" in zero and "at least 1" in zero
+    if not __import__("torch").cuda.is_available():
+        no_gpu = one_line_error(forgeml(workdir, "lm", "generate", run_id, "--device", "cuda", "--max-new-tokens", "2"))
+        assert "--device" in no_gpu and "no CUDA GPU" in no_gpu
     (workdir / "rows.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     wrong_tool = one_line_error(forgeml(workdir, "predict", workdir / "runs" / run_id / "bundle", workdir / "rows.csv"))
     assert "language-model bundle" in wrong_tool and "forgeml lm generate" in wrong_tool

@@ -122,6 +122,9 @@ def test_killed_then_interrupted_run_resumes_to_the_same_end(workdir: Path) -> N
     # 2. resume it, then SIGTERM once it has written a newer checkpoint: exit 2 with a --resume hint
     process = _start(workdir, *TRAIN, "--resume")
     _wait_for(lambda: _checkpoint(run_dir)["global_step"] > killed["global_step"], process, "a newer checkpoint")
+    from forgeml.runs.registry import RunRegistry
+
+    assert RunRegistry(workdir / "runs").get(run_dir.name).status == "running"  # resumed: running again (a quick look, not the CLI)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=TIMEOUT_S)
     assert process.returncode == 2, f"{out}\n{err}"

@@ -182,6 +182,27 @@ def test_plots_are_png_deterministic_and_silent_on_cjk():
     assert plots.roc_curves(y, proba, CLASSES) == first
 
 
+@pytest.mark.skipif(not plots.cjk_fonts(), reason="no CJK-capable font on this machine (e.g. apt-get install fonts-wqy-microhei)")
+def test_chinese_labels_have_glyphs_when_a_cjk_font_is_installed(monkeypatch, caplog):
+    monkeypatch.setattr(plots, "_warned_missing_glyphs", False)
+    with caplog.at_level("WARNING", logger="forgeml.evaluate.plots"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = plots.confusion_matrix_plot([[3, 1], [0, 2]], ["猫咪 cat", "小狗 dog"])
+        plots.feature_importance({"年龄": 0.3, "城市": -0.5})
+    assert png.startswith(PNG_MAGIC)
+    assert not [r for r in caplog.records if r.name == "forgeml.evaluate.plots"], caplog.text  # no missing glyph
+
+
+def test_without_a_cjk_font_chinese_labels_warn_once_and_still_draw(monkeypatch, caplog):
+    monkeypatch.setattr(plots, "cjk_fonts", lambda: ())
+    monkeypatch.setattr(plots, "_warned_missing_glyphs", False)
+    with caplog.at_level("WARNING", logger="forgeml.evaluate.plots"):
+        outputs = [plots.confusion_matrix_plot([[3, 1], [0, 2]], ["猫", "狗"]), plots.feature_importance({"年龄": 0.3})]
+    assert all(png.startswith(PNG_MAGIC) for png in outputs)
+    (record,) = [r for r in caplog.records if r.name == "forgeml.evaluate.plots"]  # once, not once per plot
+    assert "no CJK-capable font" in record.getMessage() and "猫" in record.getMessage()
+
+
 @pytest.mark.parametrize("y_true", [np.zeros(5, dtype=int), np.array([0, 1, 0, 1, 0])])
 def test_curves_handle_single_class_and_binary(y_true):
     proba = np.tile([[0.4, 0.6]], (5, 1))

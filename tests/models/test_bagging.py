@@ -54,6 +54,8 @@ def test_small_run_is_bagged_and_the_prediction_is_the_members_mean(bagged, regr
     assert not np.allclose(member_scores[0], member_scores[1])  # trained on different folds
     np.testing.assert_allclose(estimator.scores(arrays), np.mean(member_scores, axis=0), rtol=1e-6)
     assert pipeline.metrics_["r2"] > 0.8
+    folds = {row["fold"] for row in pipeline.fit_summary_.history}
+    assert folds == set(range(AUTO_FOLDS))  # every member's learning curve is kept, tagged
 
 
 def test_bagged_bundle_round_trips_and_checksums_the_members(bagged, regression_frame, tmp_path):
@@ -129,3 +131,6 @@ def test_cli_resume_continues_a_bagged_run(tmp_path, regression_frame):
     assert resumed.returncode == 0, resumed.stderr
     assert registry.get(record.id).status == "completed"
     assert len(registry.list()) == 1  # the same run, not a new one
+    history = registry.history(record.id)  # folds 2-4 ran twice: their later rows count, once
+    assert [row["epoch"] for row in history] == sorted({row["epoch"] for row in history})
+    assert {row["folds"] for row in history} == {AUTO_FOLDS}

@@ -97,6 +97,20 @@ def test_metrics_history_round_trip(registry: RunRegistry) -> None:
     assert registry.history(record.id) == [{"epoch": 0, "val_loss": 0.9}, {"epoch": 1, "val_loss": 0.5}]
     with pytest.raises(RunError):
         registry.append_metrics("20000101-000000-ghost-0000", {"epoch": 0})
+    registry.append_metrics(record.id, {"epoch": 2, "val_loss": 0.4})  # the next row after the cut line survives
+    assert registry.history(record.id)[-1] == {"epoch": 2, "val_loss": 0.4}
+
+
+def test_history_keeps_the_latest_row_of_a_re_run_epoch_and_averages_bagged_members(registry: RunRegistry) -> None:
+    record = registry.create("h", CONFIG_A, "d.csv")
+    for row in ({"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.7}, {"epoch": 2, "val_loss": 0.6}):  # resumed after epoch 1
+        registry.append_metrics(record.id, row)
+    assert registry.history(record.id) == [{"epoch": 1, "val_loss": 0.9}, {"epoch": 2, "val_loss": 0.6}]
+    bagged = registry.create("b", CONFIG_A, "d.csv")
+    for row in ({"fold": 0, "epoch": 1, "val_loss": 1.0, "best": True}, {"fold": 0, "epoch": 2, "val_loss": 0.5},
+                {"fold": 1, "epoch": 1, "val_loss": 3.0}):
+        registry.append_metrics(bagged.id, row)
+    assert registry.history(bagged.id) == [{"epoch": 1, "folds": 2, "val_loss": 2.0}, {"epoch": 2, "folds": 1, "val_loss": 0.5}]
 
 
 def test_latest_resumable_needs_a_checkpoint(registry: RunRegistry) -> None:
@@ -210,3 +224,12 @@ def _has_row(text: str, *cells: str) -> bool:
     """A table row holding exactly these cells in order, whatever the borders and padding."""
     pattern = r"[│\s]+".join(re.escape(cell) for cell in cells)
     return any(re.search(rf"^[│\s]*{pattern}[│\s]*$", line) for line in text.splitlines())
+
+
+def test_reopen_marks_a_resumed_run_running_again(registry: RunRegistry) -> None:
+    record = registry.create("r", CONFIG_A, "d.csv")
+    registry.finish(record.id, "interrupted")
+    reopened = registry.reopen(record.id)
+    assert reopened.status == "running" and reopened.finished_at is None
+    assert registry.get(record.id).status == "running"
+    assert json.loads((record.dir / "run.json").read_text())["status"] == "running"

@@ -221,6 +221,16 @@ def test_early_stopping_watches_the_chosen_metric_in_its_direction() -> None:
     assert not result.stopped_early and len(result.history) == 5 and result.best_epoch == 5
 
 
+def test_early_stopping_ignores_improvements_smaller_than_min_delta() -> None:
+    """A loss still creeping down by less than min_delta per epoch is a plateau: stop after patience."""
+    creeping = {"min_delta": 0.0, "huge": 1e3}
+    lengths = {}
+    for name, delta in creeping.items():
+        config = _config(epochs=8, early_stopping_patience=2, early_stopping_min_delta=delta, learning_rate=0.02, momentum=0.0)
+        lengths[name] = len(Trainer(config).fit(_net(), F.mse_loss, _data(), _data(40, seed=1)).history)
+    assert lengths == {"min_delta": 8, "huge": 3}  # with a huge delta only epoch 1 ever counts as better
+
+
 # ----------------------------------------------------------------------------- clipping and penalties
 def _one_step(**overrides) -> tuple[_Net, _Net]:
     """(before, after) one full-batch plain-SGD step with lr 1 on badly scaled targets."""

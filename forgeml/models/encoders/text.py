@@ -125,6 +125,7 @@ class PretrainedEncoder(nn.Module):
             config = AutoConfig.for_model(**spec.pretrained)
             self.model = AutoModel.from_config(config, add_pooling_layer=False) if config.model_type == "bert" else AutoModel.from_config(config)
         self.pad_id, self.pooling, self.frozen = spec.pad_id, cfg.pooling, cfg.freeze
+        self.cache_frozen = getattr(cfg, "cache_frozen", True)  # models.frozen_cache encodes each row once
         self.width = int(self.model.config.hidden_size)
         for parameter in self.model.parameters():
             parameter.lr_scale = cfg.lr_scale  # the optimizer groups parameters by this (train.optim)
@@ -157,13 +158,14 @@ class PretrainedEncoder(nn.Module):
         out = None
         for bucket in buckets.unique():
             rows = (buckets == bucket).nonzero(as_tuple=True)[0]
-            pooled = self._encode(tokens[rows, : int(lengths[rows].max())])
+            pooled = self.encode_trimmed(tokens[rows, : int(lengths[rows].max())])
             if out is None:
                 out = pooled.new_empty(tokens.shape[0], pooled.shape[1])
             out[rows] = pooled
         return out  # (B, hidden)
 
-    def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
+    def encode_trimmed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(b, T) ids already cut to their longest row → (b, hidden) pooled states."""
         keep = tokens != self.pad_id
         keep[:, 0] = True
         states = self.model(input_ids=tokens, attention_mask=keep.long()).last_hidden_state  # (b, T, hidden)
