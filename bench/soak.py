@@ -75,6 +75,7 @@ def main() -> None:
     print(f"errors: {result['errors'] or 0} → {verdict(total_errors == 0)}")
     print(f"server RSS: ready {start_rss:.0f} MiB, warm {result['warm_rss']:.0f} MiB, end {result['end_rss']:.0f} MiB; "
           f"growth after warm-up {growth * 100:+.1f} % (target < 10 %) → {verdict(growth < 0.10)}")
+    print(f"soak {result['seconds']:.0f} s: {verdict(total_errors == 0 and growth < 0.10)} (zero errors and RSS growth < 10 %)")
     print(meter.report()[1])
 
 

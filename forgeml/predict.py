@@ -6,7 +6,7 @@ class, so they can never disagree about what the model says.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,21 +40,57 @@ class Predictor:
         """Probabilities [N, C], or regression predictions in the target's own units [N, T]."""
         if len(frame) == 0:
             raise DataError("no rows to predict", where=source, hint="give at least one row")
-        arrays = self.featureset.transform(frame, strict=True, source=source)
-        raw = self.estimator.scores(arrays)
+        return self._decode_scores(self.estimator.scores(self.featureset.transform(frame, strict=True, source=source)))
+
+    def score_records(self, rows: Sequence[Mapping[str, Any]], *, source: str = "records",
+                      to_frame: Callable[[Sequence[Any]], pd.DataFrame] | None = None) -> np.ndarray:
+        """``scores`` for records (dicts, column → value), without a DataFrame when every feature
+        takes the fast path; otherwise ``to_frame(rows)`` (``pd.DataFrame.from_records`` by default)."""
+        arrays = self.featureset.transform_records(rows)
+        if arrays is None:
+            return self.scores((to_frame or records_frame)(rows), source=source)
+        return self._decode_scores(self.estimator.scores(arrays))
+
+    def _decode_scores(self, raw: np.ndarray) -> np.ndarray:
         return raw if self.task.is_classification else self.featureset.target.decode(raw)
 
     def predict(self, data: Any) -> pd.DataFrame:
         """One row per input row: ``<target>_prediction`` and, for classes, ``<target>_proba_<class>``.
 
-        Image-path columns are copied first, so each prediction can be matched to its file. A row
-        whose input cannot be read (a missing or broken image) gets empty predictions and an
+        ``data``: a file path, a DataFrame (never modified) or a list of records (dicts, column →
+        value). Image-path columns are copied first, so each prediction can be matched to its file.
+        A row whose input cannot be read (a missing or broken image) gets empty predictions and an
         ``error`` entry; the other rows are predicted as usual.
         """
+        columns, index = self._predict_columns(data)
+        return pd.DataFrame(columns, index=index)
+
+    def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``predict`` for records, answered as records: one dict per row with ``predict``'s columns
+        as keys and Python values. For a few rows of numbers, categories and ISO dates this skips
+        pandas entirely (the in-process latency path; ``forgeml serve`` scores through it too)."""
+        columns, _ = self._predict_columns(rows)
+        names = list(columns)
+        values = [column if isinstance(column, list) else column.tolist() for column in columns.values()]
+        return [dict(zip(names, row)) for row in zip(*values)]
+
+    def _predict_columns(self, data: Any) -> tuple[dict[str, Any], pd.Index]:
+        """The output columns of ``predict`` and the index they belong to."""
         from forgeml.data.load import describe_source
 
-        frame = self._frame(data)
-        source = describe_source(data)
+        if is_records(data):
+            arrays = self.featureset.transform_records(data)
+            if arrays is not None:
+                return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), pd.RangeIndex(len(data))
+            frame, source = records_frame(data), "records"
+        else:
+            frame, source = borrowed_frame(data), describe_source(data)
+            if frame is not None:
+                arrays = self.featureset.transform_small_frame(frame)
+                if arrays is not None:
+                    return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), frame.index
+            else:
+                frame = self._frame(data)
         if len(frame) == 0:
             raise DataError("no rows to predict", where=source, hint="give at least one row")
         arrays, errors = self.featureset.transform_rows(frame, strict=True, source=source)
@@ -62,9 +98,13 @@ class Predictor:
         width = len(self.class_names or []) if self.task.is_classification else len(self.config.target)
         scores = np.full((len(frame), width), np.nan)
         if len(good):
-            raw = self.estimator.scores({key: value[good] for key, value in arrays.items()} if errors else arrays)
-            scores[good] = raw if self.task.is_classification else self.featureset.target.decode(raw)
-        out: dict[str, Any] = {f.name: frame[f.name].to_numpy() for f in self.featureset.features if f.type_name == "image"}
+            scores[good] = self._decode_scores(self.estimator.scores({key: value[good] for key, value in arrays.items()} if errors else arrays))
+        images = {f.name: frame[f.name].to_numpy() for f in self.featureset.features if f.type_name == "image"}
+        return self._columns(scores, errors, images), frame.index
+
+    def _columns(self, scores: np.ndarray, errors: dict[int, str], images: dict[str, np.ndarray]) -> dict[str, Any]:
+        scores = scores.astype(np.float64, copy=False)  # the frame path's float64 columns, whatever the model's dtype
+        out: dict[str, Any] = dict(images)
         if self.task.is_classification:
             target = self.config.target[0]
             labels = self.featureset.target.decode(np.nan_to_num(scores).argmax(axis=1))
@@ -78,8 +118,8 @@ class Predictor:
             for i, target in enumerate(self.config.target):
                 out[f"{target}_prediction"] = scores[:, i]
         if errors:
-            out["error"] = [errors.get(row, "") for row in range(len(frame))]
-        return pd.DataFrame(out, index=frame.index)
+            out["error"] = [errors.get(row, "") for row in range(len(scores))]
+        return out
 
     def evaluate(self, data: Any) -> Evaluation:
         """Metrics on labelled data; rows with a missing target are dropped and counted."""
@@ -110,3 +150,28 @@ class Predictor:
             y_true = self.featureset.target.raw(frame, source=source)
             metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=self.config.target)
         return Evaluation(metrics, y_true, scores)
+
+
+def is_records(data: Any) -> bool:
+    """A list (or tuple) of dicts: rows as JSON or ``DataFrame.to_dict("records")`` give them."""
+    return isinstance(data, (list, tuple)) and all(isinstance(row, Mapping) for row in data)
+
+
+def records_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The DataFrame pandas builds from records: the reference the records fast path must equal."""
+    return pd.DataFrame.from_records(list(rows)) if len(rows) else pd.DataFrame()
+
+
+def borrowed_frame(data: Any) -> pd.DataFrame | None:
+    """``data`` itself when it is a small DataFrame that ``load_table`` would only copy: the copy
+    (it keeps the caller's frame unmodified) costs more than the prediction for a row or two, and
+    the feature transforms only read. None: load it the usual way."""
+    from forgeml.features.featureset import SMALL_ROWS
+
+    if not isinstance(data, pd.DataFrame) or len(data) > SMALL_ROWS or not data.columns.is_unique:
+        return None
+    if not all(isinstance(name, str) and name == name.strip() for name in data.columns):
+        return None
+    if any(isinstance(dtype, pd.CategoricalDtype) for dtype in data.dtypes):
+        return None
+    return data

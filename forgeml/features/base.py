@@ -66,6 +66,12 @@ class Feature(ABC):
         ``transform`` returns, without pandas' per-call overhead; None means "use ``transform``"."""
         return None
 
+    def transform_values(self, values: list[Any]) -> np.ndarray | None:
+        """Optional fast path for a few records' values (Python scalars, None for missing): exactly
+        what ``transform`` returns for the column pandas builds from those records
+        (``pd.DataFrame.from_records``), or None to build that column and call ``transform``."""
+        return None
+
     @abstractmethod
     def output_spec(self) -> OutputSpec:
         """Shape of ``transform``'s result; valid once fitted."""

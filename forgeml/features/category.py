@@ -34,6 +34,11 @@ def small_labels(column: pd.Series, fill_value: str) -> list[str] | None:
         if not all(v != v or (abs(v) < 2**53 and v == int(v)) for v in values):  # v != v: NaN
             return None
         return [fill_value if v != v else str(int(v)) for v in values]
+    return value_labels(values, fill_value)
+
+
+def value_labels(values: list, fill_value: str) -> list[str] | None:
+    """``small_labels`` for a list of Python values (a text or mixed column, JSON rows, records)."""
     out = []
     for v in values:
         if v is None or (isinstance(v, float) and v != v):
@@ -82,12 +87,17 @@ class CategoryFeature(Feature):
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
         labels = small_labels(column, self.state["fill"])
-        if labels is None:
-            return None
+        return None if labels is None else self._codes_of(labels)
+
+    def _codes_of(self, labels: list[str]) -> np.ndarray:
         lookup = self.__dict__.get("_lookup")
         if lookup is None or lookup[0] is not self.vocabulary:  # built once per fitted vocabulary
             lookup = self._lookup = (self.vocabulary, {value: code for code, value in enumerate(self.vocabulary)})
         return self._encode(np.array([lookup[1].get(label, 0) for label in labels], dtype=np.int64))
+
+    def transform_values(self, values: list) -> np.ndarray | None:
+        labels = value_labels(values, self.state["fill"])
+        return None if labels is None else self._codes_of(labels)
 
     def _encode(self, codes: np.ndarray) -> np.ndarray:
         if self.config.encoding == "onehot":
@@ -128,8 +138,13 @@ class BinaryFeature(Feature):
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
         labels = small_labels(column, self.state["fill"])
-        if labels is None:
-            return None
+        return None if labels is None else self._flags(labels)
+
+    def transform_values(self, values: list) -> np.ndarray | None:
+        labels = value_labels(values, self.state["fill"])
+        return None if labels is None else self._flags(labels)
+
+    def _flags(self, labels: list[str]) -> np.ndarray:
         return np.array([label == self.state["true_value"] for label in labels], dtype=np.float32)[:, None]
 
     def output_spec(self) -> OutputSpec:

@@ -1,6 +1,9 @@
 """Date features: parsed once, cut into calendar parts (and cyclic sin/cos), standardised."""
 from __future__ import annotations
 
+import datetime
+import functools
+import re
 from typing import Any
 
 import numpy as np
@@ -79,13 +82,47 @@ class DateFeature(Feature):
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
         """Same parsing; calendar fields read from each Timestamp instead of ~10 ``.dt`` accessor
-        calls, which dominate the cost for a handful of rows."""
+        calls, which dominate the cost for a handful of rows. ISO dates skip pandas altogether."""
+        fast = self.transform_values(column.tolist())
+        if fast is not None:
+            return fast
         dates = _small_parse(column, self.state.get("format", self.config.format))
         if dates is None:
             dates = self.parse(column)
         dates = dates.fillna(pd.Timestamp(self.state["fill"])).tolist()
         fields = {name: np.array([getattr(d, attribute) for d in dates], dtype=np.float64) for name, attribute in _FIELDS.items()}
         return self._standardize(self._parts(_FieldView(fields)))
+
+    def transform_values(self, values: list[Any]) -> np.ndarray | None:
+        """Text in one of the ISO formats (or missing): fields from ``datetime`` (cached per text),
+        exactly the pandas path's; None for any other value, format or an invalid date."""
+        from forgeml.data.infer import NA_TOKENS
+
+        fmt = self.state.get("format", self.config.format)
+        if fmt not in ISO_PATTERNS:
+            return None
+        rows = []
+        for value in values:
+            if value is None or (isinstance(value, float) and value != value):
+                rows.append(self._fill_fields())
+            elif isinstance(value, str):
+                text = value.strip()
+                fields = self._fill_fields() if text in NA_TOKENS else iso_fields(fmt, text)
+                if fields is None:
+                    return None
+                rows.append(fields)
+            else:
+                return None
+        columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(_FIELDS))
+        fields = {name: columns[:, i] for i, name in enumerate(_FIELDS)}
+        return self._standardize(self._parts(_FieldView(fields)))
+
+    def _fill_fields(self) -> tuple[int, ...]:
+        cached = self.__dict__.get("_fill_cache")
+        if cached is None or cached[0] != self.state["fill"]:
+            stamp = pd.Timestamp(self.state["fill"])
+            cached = self._fill_cache = (self.state["fill"], tuple(getattr(stamp, attribute) for attribute in _FIELDS.values()))
+        return cached[1]
 
     def _standardize(self, parts: dict[str, np.ndarray]) -> np.ndarray:
         matrix = np.stack([parts[name] for name in self.state["parts"]], axis=1)
@@ -113,6 +150,37 @@ def _small_parse(column: pd.Series, fmt: str | None) -> pd.Series | None:
         else:
             return None
     return _parse_dates(pd.Series(texts, dtype=object), fmt)
+
+
+# ISO formats the fast path reads with ``datetime`` instead of pandas: the format's own fields,
+# ASCII digits only ("\\d" would take other scripts' digits), the whole text matched.
+_DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+ISO_PATTERNS = {
+    "%Y-%m-%d": re.compile(_DATE),
+    "%Y-%m-%d %H:%M:%S": re.compile(_DATE + r" ([0-9]{2}):([0-9]{2}):([0-9]{2})"),
+    "%Y-%m-%dT%H:%M:%S": re.compile(_DATE + r"T([0-9]{2}):([0-9]{2}):([0-9]{2})"),
+    "%Y-%m-%d %H:%M": re.compile(_DATE + r" ([0-9]{2}):([0-9]{2})"),
+}
+# pandas' Timestamp range at nanosecond resolution is 1677-09-21 … 2262-04-11; years at its
+# edges (and beyond, where the two libraries could differ) are left to pandas.
+_YEARS = range(1678, 2262)
+
+
+@functools.lru_cache(maxsize=4096)
+def iso_fields(fmt: str, text: str) -> tuple[int, ...] | None:
+    """(year, month, day, weekday, day of year, hour) of ``text`` in ISO ``fmt``; None if it does
+    not match, is outside ``_YEARS`` or is not a real date (2021-02-30): pandas decides those."""
+    match = ISO_PATTERNS[fmt].fullmatch(text)
+    if match is None:
+        return None
+    parts = [int(group) for group in match.groups()]
+    if parts[0] not in _YEARS:
+        return None
+    try:
+        moment = datetime.datetime(*parts)
+    except ValueError:
+        return None
+    return (moment.year, moment.month, moment.day, moment.weekday(), moment.timetuple().tm_yday, moment.hour)
 
 
 # Calendar fields by their pandas ``.dt`` names → Timestamp attribute, for ``transform_small``.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,7 @@ class FeatureSet:
         return [f.name for f in self.features]
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> "FeatureSet":
+        self.__dict__.pop("_kinds", None)  # output kinds are read from the fitted state
         for feature in self.features:
             feature.fit(train[feature.name], context)
         self.target.fit(train)
@@ -94,7 +95,7 @@ class FeatureSet:
         """Arrays, and errors by row position for rows a feature could not read (their arrays hold
         placeholders); the Predictor reports those rows and predicts the rest."""
         self.check_columns(frame, source=source)
-        dense, codes, arrays, errors = [], [], {}, {}
+        outputs, errors = [], {}
         small = len(frame) <= SMALL_ROWS
         for feature in self.features:
             column = frame[feature.name]
@@ -104,17 +105,59 @@ class FeatureSet:
                 values, feature_errors = feature.transform_rows(column, strict=strict)
             for position, message in feature_errors.items():
                 errors.setdefault(position, f"{feature.name}: {message}")
-            kind = feature.output_spec().kind
+            outputs.append(values)
+        return self._group(outputs, len(frame)), dict(sorted(errors.items()))
+
+    def transform_records(self, rows: Sequence[Any]) -> dict[str, np.ndarray] | None:
+        """``transform`` of ``pd.DataFrame.from_records(rows)`` without building the frame, for a
+        few records (a served request, a one-row predict); None when a column is absent from every
+        row or a feature declines (see ``transform_lists``): the caller then builds the frame,
+        which also raises the usual errors."""
+        if not 0 < len(rows) <= SMALL_ROWS or not all(isinstance(row, Mapping) for row in rows):
+            return None
+        if not all(any(name in row for row in rows) for name in self.input_names):
+            return None
+        return self.transform_lists({name: [row.get(name) for row in rows] for name in self.input_names}, len(rows))
+
+    def transform_small_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """``transform(frame)`` for a frame of a few rows, read as Python values in one
+        ``to_numpy(dtype=object)`` (extracting 13 pandas columns one by one costs more than the
+        prediction); None when a column is missing or a feature declines."""
+        if not 0 < len(frame) <= SMALL_ROWS:
+            return None
+        position = {name: j for j, name in enumerate(frame.columns)}
+        if len(position) != frame.shape[1] or not all(name in position for name in self.input_names):
+            return None  # duplicate or missing columns: the usual path says so
+        matrix = frame.to_numpy(dtype=object)
+        return self.transform_lists({name: matrix[:, position[name]].tolist() for name in self.input_names}, len(frame))
+
+    def transform_lists(self, columns: Mapping[str, list[Any]], rows: int) -> dict[str, np.ndarray] | None:
+        """Arrays from each input column's values as a Python list (``Feature.transform_values``);
+        None as soon as one feature declines its values."""
+        outputs = []
+        for feature in self.features:
+            values = feature.transform_values(columns[feature.name])
+            if values is None:
+                return None
+            outputs.append(values)
+        return self._group(outputs, rows)
+
+    def _group(self, outputs: list[np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """Per-feature arrays → "dense" (concatenated), "codes" (stacked), "tokens.*"/"images.*"."""
+        kinds = self.__dict__.get("_kinds")
+        if kinds is None or len(kinds) != len(self.features):  # fixed once fitted
+            kinds = self._kinds = [feature.output_spec().kind for feature in self.features]
+        dense, codes, arrays = [], [], {}
+        for feature, kind, values in zip(self.features, kinds, outputs):
             if kind == "dense":
                 dense.append(values)
             elif kind == "codes":
                 codes.append(values)
             else:
                 arrays[f"{kind}.{feature.name}"] = values
-        rows = len(frame)
         arrays["dense"] = np.concatenate(dense, axis=1) if dense else np.zeros((rows, 0), np.float32)
         arrays["codes"] = np.stack(codes, axis=1) if codes else np.zeros((rows, 0), np.int64)
-        return arrays, dict(sorted(errors.items()))
+        return arrays
 
     def input_spec(self) -> InputSpec:
         spec = InputSpec()

@@ -97,9 +97,13 @@ class NumberFeature(Feature):
         """Numbers or missing values only (a float column, JSON numbers): no text parsing needed."""
         if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
             return self._encode(*self._fill_clip(column.to_numpy(dtype=np.float64, na_value=np.nan)))
-        values = column.tolist()
+        return self.transform_values(column.tolist())
+
+    def transform_values(self, values: list) -> np.ndarray | None:
+        """Python numbers or missing values (JSON rows, records); text, bools and huge ints go to pandas."""
         # In a text column, pandas reads inf as the word "inf" (→ missing): leave those to it.
-        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) != np.inf) for v in values):
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) != np.inf
+                                 and (isinstance(v, float) or abs(v) < 2**63)) for v in values):
             return None
         return self._encode(*self._fill_clip(np.array([np.nan if v is None else v for v in values], dtype=np.float64)))
 

@@ -120,6 +120,15 @@ class BaggedEstimator:
         return FitSummary(**json.loads((folder / "summary.json").read_text(encoding="utf-8")))
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        models = [getattr(member, "model", None) for member in self.members]
+        if all(model is not None for model in models):  # torch members: one stacked forward for all K
+            from forgeml.models.stacked import StackedScorer, stacked_scores
+
+            if self.__dict__.get("_stacked") is None:
+                self._stacked = StackedScorer()
+            fast = stacked_scores(self._stacked, models, self.config, self.task, arrays)
+            if fast is not None:
+                return fast
         return np.mean([member.scores(arrays) for member in self.members], axis=0)
 
     def save(self, directory: Path) -> list[str]:

@@ -16,6 +16,7 @@ from forgeml.config import NETWORK_TYPES
 from forgeml.models.frozen_cache import cache_inputs
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
+from forgeml.models.stacked import StackedScorer, stacked_scores
 from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
 
@@ -32,6 +33,7 @@ class TorchEstimator:
 
     def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
+        self._stacked = StackedScorer()  # the network as stacked tensors, for fast predictions
         torch.manual_seed(config.train.seed)  # same seed, same initial weights
         # load_weights: read pretrained encoder weights from their checkpoint (training); a bundle
         # being loaded brings its own weights, so the checkpoint folder is not needed then.
@@ -65,6 +67,9 @@ class TorchEstimator:
 
     @torch.no_grad()
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        fast = stacked_scores(self._stacked, [self.model], self.config, self.task, arrays)
+        if fast is not None:
+            return fast
         self.model.eval()
         inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches
         return self.task.scores(Trainer(self.config.train).predict(self.model, inputs))

@@ -78,7 +78,9 @@ class TabularService:
         return pd.DataFrame(columns, columns=self.input_names)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.decode(self.predictor.scores(self.frame(rows), source="request"))
+        """The Predictor's records path: no DataFrame for a batch of numbers, categories and ISO
+        dates (≤ 64 rows); ``frame`` for the rest."""
+        return self.decode(self.predictor.score_records(rows, source="request", to_frame=self.frame))
 
     def decode(self, scores: np.ndarray) -> list[dict[str, Any]]:
         if self.classes is not None:

@@ -1,0 +1,148 @@
+"""The small-input fast paths of the Predictor (records and small DataFrames read as Python values,
+ISO dates without pandas) give exactly the pandas path's predictions, or step aside."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml import Pipeline
+from forgeml.errors import SchemaError
+from forgeml.features import featureset as featureset_module
+from forgeml.config import CleanConfig
+from forgeml.config import DateFeature as DateConfig
+from forgeml.data.clean import CleaningReport
+from forgeml.features.base import FitContext
+from forgeml.features.date import ISO_PATTERNS, DateFeature
+
+FAST = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
+
+
+@pytest.fixture(scope="module")
+def penguins(fitted_penguins):
+    return fitted_penguins
+
+
+@pytest.fixture(scope="module")
+def table(make_mixed):
+    """Numbers with gaps, a category with gaps, an ISO date, a yes/no input; target ``label``."""
+    frame = make_mixed(rows=160).drop(columns=["review", "price", "size"])
+    frame["member"] = np.where(np.arange(len(frame)) % 3 == 0, "yes", "no")
+    return Pipeline(target="label", overrides=FAST).fit(frame).predictor_, frame
+
+
+def pandas_path(predictor, data, monkeypatch, records: bool = False):
+    """The reference: every fast path off (``SMALL_ROWS = 0``), so pandas transforms each column."""
+    with monkeypatch.context() as patch:
+        patch.setattr(featureset_module, "SMALL_ROWS", 0)
+        return predictor.predict_records(data) if records else predictor.predict(data)
+
+
+def as_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON gives them: Python values, None for missing."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def same_records(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert type(a[key]) is type(b[key]), key
+            assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), (key, a[key], b[key])  # NaN == NaN here
+
+
+def check(predictor, frame: pd.DataFrame, monkeypatch, *, expect_fast: bool = True) -> None:
+    inputs = frame[predictor.featureset.input_names]
+    if expect_fast:  # the fast paths really ran
+        assert predictor.featureset.transform_small_frame(frame) is not None
+        assert predictor.featureset.transform_records(as_records(inputs)) is not None
+    pd.testing.assert_frame_equal(predictor.predict(frame), pandas_path(predictor, frame, monkeypatch), check_exact=True)
+    records = as_records(inputs)
+    same_records(predictor.predict_records(records), pandas_path(predictor, records, monkeypatch, records=True))
+    pd.testing.assert_frame_equal(predictor.predict(records), pandas_path(predictor, records, monkeypatch), check_exact=True)
+
+
+def test_penguins_single_rows_and_chunks(penguins, monkeypatch):
+    predictor, frame = penguins
+    for start in range(0, len(frame), 23):
+        check(predictor, frame.iloc[start : start + 1], monkeypatch)
+    for start in (0, 100, 200, 300):
+        check(predictor, frame.iloc[start : start + 64], monkeypatch)
+
+
+def test_generated_table_rows_chunks_and_bad_values(table, monkeypatch):
+    predictor, frame = table
+    for start in range(0, len(frame), 17):
+        check(predictor, frame.iloc[start : start + 1], monkeypatch)
+    check(predictor, frame.head(64), monkeypatch)
+    edits = {
+        "city": ["atlantis", None, "  paris ", "", 7, float("nan")],  # unknown, null, padded, empty, int, NaN
+        "age": [None, float("nan"), 1e308, -0.0, 42, 3.5],
+        "signup": ["2021-02-30", "NA", None, " 2020-01-05 ", "garbage", "2262-01-01"],
+        "member": [None, "maybe", "YES", " yes", 1, float("nan")],
+        "income": ["12.5", None, 1, "n/a", -3, 2**70],  # text numbers and a huge int: the pandas path's job
+    }
+    base = frame.head(6).reset_index(drop=True)
+    for name, values in edits.items():
+        edited = base.copy()
+        edited[name] = pd.Series(values, dtype=object)
+        check(predictor, edited, monkeypatch, expect_fast=False)
+        for i in range(len(values)):
+            check(predictor, edited.iloc[[i]], monkeypatch, expect_fast=False)
+
+
+def test_fast_paths_decline_rather_than_guess(table):
+    predictor, frame = table
+    features = predictor.featureset
+    row = as_records(frame.head(1)[features.input_names])[0]
+    assert features.transform_records([dict(row, age="12")]) is None  # text in a number column
+    assert features.transform_records([dict(row, city=2.0)]) is None  # a float category: pandas' Int64 rule
+    assert features.transform_records([dict(row, member=True)]) is None
+    assert features.transform_records([dict(row, signup="2020-1-5")]) is None  # not ISO: pandas parses it
+    assert features.transform_records([{k: v for k, v in row.items() if k != "age"}]) is None  # column absent
+    assert features.transform_records([row] * (featureset_module.SMALL_ROWS + 1)) is None
+    category = frame.head(2).astype({"city": "category"})
+    assert predictor.predict(category).equals(predictor.predict(category.astype({"city": object})))
+
+
+def test_records_missing_everywhere_is_the_usual_error_and_inputs_are_untouched(table):
+    predictor, frame = table
+    row = as_records(frame.head(1)[predictor.featureset.input_names])[0]
+    with pytest.raises(SchemaError, match="age"):
+        predictor.predict_records([{k: v for k, v in row.items() if k != "age"}])
+    before = frame.head(3).copy()
+    given = frame.head(3)
+    predictor.predict(given)
+    pd.testing.assert_frame_equal(given, before)
+    out = predictor.predict(frame.head(3).set_index(pd.Index([10, 20, 30])))
+    assert list(out.index) == [10, 20, 30]
+
+
+ALL_PARTS = ["year", "month", "day", "weekday", "dayofyear", "hour", "cyclic"]
+
+
+@pytest.mark.parametrize("fmt", list(ISO_PATTERNS))
+def test_iso_dates_parse_exactly_as_pandas(fmt):
+    rng = np.random.default_rng(0)
+    stamps = (pd.Timestamp("1678-01-01") + pd.to_timedelta(rng.integers(0, 584 * 365, 400), unit="D")
+              + pd.to_timedelta(rng.integers(0, 86400, 400), unit="s"))
+    edge = ["2000-02-29", "1900-02-29", "2021-02-30", "2020-13-01", "2020-00-10", "1678-01-01", "2261-12-31", "1677-12-31",
+            "2262-06-01", "0099-01-01", "2020-1-5", "20200105", "2020-01-05T", "２０２０-01-05", " 2020-01-05", "2020-06-15 24:00:00",
+            "2020-06-15 23:59:59", "2020-06-15T07:08:09", "2020-06-15 07:08", "NA", "", None]
+    texts = [s.strftime(fmt) for s in stamps]
+    feature = DateFeature(DateConfig(name="d", format=fmt, parts=ALL_PARTS))
+    feature.fit(pd.Series(texts[:200]), FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=200)))
+    accepted = 0
+    for text in texts + edge:
+        fast = feature.transform_values([text])
+        if fast is None:
+            continue
+        accepted += 1
+        np.testing.assert_array_equal(fast, feature.transform(pd.Series([text], dtype=object)), err_msg=f"{fmt} {text!r}")
+    assert accepted >= len(texts)  # every well-formed date took the fast path
+    assert feature.transform_values(["2021-02-30"]) is None and feature.transform_values([20200105]) is None
+    many = texts[:40] + [None, "NA"]
+    np.testing.assert_array_equal(feature.transform_values(many), feature.transform(pd.Series(many, dtype=object)))
