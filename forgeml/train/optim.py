@@ -18,11 +18,13 @@ def _param_groups(model: nn.Module, weight_decay: float, learning_rate: float) -
     """Decay only ≥2-D weights: decaying biases and norm scales only hurts (nanoGPT, BERT).
 
     Parameters are also grouped by their ``lr_scale``; schedules scale every group's rate alike.
+    Without weight decay the ≥2-D split changes nothing and is not made: each group costs one
+    more multi-tensor optimizer call per step (≈5 % of a small MLP's step).
     """
     groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            groups.setdefault((p.dim() >= 2, lr_scale(p)), []).append(p)
+            groups.setdefault((weight_decay > 0 and p.dim() >= 2, lr_scale(p)), []).append(p)
     return [
         {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": learning_rate * scale, "lr_scale": scale}
         for (decay, scale), params in sorted(groups.items(), key=lambda item: (-item[0][1], not item[0][0]))

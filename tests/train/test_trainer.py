@@ -109,6 +109,13 @@ def test_sgd_matches_a_hand_written_loop_over_the_same_batches() -> None:
 
 
 # ----------------------------------------------------------------------------- optimisers
+def test_without_weight_decay_all_parameters_share_one_group() -> None:
+    from forgeml.train.optim import build_optimizer
+
+    assert len(build_optimizer(_net(), _config(optimizer="adam", weight_decay=0.0)).param_groups) == 1
+    assert len(build_optimizer(_net(), _config(optimizer="adam", weight_decay=0.01)).param_groups) == 2
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_each_optimizer_trains_and_is_the_one_configured(name: str, tmp_path: Path) -> None:
     config = _config(optimizer=name, learning_rate=0.05, weight_decay=0.05, epochs=3)
