@@ -68,7 +68,7 @@ class DateFeature(Feature):
         n_missing = int(dates.isna().sum())
         if n_missing:
             context.report.record_missing(self.name, n_missing, self.config.missing, str(fill))
-        parts = self._parts(dates.fillna(fill))
+        parts = self._parts(_filled(dates, fill))
         self.state.update(
             fill=fill.isoformat(),
             parts=list(parts),
@@ -77,7 +77,7 @@ class DateFeature(Feature):
         )
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
-        dates = self.parse(column).fillna(pd.Timestamp(self.state["fill"]))
+        dates = _filled(self.parse(column), pd.Timestamp(self.state["fill"]))
         return self._standardize(self._parts(dates))
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
@@ -208,3 +208,13 @@ class _Values(np.ndarray):
 
     def to_numpy(self, dtype: Any = None) -> np.ndarray:
         return np.asarray(self, dtype=dtype)
+
+
+def _filled(dates: pd.Series, fill: pd.Timestamp) -> pd.Series:
+    """``dates.fillna(fill)`` without pandas' lossy-fill path: a column parsed at second or
+    millisecond resolution (pandas does that for "%H:%M:%S" formats) is widened to microseconds
+    first, so a fill with a fractional second is kept exactly, as pandas' own upcast kept it."""
+    if isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M" and np.datetime_data(dates.dtype)[0] in ("s", "ms"):
+        dates = dates.astype("datetime64[us]")
+        fill = fill.as_unit("us") if fill.unit in ("s", "ms") else fill
+    return dates.fillna(fill)
