@@ -96,3 +96,12 @@ class ForeignLoad:
         share = foreign / wall if wall > 0 else 0.0
         flag = " — OTHER PROCESSES WERE RUNNING; re-run alone for trustworthy timings" if share > 0.1 else ""
         return share, f"other processes used {foreign:.1f} CPU-s during {wall:.1f} s wall (≈{share:.2f} cores){flag}"
+
+
+def shared_data_missing(path: Path) -> bool:
+    """True (after saying so) when a bench's data file from ../shared/data is absent: a user's
+    clone has no shared folder, and such a bench skips cleanly instead of failing."""
+    if Path(path).is_file():
+        return False
+    print(f"skipped: {path} not found (the shared data folder is not on this machine)")
+    return True

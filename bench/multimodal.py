@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import ForeignLoad, machine_line, pin_threads, verdict  # noqa: E402
+from _common import ForeignLoad, machine_line, pin_threads, shared_data_missing, verdict  # noqa: E402
 
 DATA = Path("/work/shared/data/birds.csv")
 
@@ -40,8 +40,7 @@ pin_threads(ARGS.threads)
 
 
 def main() -> int:
-    if not ARGS.data.is_file():
-        print(f"skipped: {ARGS.data} not found (the shared data folder is not on this machine)")
+    if shared_data_missing(ARGS.data):
         return 0
     from forgeml import Pipeline
     from forgeml.data.load import load_table

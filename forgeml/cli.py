@@ -12,14 +12,13 @@ from typing import Any, Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, relaunched_under_torchrun
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
 app.add_typer(runs_app, name="runs")
 
 _STATE = {"debug": False}
-RunsDir = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR).")
 
 
 @app.callback()

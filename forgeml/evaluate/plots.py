@@ -50,11 +50,12 @@ def learning_curves(history: list[dict]) -> bytes:
     bold, so one member's luck is not the story. The mean stops where the first member stopped
     early: averaging over fewer members after that would draw steps that no model took.
     """
-    from forgeml.runs.registry import all_members_mean
+    from forgeml.runs.registry import epoch_rows, epochs_all_members_trained
 
     with _figure_context():
         members = _by_fold(history)
-        mean = all_members_mean(history) if len(members) > 1 else history
+        bagged = len(members) > 1
+        mean = epochs_all_members_trained(epoch_rows(history)) if bagged else history
         epochs = [row.get("epoch", i + 1) for i, row in enumerate(mean)]
         keys = list(dict.fromkeys(k for row in history for k in row if k != "fold"))
         loss_keys = [k for k in keys if k.endswith("loss")]
@@ -66,9 +67,9 @@ def learning_curves(history: list[dict]) -> bytes:
             return _empty(fig, axes[0], "no training history")
         for ax, group, title in zip(axes, (loss_keys, metric_keys), ("Loss", "Validation metrics")):
             for key in group:
-                label = f"{key} (mean of {len(members)} members)" if len(members) > 1 else key
+                label = f"{key} (mean of {len(members)} members)" if bagged else key
                 line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker="o", markersize=3, label=label)
-                for rows in members.values() if len(members) > 1 else ():
+                for rows in members.values() if bagged else ():
                     ax.plot([r.get("epoch") for r in rows], [_number(r.get(key)) for r in rows],
                             color=line.get_color(), linewidth=0.8, alpha=0.5)
             ax.set_title(title)

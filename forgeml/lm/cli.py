@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, relaunched_under_torchrun
+from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 
@@ -37,7 +37,7 @@ def train(
     name: Optional[str] = typer.Option(None, help="Run name (default: the corpus's name)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run of this name from its checkpoint."),
     threads: Optional[int] = typer.Option(None, help="torch threads per process."),
-    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR)."),
+    runs_dir: Optional[Path] = RunsDir,
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Token cache (default: $FORGEML_CACHE_DIR or ~/.cache/forgeml)."),
     nproc_per_node: int = NprocPerNode,
     nnodes: int = Nnodes,

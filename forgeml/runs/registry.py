@@ -204,7 +204,10 @@ class RunRegistry:
             # a process killed mid-write leaves a line without its newline: start on a fresh line,
             # so the cut line is the only one lost (``history`` skips it)
             size = handle.seek(0, os.SEEK_END)
-            cut = size > 0 and handle.seek(size - 1) >= 0 and handle.read(1) != b"\n"
+            cut = False
+            if size:
+                handle.seek(size - 1)
+                cut = handle.read(1) != b"\n"
             handle.write((("\n" if cut else "") + line + "\n").encode("utf-8"))
             handle.flush()
 
@@ -390,9 +393,8 @@ def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
-def all_members_mean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``epoch_rows`` of a bagged history, cut where the first member stopped early: a mean over
-    fewer members after that would draw steps no model took (curves use this)."""
-    merged = epoch_rows(rows)
+def epochs_all_members_trained(merged: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``epoch_rows`` output cut where the first bagged member stopped early: a mean over fewer
+    members after that would draw steps no model took (curves use this)."""
     members = max((row.get("folds", 1) for row in merged), default=1)
     return [row for row in merged if row.get("folds", 1) == members]

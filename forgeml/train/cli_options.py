@@ -1,11 +1,13 @@
-"""The distributed options every training command takes (``forgeml train``, ``forgeml lm train``),
-declared once. typer only: imported by the CLI at start-up."""
+"""Options several commands share, declared once: the run registry folder, and the distributed
+options every training command takes (``forgeml train``, ``forgeml lm train``). typer only:
+imported by the CLI at start-up."""
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
+RunsDir = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR).")
 NprocPerNode = typer.Option(1, "--nproc-per-node", help="Processes on this host, run by torchrun (gloo on CPU, nccl on CUDA).")
 Nnodes = typer.Option(1, "--nnodes", help="Hosts in the job; every host runs the same command with its own --node-rank.")
 NodeRank = typer.Option(0, "--node-rank", help="This host's number, 0..nnodes-1; host 0 hosts the rendezvous and writes the run.")

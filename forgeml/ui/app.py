@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from forgeml.errors import RunError
-from forgeml.runs.registry import RunRecord, RunRegistry, all_members_mean
+from forgeml.runs.registry import RunRecord, RunRegistry, epochs_all_members_trained
 from forgeml.runs.views import best_epoch, epochs_run, flatten, read_flat_config
 from forgeml.ui.charts import line_chart
 
@@ -55,10 +55,10 @@ def _number(value: Any) -> float | None:
 
 
 def curves(history: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """metric → [(epoch, value)] for every numeric key in the epoch rows (a bagged run: the
-    members' mean over the epochs all of them trained)."""
+    """metric → [(epoch, value)] for every numeric key in the epoch rows (``registry.history``;
+    a bagged run's: the members' mean, over the epochs all of them trained)."""
     out: dict[str, list[tuple[float, float]]] = {}
-    for position, row in enumerate(all_members_mean(history)):
+    for position, row in enumerate(epochs_all_members_trained(history)):
         x = _number(row.get("epoch"))
         x = x if x is not None else float(position + 1)
         for key, value in row.items():

@@ -6,11 +6,13 @@ from typing import Optional
 
 import typer
 
+from forgeml.train.cli_options import RunsDir
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def ui(
-        runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR)."),
+        runs_dir: Optional[Path] = RunsDir,
         host: str = typer.Option("127.0.0.1", help="Interface to bind; keep the default unless others should see your runs."),
         port: int = typer.Option(8501, help="TCP port."),
         open_: bool = typer.Option(False, "--open", help="Open the dashboard in the browser."),
