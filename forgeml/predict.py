@@ -63,7 +63,37 @@ class Predictor:
         ``error`` entry; the other rows are predicted as usual.
         """
         columns, index = self._predict_columns(data)
-        return pd.DataFrame(columns, index=index)
+        return self._output_frame(columns, index)
+
+    def _output_frame(self, columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+        """``pd.DataFrame(columns, index=index)``, built without pandas' inference when it is known.
+
+        For the usual answer (numpy columns: float scores and, for classes, the label array) the
+        column index is made once per set of names and the labels are typed once per bundle
+        (``label_dtype``), then the frame is assembled from those arrays directly. pandas'
+        constructor re-infers both on every call, ~0.2 ms: more than a one-row prediction
+        (bench/predict_latency.py). Any other column (image paths, errors) takes the constructor."""
+        arrays = list(columns.values())
+        label = f"{self.config.target[0]}_prediction"
+        if not hasattr(pd.DataFrame, "_from_arrays") or not all(
+                isinstance(array, np.ndarray) and array.ndim == 1 and (array.dtype != object or name == label)
+                for name, array in columns.items()):
+            return pd.DataFrame(columns, index=index)
+        names = tuple(columns)
+        cached = self.__dict__.get("_output_columns")
+        if cached is None or cached[0] != names:
+            cached = self._output_columns = (names, pd.DataFrame(columns, index=index).columns)
+        arrays = [pd.array(array, dtype=self.label_dtype) if array.dtype == object else array for array in arrays]
+        return pd.DataFrame._from_arrays(arrays, columns=cached[1], index=index, verify_integrity=False)
+
+    @property
+    def label_dtype(self) -> Any:
+        """The dtype pandas gives a column of this bundle's class labels (``str`` for text labels
+        in pandas 3, object before): all labels come from ``classes``, so it is the same for every answer."""
+        cached = self.__dict__.get("_label_dtype")
+        if cached is None:
+            cached = self._label_dtype = pd.Series(np.asarray(self.featureset.target.classes, dtype=object)).dtype
+        return cached
 
     def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``predict`` for records, answered as records: one dict per row with ``predict``'s columns
@@ -84,13 +114,11 @@ class Predictor:
                 return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), pd.RangeIndex(len(data))
             frame, source = records_frame(data), "records"
         else:
-            frame, source = borrowed_frame(data), describe_source(data)
-            if frame is not None:
-                arrays = self.featureset.transform_small_frame(frame)
-                if arrays is not None:
-                    return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), frame.index
-            else:
-                frame = self._frame(data)
+            borrowed, source = borrowed_frame(data), describe_source(data)
+            arrays = self.featureset.transform_small_frame(borrowed) if borrowed is not None else None
+            if arrays is not None:
+                return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), borrowed.index
+            frame = self._frame(data)
         if len(frame) == 0:
             raise DataError("no rows to predict", where=source, hint="give at least one row")
         arrays, errors = self.featureset.transform_rows(frame, strict=True, source=source)
@@ -107,7 +135,7 @@ class Predictor:
         out: dict[str, Any] = dict(images)
         if self.task.is_classification:
             target = self.config.target[0]
-            labels = self.featureset.target.decode(np.nan_to_num(scores).argmax(axis=1))
+            labels = self.featureset.target.decode((np.nan_to_num(scores) if errors else scores).argmax(axis=1))
             if errors:
                 labels = labels.astype(object)
                 labels[list(errors)] = None
@@ -163,15 +191,13 @@ def records_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def borrowed_frame(data: Any) -> pd.DataFrame | None:
-    """``data`` itself when it is a small DataFrame that ``load_table`` would only copy: the copy
-    (it keeps the caller's frame unmodified) costs more than the prediction for a row or two, and
-    the feature transforms only read. None: load it the usual way."""
+    """``data`` itself when it is a small DataFrame whose column names ``load_table`` would keep
+    as they are: the copy ``load_table`` makes (it keeps the caller's frame unmodified) costs more
+    than the prediction for a row or two, and the fast path only reads. None: load it the usual way."""
     from forgeml.features.featureset import SMALL_ROWS
 
     if not isinstance(data, pd.DataFrame) or len(data) > SMALL_ROWS or not data.columns.is_unique:
         return None
-    if not all(isinstance(name, str) and name == name.strip() for name in data.columns):
-        return None
-    if any(isinstance(dtype, pd.CategoricalDtype) for dtype in data.dtypes):
+    if not all(isinstance(name, str) and name == name.strip() for name in data.columns.tolist()):
         return None
     return data

@@ -146,3 +146,53 @@ def test_iso_dates_parse_exactly_as_pandas(fmt):
     assert feature.transform_values(["2021-02-30"]) is None and feature.transform_values([20200105]) is None
     many = texts[:40] + [None, "NA"]
     np.testing.assert_array_equal(feature.transform_values(many), feature.transform(pd.Series(many, dtype=object)))
+
+
+def constructor_frame(predictor, data) -> pd.DataFrame:
+    """What ``predict`` answered before its output fast path: pandas' own constructor."""
+    columns, index = predictor._predict_columns(data)
+    return pd.DataFrame(columns, index=index)
+
+
+def test_output_frame_is_what_the_pandas_constructor_builds(penguins, table, make_mixed):
+    """Text labels (pandas' str dtype), numeric labels, regression, a custom index. (Error rows, from
+    unreadable images, keep the constructor: tests/features/test_image.py.)"""
+    frame = make_mixed(rows=120)
+    numeric = frame.assign(level=np.where(frame["label"] == "yes", 3, 7)).drop(columns=["label"])
+    regression = frame.drop(columns=["label"])
+    models = [penguins[0], table[0],
+              Pipeline(target="level", overrides=FAST).fit(numeric).predictor_,
+              Pipeline(target="price", overrides=FAST).fit(regression).predictor_]
+    for predictor, data in zip(models, [penguins[1], table[1], numeric, regression]):
+        for rows in (data.head(1), data.iloc[5:9].set_index(pd.Index(list("abcd"))), data.head(64)):
+            got = predictor.predict(rows)
+            pd.testing.assert_frame_equal(got, constructor_frame(predictor, rows), check_exact=True)
+            assert list(got.index) == list(rows.index)
+    assert models[2].predict(numeric.head(2))["level_prediction"].dtype == np.int64
+    assert str(models[0].predict(penguins[1].head(1))["Species_prediction"].dtype) == str(pd.Series(["a"]).dtype)
+
+
+def test_column_values_read_every_dtype_as_the_object_matrix_does(monkeypatch):
+    frame = pd.DataFrame({
+        "text": pd.Series(["a", None, "中文"], dtype="str"), "object": pd.Series([1, "b", None], dtype=object),
+        "float": [1.5, np.nan, -0.0], "int": [1, 2, 3], "bool": [True, False, True],
+        "nullable": pd.Series([1, None, 3], dtype="Int64"), "when": pd.to_datetime(["2020-01-02", None, "2021-03-04"]),
+    })
+    matrix = frame.to_numpy(dtype=object)
+    want = [matrix[:, j].tolist() for j in range(matrix.shape[1])]
+    got = featureset_module.column_values(frame)
+    for column, a, b in zip(frame.columns, got, want):
+        assert [type(v) for v in a] == [type(v) for v in b], column
+        assert all(same_value(x, y) for x, y in zip(a, b)), column
+    category = frame.astype({"text": "category"})
+    assert featureset_module.column_values(category) is None  # load_table's job: the usual path
+    monkeypatch.delattr(pd.DataFrame, "_iter_column_arrays")  # a pandas without the private reader
+    fallback = featureset_module.column_values(frame)
+    assert all(same_value(x, y) and type(x) is type(y) for a, b in zip(fallback, want) for x, y in zip(a, b))
+    assert featureset_module.column_values(category) is None
+
+
+def same_value(x, y) -> bool:
+    if x is pd.NA or y is pd.NA:
+        return x is y
+    return x == y or (x != x and y != y)

@@ -12,16 +12,19 @@ import pandas as pd
 from forgeml.features.base import Feature, FitContext, OutputSpec, register
 
 
+# periodic parts: (name, period, the ``.dt`` field, its offset so the cycle starts at 0)
+_CYCLES = (("month", 12, "month", 1), ("weekday", 7, "day_of_week", 0), ("dayofyear", 366, "day_of_year", 1))
+
+
 def _cyclic(dates: pd.Series) -> dict[str, np.ndarray]:
-    """sin/cos of periodic parts, so December sits next to January."""
+    """sin/cos of periodic parts, so December sits next to January (one sin and one cos call for
+    all three: on a few rows the per-call cost is the whole cost)."""
+    values = np.array([getattr(dates.dt, field).to_numpy(dtype=np.float64) - offset for _, _, field, offset in _CYCLES])
+    angles = 2 * np.pi * values / np.array([[period] for _, period, _, _ in _CYCLES], dtype=np.float64)
+    sines, cosines = np.sin(angles), np.cos(angles)
     out = {}
-    for part, period, values in (
-        ("month", 12, dates.dt.month - 1),
-        ("weekday", 7, dates.dt.day_of_week),
-        ("dayofyear", 366, dates.dt.day_of_year - 1),
-    ):
-        angle = 2 * np.pi * values.to_numpy(dtype=np.float64) / period
-        out[f"{part}_sin"], out[f"{part}_cos"] = np.sin(angle), np.cos(angle)
+    for i, (part, _, _, _) in enumerate(_CYCLES):
+        out[f"{part}_sin"], out[f"{part}_cos"] = sines[i], cosines[i]
     return out
 
 
@@ -125,8 +128,11 @@ class DateFeature(Feature):
         return cached[1]
 
     def _standardize(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        matrix = np.stack([parts[name] for name in self.state["parts"]], axis=1)
-        return ((matrix - np.asarray(self.state["mean"])) / np.asarray(self.state["std"])).astype(np.float32)
+        cached = self.__dict__.get("_moments")
+        if cached is None or cached[0] is not self.state["mean"]:  # the fitted mean and std as arrays, once per fit
+            cached = self._moments = (self.state["mean"], np.asarray(self.state["mean"]), np.asarray(self.state["std"]))
+        matrix = np.array([parts[name] for name in self.state["parts"]], dtype=np.float64).T  # np.stack's checks cost more, on a few rows
+        return ((matrix - cached[1]) / cached[2]).astype(np.float32)
 
     def output_spec(self) -> OutputSpec:
         columns = tuple(f"{self.name}.{p}" for p in self.state["parts"])

@@ -17,6 +17,35 @@ from forgeml.features.target import ClassTarget, RegressionTarget, target_from_j
 SMALL_ROWS = 64
 
 
+ARROW_STRINGS = tuple(cls for cls in (getattr(pd.arrays, "ArrowStringArray", None),) if cls is not None)
+
+
+def column_values(frame: pd.DataFrame) -> list[list[Any]] | None:
+    """Each column's values as a list of Python values, in column order; None if a column is
+    categorical (``load_table`` turns those into plain values first: the caller takes that path).
+
+    Reads pandas' per-column arrays directly (``DataFrame._iter_column_arrays``, in pandas 2 and 3):
+    ``frame[name]`` builds a Series per column and ``to_numpy(dtype=object)`` converts every cell,
+    each costing more than a one-row prediction (bench/predict_latency.py). Falls back to the
+    object matrix where a pandas version lacks it; the values are the same either way
+    (tests/test_predict_fast.py)."""
+    iterate = getattr(frame, "_iter_column_arrays", None)
+    if iterate is None:
+        if any(isinstance(dtype, pd.CategoricalDtype) for dtype in frame.dtypes):
+            return None
+        matrix = frame.to_numpy(dtype=object)
+        return [matrix[:, j].tolist() for j in range(matrix.shape[1])]
+    values = []
+    for array in iterate():
+        if isinstance(array, pd.Categorical):
+            return None
+        # Arrow-backed text iterates to the same str / NaN values twice as fast as its tolist (which
+        # converts through to_numpy); other arrays' tolist gives Python scalars (iterating a nullable
+        # integer array would give numpy ones)
+        values.append(list(array) if isinstance(array, ARROW_STRINGS) else array.tolist())
+    return values
+
+
 class TokenInput(NamedTuple):
     feature: str
     vocab: int
@@ -120,16 +149,18 @@ class FeatureSet:
         return self.transform_lists({name: [row.get(name) for row in rows] for name in self.input_names}, len(rows))
 
     def transform_small_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray] | None:
-        """``transform(frame)`` for a frame of a few rows, read as Python values in one
-        ``to_numpy(dtype=object)`` (extracting 13 pandas columns one by one costs more than the
-        prediction); None when a column is missing or a feature declines."""
+        """``transform(frame)`` for a frame of a few rows, read as Python values (``column_values``);
+        None when a column is missing or categorical, or a feature declines."""
         if not 0 < len(frame) <= SMALL_ROWS:
             return None
-        position = {name: j for j, name in enumerate(frame.columns)}
-        if len(position) != frame.shape[1] or not all(name in position for name in self.input_names):
+        names = frame.columns.tolist()
+        position = {name: j for j, name in enumerate(names)}
+        if len(position) != len(names) or not all(name in position for name in self.input_names):
             return None  # duplicate or missing columns: the usual path says so
-        matrix = frame.to_numpy(dtype=object)
-        return self.transform_lists({name: matrix[:, position[name]].tolist() for name in self.input_names}, len(frame))
+        values = column_values(frame)
+        if values is None:
+            return None
+        return self.transform_lists({name: values[position[name]] for name in self.input_names}, len(frame))
 
     def transform_lists(self, columns: Mapping[str, list[Any]], rows: int) -> dict[str, np.ndarray] | None:
         """Arrays from each input column's values as a Python list (``Feature.transform_values``);

@@ -88,7 +88,8 @@ class NumberFeature(Feature):
         missing = np.isnan(values)
         low = self.state["low"] if self.state["low"] is not None else -np.inf
         high = self.state["high"] if self.state["high"] is not None else np.inf
-        return np.where(missing, self.state["fill"], np.clip(values, low, high)), missing
+        # np.maximum/np.minimum: np.clip's argument handling costs more than the arithmetic on a few rows
+        return np.where(missing, self.state["fill"], np.minimum(np.maximum(values, low), high)), missing
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
         return self._encode(*self._clip_fill(column, strict))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,6 +37,32 @@ ACTIVATION_FUNCTIONS: dict[type, Callable[[nn.Module], Callable[[torch.Tensor], 
     nn.GELU: lambda module: (lambda x: F.gelu(x, approximate=module.approximate)),
     nn.SiLU: lambda module: F.silu,
 }
+
+# The same activations on numpy arrays, for the small-batch forward (``StackedNet.numpy_scores``).
+NUMPY_ACTIVATIONS: dict[type, Callable[[nn.Module], Callable[[np.ndarray], np.ndarray]]] = {
+    nn.ReLU: lambda module: lambda x: np.maximum(x, 0, dtype=np.float32),
+    nn.GELU: lambda module: _numpy_gelu(module.approximate),
+    nn.SiLU: lambda module: _numpy_silu(),
+}
+
+# Up to this many rows, a CPU forward runs in numpy: each torch op has a fixed cost of a few
+# microseconds, numpy's a fraction of that, and a bag's ~20 ops on one row are the whole
+# prediction time (bench/predict_latency.py). Above it, torch's multi-threaded kernels win.
+NUMPY_ROWS = 64
+
+
+def _numpy_gelu(approximate: str) -> Callable[[np.ndarray], np.ndarray]:
+    from scipy.special import erf
+
+    if approximate == "tanh":
+        return lambda x: 0.5 * x * (1 + np.tanh(np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x**3)))
+    return lambda x: 0.5 * x * (1 + erf(x * np.float32(1 / np.sqrt(2))))
+
+
+def _numpy_silu() -> Callable[[np.ndarray], np.ndarray]:
+    from scipy.special import expit
+
+    return lambda x: x * expit(x)
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -62,6 +89,7 @@ class _Layer:
             self.shift = _stack([b.layers[1].bias for b in blocks]).unsqueeze(1)
             self.norm = "layer"
         self.activation = ACTIVATION_FUNCTIONS[type(activation)](activation)
+        self.numpy_activation = NUMPY_ACTIVATIONS[type(activation)](activation)
         self.residual = blocks[0].residual
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,6 +100,24 @@ class _Layer:
             y = torch.addcmul(self.shift, F.layer_norm(y, self.norm_shape, eps=self.eps), self.scale)
         y = self.activation(y)
         return x + y if self.residual else y
+
+    def numpy_forward(self, x: np.ndarray) -> np.ndarray:
+        """``__call__`` in numpy on the same (CPU) weights."""
+        weight, bias, scale, shift = self.__dict__.get("_numpy") or self._numpy_views()
+        y = np.matmul(x, weight) + bias
+        if self.norm == "batch":
+            y = y * scale + shift
+        elif self.norm == "layer":
+            centred = y - y.mean(axis=-1, keepdims=True)
+            y = centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + np.float32(self.eps)) * scale + shift
+        y = self.numpy_activation(y)
+        return x + y if self.residual else y
+
+    def _numpy_views(self) -> tuple:
+        """The stacked tensors as numpy arrays sharing their memory, made on first use (CPU only)."""
+        norm = (self.scale.numpy(), self.shift.numpy()) if self.norm != "none" else (None, None)
+        self._numpy = (self.weight.numpy(), self.bias.numpy(), *norm)
+        return self._numpy
 
 
 def _plain_block(block: nn.Module) -> bool:
@@ -128,7 +174,7 @@ class StackedNet:
 
     def is_current(self) -> bool:
         """False once any member's weights changed after stacking (training, loading, editing)."""
-        return all(t._version == v for t, v in zip(self.sources, self.versions))
+        return [t._version for t in self.sources] == self.versions
 
     def _members(self, dense: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Raw outputs of every member: (K, B, outputs)."""
@@ -147,6 +193,44 @@ class StackedNet:
             for i, table in enumerate(tables):
                 out = out + F.embedding(codes[:, i], table).view(rows, k, outputs).transpose(0, 1)
         return out
+
+    def _numpy_members(self, dense: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """``_members`` in numpy, for a few rows on the CPU."""
+        k, rows = self.k, dense.shape[0]
+        embeddings, head_weight, head_bias, skip = self.__dict__.get("_numpy") or self._numpy_views()
+        parts = [np.broadcast_to(dense, (k, rows, self.dense_width))] if self.dense_width else []
+        for i, (table, dim) in enumerate(zip(embeddings, self.embedding_dims)):
+            parts.append(table[codes[:, i]].reshape(rows, k, dim).transpose(1, 0, 2))
+        x = np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
+        for layer in self.layers:
+            x = layer.numpy_forward(x)
+        out = np.matmul(x, head_weight) + head_bias
+        if skip is not None:
+            weight, bias, gate, tables = skip
+            out = np.matmul(np.broadcast_to(dense, (k, rows, dense.shape[1])), weight) + bias + gate * out
+            outputs = out.shape[2]
+            for i, table in enumerate(tables):
+                out = out + table[codes[:, i]].reshape(rows, k, outputs).transpose(1, 0, 2)
+        return out
+
+    def _numpy_views(self) -> tuple:
+        """The stacked tensors as numpy arrays sharing their memory, made on first use (CPU only)."""
+        skip = None
+        if self.skip is not None:
+            weight, bias, gate, tables = self.skip
+            skip = (weight.numpy(), bias.numpy(), gate.numpy(), [table.numpy() for table in tables])
+        self._numpy = ([table.numpy() for table in self.embeddings], self.head_weight.numpy(), self.head_bias.numpy(), skip)
+        return self._numpy
+
+    def numpy_scores(self, dense: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """``scores`` for at most ``NUMPY_ROWS`` rows on CPU weights: the network in numpy, then
+        the task's own ``score_tensor`` (one torch op) and the mean over members."""
+        raw = self._numpy_members(dense.astype(np.float32, copy=False), codes)
+        k, rows, outputs = raw.shape
+        with torch.inference_mode():
+            scored = self.score_tensor(torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32)).view(k * rows, outputs)).numpy()
+        scored = scored.reshape(k, rows, -1)
+        return scored.mean(axis=0) if k > 1 else scored[0]
 
     def scores(self, dense: torch.Tensor, codes: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         """Mean over members of ``score_tensor(member(x))``: (B, C)."""
@@ -184,14 +268,14 @@ class StackedScorer:
 
 def stacked_scores(scorer: StackedScorer, models: list[nn.Module], config: Any, task: Any, arrays: dict[str, Any]) -> Any:
     """``Estimator.scores`` through the stacked form: a numpy array, or None (use the member loop)."""
-    import numpy as np
-
     if set(arrays) - {"dense", "codes"} or "dense" not in arrays or not len(arrays["dense"]):
         return None
     net = scorer.get(models, config, task.score_tensor)
     if net is None:
         return None
     device = net.head_weight.device  # the members' device (train.device); a no-op on CPU
+    if device.type == "cpu" and len(arrays["dense"]) <= NUMPY_ROWS:
+        return net.numpy_scores(arrays["dense"], arrays.get("codes", np.zeros((len(arrays["dense"]), 0), np.int64)))
     dense = torch.from_numpy(np.ascontiguousarray(arrays["dense"])).to(device)
     codes = torch.from_numpy(np.ascontiguousarray(arrays.get("codes", np.zeros((len(dense), 0), np.int64)))).to(device)
     return net.scores(dense, codes, getattr(models[0], "predict_batch_size", 4096)).cpu().numpy()

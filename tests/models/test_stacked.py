@@ -10,7 +10,7 @@ from forgeml.config import MLPConfig
 from forgeml.features.featureset import InputSpec, TokenInput
 from forgeml.models.linear_skip import LinearSkip
 from forgeml.models.network import FusionNet
-from forgeml.models.stacked import StackedNet, StackedScorer
+from forgeml.models.stacked import NUMPY_ROWS, StackedNet, StackedScorer
 from forgeml.models.tasks import Task
 
 SPEC = InputSpec(dense_columns=["a", "b", "c", "d"], dense_groups=[("a", 1), ("b", 1), ("date", 2)],
@@ -132,3 +132,17 @@ def test_bagged_penguins_bundle_matches_the_loop(fitted_penguins):
     np.testing.assert_allclose(estimator.scores(arrays), want, rtol=0, atol=1e-6)
     assert estimator._stacked._net is not None  # the stacked form ran
 
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_numpy_forward_for_few_rows_equals_the_loop(case):
+    """The numpy forward that serves small batches on the CPU gives the torch forward's scores."""
+    cfg, task, skip = CASES[case]
+    models = members(cfg, task.output_size, k=5, skip=skip)
+    net = StackedNet.build(models, task.score_tensor)
+    for rows in (1, 3, NUMPY_ROWS):
+        x = inputs(rows)
+        got = net.numpy_scores(x["dense"].numpy(), x["codes"].numpy())
+        assert got.dtype == np.float32 and got.shape == (rows, loop(models, task, x).shape[1])
+        np.testing.assert_allclose(got, loop(models, task, x), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got, net.scores(x["dense"], x["codes"]).numpy(), rtol=0, atol=1e-6)
