@@ -17,9 +17,6 @@ from forgeml.features.target import ClassTarget, RegressionTarget, target_from_j
 SMALL_ROWS = 64
 
 
-ARROW_STRINGS = tuple(cls for cls in (getattr(pd.arrays, "ArrowStringArray", None),) if cls is not None)
-
-
 def column_values(frame: pd.DataFrame) -> list[list[Any]] | None:
     """Each column's values as a list of Python values, in column order; None if a column is
     categorical (``load_table`` turns those into plain values first: the caller takes that path).
@@ -42,7 +39,7 @@ def column_values(frame: pd.DataFrame) -> list[list[Any]] | None:
         # Arrow-backed text iterates to the same str / NaN values twice as fast as its tolist (which
         # converts through to_numpy); other arrays' tolist gives Python scalars (iterating a nullable
         # integer array would give numpy ones)
-        values.append(list(array) if isinstance(array, ARROW_STRINGS) else array.tolist())
+        values.append(list(array) if isinstance(array, pd.arrays.ArrowStringArray) else array.tolist())
     return values
 
 
