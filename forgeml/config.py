@@ -276,6 +276,9 @@ class TrainConfig(_Strict):
     step_size: int = Field(30, ge=1, description="Epochs between decays for schedule='step'.")
     gamma: float = Field(0.1, gt=0, le=1, description="Decay factor for 'step' and 'exponential' (per epoch).")
     loss: Literal["auto", "mse", "huber", "poisson", "cross_entropy", "bce"] = Field("auto", description="auto: bce (binary), cross_entropy (multiclass), mse (regression).")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="Classification: 'balanced' weights each class's rows by n_rows / (n_classes × class rows) of the train split "
+        "in the loss (scikit-learn's class_weight='balanced'), so rare classes count as much as common ones (macro-F1).")
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
     early_stopping_min_delta: float = Field(
         1e-4, ge=0,

@@ -83,7 +83,10 @@ class GBMEstimator:
         history_by_round: dict[int, dict[str, float]] = {}
         self.boosters = []
         for i, target in enumerate(targets):
-            data = lgb.Dataset(x_train, label=target, feature_name=_safe_names(self.columns), categorical_feature=self.categorical, free_raw_data=False)
+            class_weights = self.task.class_weights(self.config.train.class_weight, target)
+            row_weights = None if class_weights is None else class_weights[np.asarray(target, dtype=np.int64)]
+            data = lgb.Dataset(x_train, label=target, weight=row_weights, feature_name=_safe_names(self.columns), categorical_feature=self.categorical,
+                               free_raw_data=False)
             record: dict = {}
             callbacks = [lgb.record_evaluation(record)]
             valid_sets, names = [data], ["train"]

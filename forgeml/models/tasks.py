@@ -27,14 +27,27 @@ ALLOWED_LOSSES = {
 LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
-def _bce() -> LossFn:
+def _bce(weights: "torch.Tensor | None" = None) -> LossFn:
     from torch.nn import functional as F
 
-    return lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+    if weights is None:
+        return lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+
+    def weighted(out: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
+        row_weights = weights.to(out.device)[y.long()]  # a weighted mean, as CrossEntropyLoss(weight=) takes
+        return (F.binary_cross_entropy_with_logits(out[:, 0], y.float(), reduction="none") * row_weights).sum() / row_weights.sum()
+
+    return weighted
 
 
-def _module(name: str, **kwargs: Any) -> Callable[[], LossFn]:
-    def build() -> LossFn:
+def _cross_entropy(weights: "torch.Tensor | None" = None) -> LossFn:
+    from torch import nn
+
+    return nn.CrossEntropyLoss(weight=weights)
+
+
+def _module(name: str, **kwargs: Any) -> Callable[..., LossFn]:
+    def build(weights: Any = None) -> LossFn:  # regression losses have no classes to weight
         from torch import nn
 
         return getattr(nn, name)(**kwargs)
@@ -42,9 +55,21 @@ def _module(name: str, **kwargs: Any) -> Callable[[], LossFn]:
     return build
 
 
-LOSSES: dict[str, Callable[[], LossFn]] = {
+def balanced_class_weights(encoded: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's ``class_weight='balanced'``: n_rows / (n_classes × rows of the class).
+
+    A class absent from ``encoded`` gets weight 1 (it has no rows to weight, and a zero would
+    make its logit untrainable if a later split brings it)."""
+    counts = np.bincount(np.asarray(encoded, dtype=np.int64).ravel(), minlength=n_classes).astype(np.float64)
+    weights = np.ones(n_classes)
+    present = counts > 0
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
+LOSSES: dict[str, Callable[..., LossFn]] = {
     "bce": _bce,
-    "cross_entropy": _module("CrossEntropyLoss"),
+    "cross_entropy": _cross_entropy,
     "mse": _module("MSELoss"),
     "huber": _module("HuberLoss"),
     "poisson": _module("PoissonNLLLoss", log_input=True),
@@ -76,8 +101,19 @@ class Task:
     def output_size(self) -> int:
         return 1 if self.loss == "bce" else self.n_targets
 
-    def loss_fn(self) -> LossFn:
-        return LOSSES[self.loss]()
+    def loss_fn(self, class_weights: np.ndarray | None = None) -> LossFn:
+        """The loss; ``class_weights`` (one per class, classification only) weight each row by its class."""
+        if class_weights is None or not self.is_classification:
+            return LOSSES[self.loss]()
+        import torch
+
+        return LOSSES[self.loss](torch.as_tensor(class_weights, dtype=torch.float32))
+
+    def class_weights(self, how: str, encoded: np.ndarray) -> np.ndarray | None:
+        """``train.class_weight`` for this task and these encoded train targets (None: unweighted)."""
+        if how == "none" or not self.is_classification:
+            return None
+        return balanced_class_weights(encoded, self.n_targets)
 
     def scores(self, outputs: "torch.Tensor") -> np.ndarray:
         """Raw outputs → class probabilities [N, C] or regression values in training units [N, T]."""

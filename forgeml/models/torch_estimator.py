@@ -61,7 +61,8 @@ class TorchEstimator:
         metrics_fn = None
         if options.val_metrics is not None:
             metrics_fn = lambda outputs, targets: options.val_metrics(targets.numpy(), self.task.scores(outputs))  # noqa: E731
-        result = trainer.fit(self.model, self.task.loss_fn(), train_data, val_data, metrics_fn=metrics_fn, resume=options.resume)
+        loss_fn = self.task.loss_fn(self.task.class_weights(self.config.train.class_weight, y_train))
+        result = trainer.fit(self.model, loss_fn, train_data, val_data, metrics_fn=metrics_fn, resume=options.resume)
         self.model.eval()
         return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds)
 
