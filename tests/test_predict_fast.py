@@ -148,6 +148,28 @@ def test_iso_dates_parse_exactly_as_pandas(fmt):
     np.testing.assert_array_equal(feature.transform_values(many), feature.transform(pd.Series(many, dtype=object)))
 
 
+@pytest.mark.parametrize("fmt", ["%m/%d/%y", "%d.%m.%Y", "%Y年%m月%d日", "%d/%m/%Y %H:%M"])
+def test_other_formats_take_the_cached_pandas_parse_and_equal_the_column_path(fmt):
+    """Non-ISO formats (penguins' "11/11/07"): each text parsed alone by pandas and cached, which
+    must equal the column path row by row, junk and missing values included."""
+    rng = np.random.default_rng(1)
+    stamps = pd.Timestamp("1990-01-01") + pd.to_timedelta(rng.integers(0, 40 * 365, 300), unit="D") \
+        + pd.to_timedelta(rng.integers(0, 86400, 300), unit="s")
+    texts = [s.strftime(fmt) for s in stamps]
+    feature = DateFeature(DateConfig(name="d", format=fmt, parts=ALL_PARTS))
+    feature.fit(pd.Series(texts[:200]), FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=200)))
+    mixed = texts[:60] + ["junk", "13/45/99", "NA", "", None, " " + texts[0] + " "] + texts[:5]
+    fast = feature.transform_values(mixed)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, feature.transform(pd.Series(mixed, dtype=object)))
+    junk = feature.transform_values(["junk"])
+    np.testing.assert_array_equal(junk, feature.transform_values([None]))  # unparsable → the fitted fill
+    assert feature.transform_values([20200105]) is None  # non-text: pandas decides
+    unguessed = DateFeature(DateConfig(name="d", parts=ALL_PARTS))
+    unguessed.state = dict(feature.state, format=None)
+    assert unguessed.transform_values(texts[:3]) is None  # no fitted format: pandas guesses per column
+
+
 def constructor_frame(predictor, data) -> pd.DataFrame:
     """What ``predict`` answered before its output fast path: pandas' own constructor."""
     columns, index = predictor._predict_columns(data)
@@ -196,3 +218,33 @@ def same_value(x, y) -> bool:
     if x is pd.NA or y is pd.NA:
         return x is y
     return x == y or (x != x and y != y)
+
+
+def test_number_block_equals_each_feature_on_its_own():
+    """Plain number features share one matrix op (``NumberBlock``); interleaved with ones that keep
+    their own path (indicator, bins, quantile), every output equals the pandas path's, bit for bit."""
+    from forgeml.config import NumberFeature as NumberConfig
+    from forgeml.features.featureset import FeatureSet
+    from forgeml.features.number import NumberFeature
+    from forgeml.features.target import ClassTarget
+
+    rng = np.random.default_rng(3)
+    configs = [NumberConfig(name="z"), NumberConfig(name="ind", missing="indicator"), NumberConfig(name="mm", scaling="minmax"),
+               NumberConfig(name="bins", bins=4), NumberConfig(name="raw", scaling="none"), NumberConfig(name="q", scaling="quantile"),
+               NumberConfig(name="mean", missing="mean")]
+    train = pd.DataFrame({c.name: np.where(rng.random(300) < 0.1, np.nan, rng.normal(50, 10, 300)) for c in configs})
+    train.loc[0, "z"] = 1e6  # an outlier: clipping limits are fitted
+    train["y"] = rng.integers(0, 2, 300).astype(str)
+    features = FeatureSet([NumberFeature(c) for c in configs], ClassTarget("y"))
+    features.fit(train, FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=300)))
+    block, members = features._number_block()
+    assert block is not None and block.names == ["z", "mm", "raw", "mean"] and members == [0, 2, 4, 6]
+    rows = [{"z": 1e9, "ind": None, "mm": -5, "bins": 3.5, "raw": 7, "q": None, "mean": None},
+            {"z": None, "ind": 1.5, "mm": 2**40, "bins": None, "raw": -1e-300, "q": 60.0, "mean": 49.5}]
+    fast = features.transform_records(rows)
+    slow = features.transform(pd.DataFrame(rows, dtype=object).astype(float))
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+    assert features.transform_records([dict(rows[0], mm="5")]) is None  # text in a blocked column: pandas parses it
+    assert features.transform_records([dict(rows[0], raw=True)]) is None

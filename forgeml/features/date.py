@@ -97,23 +97,26 @@ class DateFeature(Feature):
         return self._standardize(self._parts(_FieldView(fields)))
 
     def transform_values(self, values: list[Any]) -> np.ndarray | None:
-        """Text in one of the ISO formats (or missing): fields from ``datetime`` (cached per text),
-        exactly the pandas path's; None for any other value, format or an invalid date."""
+        """Text (or missing) values: calendar fields cached per text — read with ``datetime`` for
+        the ISO formats, else from pandas' own parse of that one text (``parsed_fields``), since
+        a server sees the same dates again and again; None for non-text values or an ISO text
+        that pandas must decide (``iso_fields``)."""
         from forgeml.data.infer import NA_TOKENS
 
         fmt = self.state.get("format", self.config.format)
-        if fmt not in ISO_PATTERNS:
-            return None
+        if fmt is None:
+            return None  # pandas guesses a format from the whole column: not a per-value parse
+        read_fields = functools.partial(iso_fields, fmt) if fmt in ISO_PATTERNS else functools.partial(parsed_fields, fmt)
         rows = []
         for value in values:
             if value is None or (isinstance(value, float) and value != value):
                 rows.append(self._fill_fields())
             elif isinstance(value, str):
                 text = value.strip()
-                fields = self._fill_fields() if text in NA_TOKENS else iso_fields(fmt, text)
+                fields = self._fill_fields() if text in NA_TOKENS else read_fields(text)
                 if fields is None:
                     return None
-                rows.append(fields)
+                rows.append(self._fill_fields() if fields is NOT_A_DATE else fields)
             else:
                 return None
         columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(_FIELDS))
@@ -187,6 +190,22 @@ def iso_fields(fmt: str, text: str) -> tuple[int, ...] | None:
     except ValueError:
         return None
     return (moment.year, moment.month, moment.day, moment.weekday(), moment.timetuple().tm_yday, moment.hour)
+
+
+NOT_A_DATE = ()  # ``parsed_fields`` of a text pandas reads as NaT: the row takes the fitted fill
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_fields(fmt: str | None, text: str) -> tuple[int, ...]:
+    """The calendar fields of one text as the pandas path parses it (``infer.to_datetime`` with
+    the fitted format), or ``NOT_A_DATE``. Parsing is per value, so one text alone gives what
+    it gives inside a column; the cache makes a repeated date cost a dictionary look-up."""
+    from forgeml.data.infer import to_datetime
+
+    moment = to_datetime(pd.Series([text], dtype=object), fmt).iloc[0]
+    if moment is pd.NaT:
+        return NOT_A_DATE
+    return tuple(getattr(moment, attribute) for attribute in _FIELDS.values())
 
 
 # Calendar fields by their pandas ``.dt`` names → Timestamp attribute, for ``transform_small``.

@@ -94,6 +94,7 @@ class FeatureSet:
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> "FeatureSet":
         self.__dict__.pop("_kinds", None)  # output kinds are read from the fitted state
+        self.__dict__.pop("_block", None)
         for feature in self.features:
             feature.fit(train[feature.name], context)
         self.target.fit(train)
@@ -160,15 +161,34 @@ class FeatureSet:
         return self.transform_lists({name: values[position[name]] for name in self.input_names}, len(frame))
 
     def transform_lists(self, columns: Mapping[str, list[Any]], rows: int) -> dict[str, np.ndarray] | None:
-        """Arrays from each input column's values as a Python list (``Feature.transform_values``);
-        None as soon as one feature declines its values."""
-        outputs = []
-        for feature in self.features:
-            values = feature.transform_values(columns[feature.name])
-            if values is None:
+        """Arrays from each input column's values as a Python list (``Feature.transform_values``;
+        plain number features together, ``NumberBlock``); None as soon as one feature declines."""
+        block, in_block = self._number_block()
+        outputs: list[np.ndarray | None] = [None] * len(self.features)
+        if block is not None:
+            matrix = block.transform_values([columns[name] for name in block.names])
+            if matrix is None:
                 return None
-            outputs.append(values)
+            for column, i in enumerate(in_block):
+                outputs[i] = matrix[:, column : column + 1]
+        for i, feature in enumerate(self.features):
+            if outputs[i] is None:
+                outputs[i] = feature.transform_values(columns[feature.name])
+                if outputs[i] is None:
+                    return None
         return self._group(outputs, rows)
+
+    def _number_block(self) -> tuple["NumberBlock | None", list[int]]:
+        """The fitted number features that share one matrix op, and their positions (built once per
+        fit; a single such feature gains nothing and keeps its own path)."""
+        cached = self.__dict__.get("_block")
+        if cached is None or cached[0] != [id(f.state) for f in self.features]:
+            from forgeml.features.number import NumberBlock
+
+            in_block = [i for i, feature in enumerate(self.features) if NumberBlock.takes(feature)]
+            block = NumberBlock([self.features[i] for i in in_block]) if len(in_block) > 1 else None
+            cached = self._block = ([id(f.state) for f in self.features], block, in_block)
+        return cached[1], cached[2]
 
     def _group(self, outputs: list[np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Per-feature arrays → "dense" (concatenated), "codes" (stacked), "tokens.*"/"images.*"."""
