@@ -114,7 +114,11 @@ def pretrained_tokenizer(folder: Path):
 
 
 def clean_texts(column: pd.Series, config: Any) -> list[str]:
-    texts = column.fillna(config.fill_value).astype(str)
+    """Texts ready for the tokenizer. A cell that is only a missing-value marker ("\\N" from a
+    MySQL dump, "NULL", "N/A", as ``infer.missing_mask`` reads them) is missing, not a word."""
+    from forgeml.data.infer import missing_mask
+
+    texts = column.mask(missing_mask(column)).fillna(config.fill_value).astype(str)
     if config.repair:
         from forgeml.data.clean import repair_text
 
@@ -135,7 +139,9 @@ class TextFeature(Feature):
 
     def fit(self, column: pd.Series, context: FitContext) -> None:
         cfg = self.config
-        n_missing = int(column.isna().sum())
+        from forgeml.data.infer import missing_mask
+
+        n_missing = int(missing_mask(column).sum())
         if n_missing:
             context.report.record_missing(self.name, n_missing, "constant", cfg.fill_value)
         texts = clean_texts(column, cfg)

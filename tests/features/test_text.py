@@ -74,3 +74,15 @@ def test_pretrained_tokenizer_comes_from_the_checkpoint(minilm_dir):
 def test_pretrained_path_missing_or_not_a_checkpoint(path, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         fit(TextFeature(name="t", tokenizer="pretrained"), ["text one", "text two"], checkpoint=str(tmp_path if path == "." else path))
+
+
+def test_missing_value_markers_are_missing_text_not_words():
+    """breaches.csv writes MySQL's NULL as "\\N": such a cell is missing (all padding, counted), not a token."""
+    texts = english_reviews(60)["review"].tolist() + ["\\N", "NULL", " N/A "] * 10
+    report = CleaningReport(rows_in=len(texts))
+    feature = build_feature(TextFeature(name="review"))
+    feature.fit(pd.Series(texts), FitContext(CleanConfig(), report))
+    assert "\\n" not in feature.tokenizer.get_vocab() and "null" not in feature.tokenizer.get_vocab()
+    ids = feature.transform(pd.Series(["\\N", "NULL", None, "N/A"]))
+    assert (ids == feature.state["pad_id"]).all()
+    assert report.missing["review"]["count"] == 30
