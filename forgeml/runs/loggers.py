@@ -5,8 +5,10 @@ the end of the run; each needs its own extra (``pip install tensorboard`` / ``pi
 imported only when asked for. The run folder stays the source of truth: trackers get a copy.
 - tensorboard: event files in ``runs/<id>/tensorboard/`` (``tensorboard --logdir runs``).
 - mlflow: one MLflow run named after the forgeml run, in ``$MLFLOW_TRACKING_URI`` or, by default,
-  a file store at ``runs/mlruns`` (``mlflow ui --backend-store-uri runs/mlruns``); params are
-  the flattened config, metrics the epoch rows and the held-out metrics.
+  the SQLite database ``runs/mlflow.db`` (``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``):
+  MLflow 3 refuses its old file store unless told otherwise, so that is only the fallback where
+  SQLAlchemy is missing (``mlflow-skinny``). Params are the flattened config, metrics the epoch
+  rows and the held-out metrics.
 """
 from __future__ import annotations
 
@@ -57,10 +59,17 @@ class MLflowLog:
         self.mlflow = _require("mlflow", "mlflow")
         from forgeml.runs.views import flatten
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or (record.dir.parent / "mlruns").resolve().as_uri()
-        self.mlflow.set_tracking_uri(uri)
-        self.mlflow.set_experiment("forgeml")
-        self.run = self.mlflow.start_run(run_name=record.id)
+        from mlflow.exceptions import MlflowException
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or default_mlflow_uri(record.dir.parent)
+        try:
+            self.mlflow.set_tracking_uri(uri)
+            self.mlflow.set_experiment("forgeml")
+            self.run = self.mlflow.start_run(run_name=record.id)
+        except MlflowException as exc:
+            first = str(exc.message if hasattr(exc, "message") else exc).split(". ")[0]
+            raise ConfigError(f"MLflow cannot log to {uri}: {first}", where="--log mlflow",
+                              hint="set MLFLOW_TRACKING_URI to a database (sqlite:///mlflow.db) or a tracking server, or leave it unset") from None
         params = {k: str(v)[:250] for k, v in flatten(config.model_dump(mode="json")).items()}
         self.mlflow.log_params(dict(list(params.items())[:100]))  # MLflow caps one call at 100 params
 
@@ -70,6 +79,20 @@ class MLflowLog:
     def finish(self, metrics: dict[str, Any]) -> None:
         self.mlflow.log_metrics({f"test_{k}": v for k, v in _scalars(metrics).items()})
         self.mlflow.end_run()
+
+
+def default_mlflow_uri(runs_dir: Any) -> str:
+    """``sqlite:///<runs>/mlflow.db`` where SQLAlchemy is installed (it comes with ``pip install
+    mlflow``), else the file store ``<runs>/mlruns``, which MLflow 3 accepts only with
+    ``MLFLOW_ALLOW_FILE_STORE`` (set here for this process: it is our default, not the user's)."""
+    import importlib.util
+    from pathlib import Path
+
+    runs_dir = Path(runs_dir).resolve()
+    if importlib.util.find_spec("sqlalchemy") is not None:
+        return f"sqlite:///{runs_dir / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return (runs_dir / "mlruns").as_uri()
 
 
 LOGGERS: dict[str, Callable[[Any, Any], Any]] = {"tensorboard": TensorBoardLog, "mlflow": MLflowLog}
