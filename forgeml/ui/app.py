@@ -134,7 +134,7 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
         order = order if order in ("asc", "desc") else "desc"  # a hand-edited URL still gets a page
         records = registry.list(limit=limit)
         metric_keys = _metric_keys(records)
-        runs = [{"id": r.id, "cells": _cells(r, metric_keys)} for r in records]
+        runs = [{"id": r.id, "cells": _cells(r, metric_keys), "headline_metric": r.headline_metric or ""} for r in records]
         keys = [key for key, _, _ in BASE_COLUMNS] + [f"metric:{k}" for k in metric_keys]
         if sort not in keys:
             sort = "created"

@@ -13,6 +13,7 @@ from typing import Sequence
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
 Point = tuple[float, float]
+LEGEND_ITEM = 150  # px per legend entry: a swatch and up to 22 characters
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -25,10 +26,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(low / step) * step
-    ticks, value = [], start
-    while value < high + step * 0.5:
-        ticks.append(round(value, 12))
-        value += step
+    ticks = [round(start, 12)]
+    while ticks[-1] < high:  # the last tick at or above the highest value, so no point leaves the plot
+        ticks.append(round(start + len(ticks) * step, 12))
     return ticks
 
 
@@ -45,7 +45,10 @@ def line_chart(series: dict[str, Sequence[Point]], *, title: str, metric: str, x
     """One SVG with a polyline per named series; empty series are skipped."""
     series = {name: [(float(x), float(y)) for x, y in points if _finite(x) and _finite(y)] for name, points in series.items()}
     series = {name: points for name, points in series.items() if points}
-    left, right, top, bottom = 56, 12, 28, 40
+    left, right, bottom = 56, 12, 40
+    per_row = max(1, (width - left - right) // LEGEND_ITEM)
+    legend_rows = max(1, math.ceil(len(series) / per_row))
+    top = 24 + 16 * legend_rows + 4  # the legend has its own rows under the title, clear of the curves
     plot_w, plot_h = width - left - right, height - top - bottom
     head = (f'<svg class="chart" data-metric="{escape(metric)}" role="img" aria-label="{escape(title)}" '
             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
@@ -80,9 +83,9 @@ def line_chart(series: dict[str, Sequence[Point]], *, title: str, metric: str, x
         for x, y in points:
             parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}">'
                          f'<title>{escape(name)} @ {x_label} {_label(x)}: {_label(y)}</title></circle>')
-        legend_x = left + 8 + 150 * index
-        parts.append(f'<rect x="{legend_x}" y="{top + 4}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{legend_x + 14}" y="{top + 13}" class="legend">{escape(name[:22])}</text>')
+        legend_x, legend_y = left + LEGEND_ITEM * (index % per_row), 24 + 16 * (index // per_row)
+        parts.append(f'<rect x="{legend_x}" y="{legend_y}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{legend_x + 14}" y="{legend_y + 9}" class="legend">{escape(name[:22])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -15,6 +15,9 @@ def test_nice_ticks_cover_the_range_with_round_steps():
     steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
     assert len(steps) == 1 and steps.pop() in (0.1, 0.2, 0.25, 0.5)
     assert nice_ticks(3.0, 3.0)[0] < 3.0 < nice_ticks(3.0, 3.0)[-1]  # a flat line still gets an axis
+    for low, high in [(0.0045, 0.66), (0.0, 0.7), (0.61, 1.0), (-3.2, 17.9), (1e-5, 2e-5)]:
+        ticks = nice_ticks(low, high)
+        assert ticks[0] <= low and ticks[-1] >= high, (low, high, ticks)  # every point inside the plot
 
 
 def test_line_chart_is_valid_svg_with_one_polyline_per_series():
@@ -27,6 +30,17 @@ def test_line_chart_is_valid_svg_with_one_polyline_per_series():
     ys = [float(p.split(",")[1]) for p in lines[0].get("points").split()]
     assert ys[0] < ys[1] < ys[2]  # falling loss: SVG y grows downwards, so the line goes down the screen
     assert "no data" in line_chart({"x": []}, title="empty", metric="x")
+
+
+def test_points_stay_inside_the_plot_and_the_legend_clear_of_it():
+    series = {f"run{k}: val_loss" : [(e, 0.66 * 0.9 ** e + 0.004) for e in range(1, 40)] for k in range(5)}
+    root = ET.fromstring(line_chart(series, title="loss", metric="loss"))
+    grid = [float(line.get("y1")) for line in root.findall(f"{SVG}line") if line.get("class") == "grid"]
+    plot_top, plot_bottom = min(grid), max(grid)
+    dots = [float(c.get("cy")) for c in root.findall(f"{SVG}circle")]
+    assert plot_top <= min(dots) and max(dots) <= plot_bottom  # 0.664 used to sit above a last tick of 0.6
+    swatches = root.findall(f"{SVG}rect")
+    assert len(swatches) == 5 and max(float(r.get("y")) + 10 for r in swatches) < plot_top  # 5 entries wrap onto 2 rows
 
 
 def test_curves_group_losses_and_skip_bookkeeping():
