@@ -231,7 +231,10 @@ def repair_text(series: pd.Series) -> tuple[pd.Series, int]:
     """
     if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
         return series.copy(), 0
-    candidates = series.str.contains(_NEEDS_REPAIR, regex=True, na=False).to_numpy(dtype=bool)
+    try:
+        candidates = series.str.contains(_NEEDS_REPAIR, regex=True, na=False).to_numpy(dtype=bool)
+    except AttributeError:  # an object column holding no text at all (numbers from JSON rows)
+        return series.copy(), 0
     if not candidates.any():
         return series.copy(), 0
     before = series[candidates]
