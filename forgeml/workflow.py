@@ -101,11 +101,13 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     report = clean.CleaningReport(rows_in=len(frame))
     report.messages.extend(frame.attrs.get("notes", []))  # e.g. an image folder's ignored files
 
-    def tidy(part: pd.DataFrame, *, dedupe: bool) -> pd.DataFrame:
+    def tidy(part: pd.DataFrame, *, dedupe: bool, name: str = "") -> pd.DataFrame:
         part = part[[c for c in keep if c in part.columns]]
         if config.clean.repair_text:
             columns = [f.name for f in config.features if f.type in ("text", "category")]
             part = clean.repair_text_columns(part, columns, report)
+        numbers = [f.name for f in config.features if f.type == "number"]
+        part = clean.blank_unparsable_numbers(part, numbers, report, part=f" in the {name} data" if name else "")
         if dedupe and config.clean.duplicates:
             part = clean.drop_duplicates(part, report)
         return clean.drop_missing_target(part, config.target, report)
@@ -113,8 +115,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     owned = [frame]  # tidy gets the only reference: the raw frame's columns die as cleaning replaces them
     del frame
     frame = tidy(owned.pop(), dedupe=True)
-    validation_df = tidy(validation_df, dedupe=False) if validation_df is not None else None
-    test_df = tidy(test_df, dedupe=False) if test_df is not None else None
+    validation_df = tidy(validation_df, dedupe=False, name="validation") if validation_df is not None else None
+    test_df = tidy(test_df, dedupe=False, name="test") if test_df is not None else None
     featureset = FeatureSet.from_config(config, config.task)
     drop_rows = featureset.drop_row_mask(frame)
     report.messages.extend(featureset.notes())  # unreadable image files, named

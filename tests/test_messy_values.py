@@ -47,3 +47,22 @@ def test_category_values_are_left_raw_when_repair_is_off():
     feature.fit(values, FitContext(config, CleaningReport(rows_in=4)))
     assert feature.codes(pd.Series(["ＡＢ"]))[0] == feature.vocabulary.index("ＡＢ")
     assert feature.transform_values(["ＡＢ"])[0] == feature.vocabulary.index("ＡＢ")
+
+
+def _junk_frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows).round(3).astype(object)
+    x[::40] = "abc"
+    x[5::40] = "—"
+    return pd.DataFrame({"x": x, "z": rng.normal(size=rows).round(2), "label": np.where(rng.normal(size=rows) > 0, "yes", "no")})
+
+
+def test_junk_in_a_number_column_of_held_out_rows_is_missing_and_counted():
+    train, validation, test = _junk_frame(400, 0), _junk_frame(80, 1), _junk_frame(80, 2)
+    pipeline = Pipeline(target="label", overrides=FAST).fit(train, validation=validation, test=test)
+    assert set(pipeline.evaluations_) == {"validation", "test"}
+    messages = pipeline.prepared_.cleaning.messages
+    assert "treated 20 values of 'x' that are not numbers as missing (e.g. 'abc', '—')" in messages
+    assert "treated 4 values of 'x' in the validation data that are not numbers as missing (e.g. 'abc', '—')" in messages
+    assert pipeline.prepared_.cleaning.not_numbers == {"x": 28}
+    assert validation["x"].iloc[0] == "abc"  # the caller's frames are not modified

@@ -50,6 +50,7 @@ class CleaningReport:
     missing: dict[str, dict] = field(default_factory=dict)
     outliers: dict[str, dict] = field(default_factory=dict)
     text_repaired: dict[str, int] = field(default_factory=dict)
+    not_numbers: dict[str, int] = field(default_factory=dict)  # present values of number columns that do not parse
     messages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -262,6 +263,33 @@ def repair_text_columns(df: pd.DataFrame, columns: list[str], report: CleaningRe
             report.messages.append(
                 f"repaired broken characters or spacing in {n_changed} {'cell' if n_changed == 1 else 'cells'} of '{column}'"
             )
+    return out
+
+
+# ----------------------------------------------------------------------------- numbers
+def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: CleaningReport, *, part: str = "") -> pd.DataFrame:
+    """Blank the values of number ``columns`` that are not numbers ("abc", "—"), counted.
+
+    The train split's features read them as missing anyway; blanking them here, before the
+    split, makes the validation and test rows read the same way, where the predictor (strict on
+    user data) would otherwise refuse them. ``part`` names a separately given file in the message.
+    """
+    from forgeml.data.infer import unparsable_mask
+
+    out = df
+    for column in columns:
+        if column not in df.columns:
+            continue
+        bad = unparsable_mask(df[column]).to_numpy(dtype=bool)
+        n = int(bad.sum())
+        if not n:
+            continue
+        if out is df:
+            out = df.copy()
+        examples = ", ".join(repr(value) for value in pd.unique(df[column].to_numpy()[bad])[:3])
+        out[column] = df[column].where(~bad)
+        report.not_numbers[column] = report.not_numbers.get(column, 0) + n
+        report.messages.append(f"treated {n} {'value' if n == 1 else 'values'} of '{column}'{part} that are not numbers as missing (e.g. {examples})")
     return out
 
 
