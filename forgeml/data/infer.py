@@ -40,11 +40,16 @@ ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _GROUP_MARKS = ",' \u00a0\u202f"  # 1,234 / 1'234 / 1 234 (also no-break and narrow spaces)
 _GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}([{_GROUP_MARKS}]\d{{3}})+(\.\d*)?$"  # strict: "1,5" is not 15
+_CURRENCY = "$€£¥₹￥"  # ￥: the full-width yen/yuan sign of Chinese and Japanese input methods
 _CLEANUPS = (  # (characters that trigger it, RE2 pattern, replacement), applied in order
     ("(", r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
-    ("$€£¥₹", r"^([+-]?)\s*[$€£¥₹]\s*", r"\1"),  # a leading currency sign
+    (_CURRENCY, rf"^([+-]?)\s*[{_CURRENCY}]\s*", r"\1"),  # a leading currency sign
+    (_CURRENCY + "元円", rf"\s*[{_CURRENCY}元円]$", ""),  # a trailing one: 12 €, 1200元 (yuan), 500円 (yen)
     ("%", r"\s*%$", ""),  # a trailing percent sign
 )
+# Chinese and Japanese magnitudes after a number: 3.5万 is 35,000, 2亿 is 200,000,000 (also 3.5万元).
+# Written as a decimal exponent, so "3.5万" parses as "3.5e4": exact, with no float multiplication.
+_MAGNITUDES = {"千": "e3", "万": "e4", "萬": "e4", "亿": "e8", "億": "e8"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then US month-first)
     "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
@@ -86,7 +91,8 @@ def looks_numeric(series: pd.Series) -> bool:
 
 
 def to_numeric(series: pd.Series) -> pd.Series:
-    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)") to float64.
+    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)", "￥1,200", "1200元",
+    "12 €", "3.5万" = 35,000, "2亿" = 2e8) to float64.
 
     NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter);
     so do "inf" and "nan" spelled out. A "%" is stripped, not divided by 100: the scale does
@@ -102,15 +108,31 @@ def to_numeric(series: pd.Series) -> pd.Series:
         for triggers, pattern, replacement in _CLEANUPS:
             if any(pc.any(pc.match_substring(cleaned, char)).as_py() for char in triggers):  # memchr, not regex
                 cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
+        cleaned, exponent = _split_magnitude(cleaned)
         grouped = pc.fill_null(pc.match_substring_regex(cleaned, _GROUPED_NUMBER), False)
         ungrouped = cleaned
         for mark in _GROUP_MARKS:  # literal replaces: several times faster than one regex
             if pc.any(pc.match_substring(ungrouped, mark)).as_py():
                 ungrouped = pc.replace_substring(ungrouped, mark, "")
         text = pc.if_else(grouped, ungrouped, cleaned)
+        if exponent is not None:  # "1,200万" → "1200" + "e4"
+            text = pc.binary_join_element_wise(text, exponent, pa.scalar("", text.type))
         plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     numbers = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
     return pd.Series(numbers.to_numpy(zero_copy_only=False), index=series.index, dtype="float64", name=series.name)
+
+
+def _split_magnitude(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """``text`` without a trailing magnitude character, and the exponent each one stood for
+    ("" where there was none); None when no value has one (the usual case: one memchr each)."""
+    present = [char for char in _MAGNITUDES if pc.any(pc.match_substring(text, char)).as_py()]
+    if not present:
+        return text, None
+    exponent = pa.array([""] * len(text), type=text.type)
+    for char in present:
+        ends = pc.fill_null(pc.ends_with(text, char), False)
+        exponent = pc.if_else(ends, pa.scalar(_MAGNITUDES[char], text.type), exponent)
+    return pc.replace_substring_regex(text, rf"\s*[{''.join(present)}]$", ""), exponent
 
 
 def unparsable_mask(series: pd.Series) -> pd.Series:

@@ -66,6 +66,20 @@ def test_to_numeric_parses_numbers_written_as_text() -> None:
     assert to_numeric(values).dtype == np.float64
 
 
+@pytest.mark.parametrize(("text", "number"), [
+    ("￥1,200", 1200), ("¥3,000", 3000), ("1200元", 1200), ("500円", 500), ("12 €", 12), ("5€", 5),
+    ("3.5万", 35_000), ("3.5万元", 35_000), ("1,200万", 12_000_000), ("2亿", 2e8), ("1.2千", 1200), ("500万円", 5e6),
+    ("-¥5", -5), (" 8 万 ", 80_000), ("万", np.nan), ("3万5千", np.nan), ("北京", np.nan),
+])
+def test_to_numeric_reads_money_and_chinese_magnitudes(text: str, number: float) -> None:
+    np.testing.assert_array_equal(to_numeric(pd.Series([text, "1"])).to_numpy(), [number, 1.0])
+
+
+def test_a_column_of_prices_in_yuan_is_a_number() -> None:
+    df = pd.DataFrame({"价格": ["￥1,200", "3.5万", "800元", "2亿", "¥99"] * 6})
+    assert _types(df) == ({"价格": "number"}, {})
+
+
 def test_unparsable_mask_flags_text_but_not_missing() -> None:
     values = pd.Series(["1", "NA", None, "abc", "2,000", "", "1,5"])
     assert unparsable_mask(values).tolist() == [False, False, False, True, False, False, True]
