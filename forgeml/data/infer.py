@@ -26,9 +26,14 @@ from forgeml.errors import ConfigError, DataError
 Task = Literal["binary", "multiclass", "regression"]
 Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature | ImageFeature
 
+# Cells that mean "no value" in a number or date column (compared stripped). In category and text
+# columns they stay values: "None" may be a real answer and 无 ("none") a real remark.
 NA_TOKENS: frozenset[str] = frozenset(
-    {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A", "\\N"}
-)  # "\N" is how MySQL and Hive dumps write NULL
+    {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "--", "?", "#N/A", "\\N"}
+    # "\N" is how MySQL and Hive dumps write NULL; Chinese spreadsheets write "not available",
+    # "none", "empty", "missing" and "unknown" as:
+    | {"暂无", "无", "空", "缺失", "未知"}
+)
 SAMPLE_ROWS = 10_000
 NUMBER_SHARE = 0.95  # share of a text column's values that must parse for it to be a number
 DATE_SHARE = 0.90

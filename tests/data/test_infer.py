@@ -208,6 +208,21 @@ def test_numeric_text_with_na_tokens_is_a_number() -> None:
     assert _types(df) == ({"x": "number"}, {})
 
 
+def test_chinese_placeholders_are_missing_in_numbers_and_dates_but_values_in_categories() -> None:
+    placeholders = ["暂无", "无", "空", "缺失", "未知", "--"]
+    df = pd.DataFrame({
+        "面积": (["85", "120", "90", "100"] + placeholders) * 3,
+        "日期": (["2021-03-04", "2021-05-06", "2021-07-08", "2022-01-01"] + placeholders) * 3,
+        "备注": (["靠近地铁", "南北通透", "精装修", "无"] + placeholders) * 3,
+    })
+    features, dropped = infer_features(df, [])
+    assert {f.name: f.type for f in features} == {"面积": "number", "日期": "date", "备注": "category"} and not dropped
+    assert next(f for f in features if f.name == "面积").note == "text parsed as numbers; 18 missing"
+    assert to_numeric(df["面积"]).isna().sum() == 18 and not unparsable_mask(df["面积"]).any()
+    assert to_datetime(df["日期"], "%Y-%m-%d").isna().sum() == 18
+    assert pd.Series(placeholders).isin(NA_TOKENS).all()
+
+
 def test_small_tables_keep_unique_columns() -> None:
     df = pd.DataFrame({"city": ["a", "b", "c"], "n": [1, 2, 3]})
     assert _types(df)[0] == {"city": "category", "n": "number"}
