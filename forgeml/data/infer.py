@@ -172,15 +172,26 @@ def guess_date_format(series: pd.Series) -> str | None:
             if guessed and guessed not in candidates:
                 candidates.append(guessed)
     best, best_share = None, 0.0
+    head_best, head_share = None, 0.0
     for fmt in candidates:
         if "%Y" not in fmt and "%y" not in fmt or not re.search(r"%[mbB]", fmt):
             continue
-        if _parse_dates(sample.head(20), fmt).notna().mean() < 0.5:
+        share = _parse_as(sample.head(20), fmt).notna().mean()
+        if share > head_share:
+            head_best, head_share = fmt, share
+        if share < 0.5:
             continue  # cheap rejection before parsing the whole sample
-        share = _parse_dates(sample, fmt).notna().mean()
+        share = _parse_as(sample, fmt).notna().mean()
         if share > best_share:
             best, best_share = fmt, share
-    return best if best_share >= DATE_SHARE else None
+    if best_share >= DATE_SHARE:
+        return best
+    # Spellings mixed in one column (2021-03-04, 2021/3/4, 2021年3月4日): dates if nearly every value
+    # reads in one of them, with the most common spelling parsed first.
+    primary = best or head_best
+    if primary is not None and parse_dates(sample, primary).notna().mean() >= DATE_SHARE:
+        return primary
+    return None
 
 
 def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
@@ -200,10 +211,59 @@ def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _naive(pd.to_datetime(text, errors="coerce", format="mixed", utc=True))
-    return _parse_dates(text, fmt)
+    return parse_dates(text, fmt)
 
 
-def _parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+def parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+    """Dates in ``text`` (stripped strings, None where missing): ``fmt`` first, in one vectorised
+    pass, then each value it could not read in any other known spelling (``other_spellings``).
+
+    A column often mixes spellings (2021-03-04, 2021/3/4, 2021年3月4日, 04.03.2021, ISO times);
+    pandas' one format would make all but one of them NaT. Training and the predictor's few-rows
+    path (``features.date``) both parse through here, so they read every value the same way.
+    """
+    dates = _parse_as(text, fmt)
+    missed = (dates.isna() & text.notna()).to_numpy(dtype=bool)
+    if not missed.any() or not isinstance(dates.dtype, np.dtype):
+        return dates
+    values = text.to_numpy(dtype=object)[missed]
+    found = other_spellings(pd.unique(values).tolist(), skip=fmt)
+    if found:
+        unit = np.datetime_data(dates.dtype)[0]
+        stamps = pd.DatetimeIndex([found.get(value, pd.NaT) for value in values]).as_unit(unit)
+        dates = dates.copy()
+        dates.iloc[np.flatnonzero(missed)] = stamps.to_numpy()
+    return dates
+
+
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+def other_spellings(values: list, skip: str | None = None) -> dict[str, pd.Timestamp]:
+    """``{value: date}`` for the values one of the known spellings reads: ISO 8601 for year-first
+    values with dashes (times, fractions and offsets included), then ``_DATE_FORMATS`` in order
+    (US month-first before day-first, as ``guess_date_format`` breaks ties). Values without a
+    digit are never dates and are not tried."""
+    todo = [value for value in values if isinstance(value, str) and any(char.isdigit() for char in value)]
+    found: dict[str, pd.Timestamp] = {}
+    iso = [value for value in todo if _ISO_START.match(value)]
+    if iso:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = _naive(pd.to_datetime(pd.Series(iso, dtype=object), format="ISO8601", errors="coerce", utc=True))
+        found.update((value, date) for value, date in zip(iso, parsed) if date is not pd.NaT)
+    for fmt in _DATE_FORMATS:
+        todo = [value for value in todo if value not in found]
+        if not todo:
+            break
+        if fmt != skip:
+            found.update((value, date) for value, date in zip(todo, _parse_as(pd.Series(todo, dtype=object), fmt))
+                         if date is not pd.NaT)
+    return found
+
+
+def _parse_as(text: pd.Series, fmt: str) -> pd.Series:
+    """``text`` parsed with ``fmt`` alone; NaT where it does not fit."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _naive(pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt))
@@ -405,7 +465,11 @@ def _rule_date(profile: _Profile) -> Feature | None:
     fmt = guess_date_format(profile.sample)
     if fmt is None:
         return None
-    note = _with_missing(f"text parsed as dates with format {fmt!r}", profile)
+    text = _text(profile.sample)
+    text = text[~text.isin(NA_TOKENS)]
+    mixed = _parse_as(text, fmt).notna().mean() < DATE_SHARE  # read by parse_dates' other spellings
+    how = f"in mixed spellings, {fmt!r} first" if mixed else f"with format {fmt!r}"
+    note = _with_missing(f"text parsed as dates {how}", profile)
     return DateFeature(name=profile.name, format=fmt, note=note)
 
 

@@ -142,7 +142,7 @@ class DateFeature(Feature):
 def _small_parse(column: pd.Series, fmt: str | None) -> pd.Series | None:
     """``infer.to_datetime`` for a few text values: strip and NA tokens in plain Python, then the
     same ``pd.to_datetime`` call; None (use ``parse``) for non-text values or no known format."""
-    from forgeml.data.infer import NA_TOKENS, _parse_dates
+    from forgeml.data.infer import NA_TOKENS, parse_dates
 
     if fmt is None:
         return None
@@ -155,7 +155,7 @@ def _small_parse(column: pd.Series, fmt: str | None) -> pd.Series | None:
             texts.append(None if value in NA_TOKENS else value)
         else:
             return None
-    return _parse_dates(pd.Series(texts, dtype=object), fmt)
+    return parse_dates(pd.Series(texts, dtype=object), fmt)
 
 
 # ISO formats the fast path reads with ``datetime`` instead of pandas: the format's own fields,

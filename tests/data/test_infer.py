@@ -120,6 +120,30 @@ def test_to_datetime_missing_and_bad_values_are_nat_without_warnings() -> None:
     assert mixed.isna().tolist() == [False, False, True]
 
 
+MIXED_DATES = {  # spellings of one date (and ISO times) that a column may mix
+    "2021-03-04": "2021-03-04", "2021/3/4": "2021-03-04", "2021年3月4日": "2021-03-04", "04.03.2021": "2021-03-04",
+    "2021-3-4": "2021-03-04", "2021-03-04 10:20": "2021-03-04 10:20", "2021-03-04 10:20:30": "2021-03-04 10:20:30",
+    "2021-03-04T10:20:30Z": "2021-03-04 10:20:30", "2021-03-04T10:20:30.250+08:00": "2021-03-04 02:20:30.25",
+    "13/04/2021": "2021-04-13", "junk": None, "2021-02-30": None,
+}
+
+
+def test_a_column_mixing_date_spellings_parses_every_row() -> None:
+    parsed = to_datetime(pd.Series(list(MIXED_DATES) + ["暂无", None]), "%Y-%m-%d")
+    expected = [pd.Timestamp(value) if value else pd.NaT for value in MIXED_DATES.values()] + [pd.NaT, pd.NaT]
+    assert parsed.tolist() == expected
+
+
+def test_a_column_mixing_date_spellings_is_a_date() -> None:
+    rng = np.random.default_rng(0)
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, 200), unit="D")
+    spell = ["%Y-%m-%d", "%Y/%-m/%-d", "%Y年%-m月%-d日", "%d.%m.%Y"]
+    df = pd.DataFrame({"when": [day.strftime(spell[i % 4]) for i, day in enumerate(days)]})
+    (feature,), _ = infer_features(df, [])
+    assert feature.type == "date" and "mixed spellings" in feature.note
+    assert (to_datetime(df["when"], feature.format) == pd.Series(days)).all()
+
+
 def test_to_datetime_with_format_and_time_zones() -> None:
     assert to_datetime(pd.Series(["2024年3月5日"]), "%Y年%m月%d日").iloc[0] == pd.Timestamp("2024-03-05")
     aware = to_datetime(pd.Series(["2021-03-04T10:00:00Z", "2021-03-04T10:00:00+02:00"]), None)
