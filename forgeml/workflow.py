@@ -73,9 +73,13 @@ def _resolve_tokenizers(raw: dict[str, Any]) -> None:
                               where=f"features: {feature['name']}", hint="set its tokenizer to 'pretrained' (or 'auto')")
 
 
-def load_frame(data: Any, config: Config) -> pd.DataFrame:
+def load_frame(data: Any, config: Config, *, other_file: bool = False) -> pd.DataFrame:
+    """The training data, read in the configured encoding (sniffed if unset). An ``other_file``
+    (separate validation or test data) is sniffed on its own, trying that encoding after UTF-8."""
     from forgeml.data.load import load_table
 
+    if other_file:
+        return load_table(data, fallback_encoding=config.data.encoding, delimiter=config.data.delimiter)
     return load_table(data, encoding=config.data.encoding, delimiter=config.data.delimiter)
 
 
@@ -92,8 +96,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     frame = load_frame(data, config)
     config = resolve_config(config, frame, source)
     # `is not None`, not `or`: a DataFrame has no truth value
-    validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config) if (validation is not None or config.data.split.validation_path) else None
-    test_df = load_frame(test if test is not None else config.data.split.test_path, config) if (test is not None or config.data.split.test_path) else None
+    validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config, other_file=True) if (validation is not None or config.data.split.validation_path) else None
+    test_df = load_frame(test if test is not None else config.data.split.test_path, config, other_file=True) if (test is not None or config.data.split.test_path) else None
 
     feature_types = {f.name: f.type for f in config.features}
     summary = summarize_data(frame, feature_types, config.data.drop_reasons, config.target)

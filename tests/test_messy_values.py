@@ -7,7 +7,7 @@ import pandas as pd
 
 from forgeml import Pipeline
 from forgeml.config import CategoryFeature, CleanConfig
-from forgeml.data.clean import CleaningReport, repair_text
+from forgeml.data.clean import CleaningReport, repair_cell, repair_text
 from forgeml.features import FitContext, build_feature
 
 FAST = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
@@ -66,3 +66,14 @@ def test_junk_in_a_number_column_of_held_out_rows_is_missing_and_counted():
     assert "treated 4 values of 'x' in the validation data that are not numbers as missing (e.g. 'abc', '—')" in messages
     assert pipeline.prepared_.cleaning.not_numbers == {"x": 28}
     assert validation["x"].iloc[0] == "abc"  # the caller's frames are not modified
+
+
+def test_a_bundle_trained_on_gbk_data_reads_utf8_files_to_predict(tmp_path):
+    frame = _chinese_frame().assign(city=lambda f: f["city"].map(repair_cell))
+    frame.to_csv(tmp_path / "train.csv", index=False, encoding="gbk")
+    rows = frame.drop(columns="label").head(5)
+    rows.to_csv(tmp_path / "utf8.csv", index=False, encoding="utf-8")
+    pipeline = Pipeline(target="label", overrides={**FAST, "data.encoding": "gbk"}).fit(tmp_path / "train.csv")
+    predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
+    assert predictor._frame(tmp_path / "utf8.csv")["city"].tolist() == rows["city"].tolist()
+    pd.testing.assert_frame_equal(predictor.predict(tmp_path / "utf8.csv"), predictor.predict(rows.copy()))

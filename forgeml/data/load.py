@@ -55,6 +55,7 @@ class _Options(NamedTuple):
     encoding: str | None
     delimiter: str | None
     where: str
+    fallback_encoding: str | None = None
 
 
 def describe_source(source: object) -> str:
@@ -65,7 +66,8 @@ def describe_source(source: object) -> str:
 
 
 def load_table(
-    source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None
+    source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None,
+    fallback_encoding: str | None = None,
 ) -> pd.DataFrame:
     """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
 
@@ -73,7 +75,10 @@ def load_table(
 
     A DataFrame is copied, never modified. Files are read by extension (.csv .tsv .txt
     .parquet .pq .jsonl .ndjson .json, optionally .gz); unknown extensions are sniffed.
-    ``encoding`` and ``delimiter`` override sniffing.
+    ``encoding`` and ``delimiter`` override sniffing. ``fallback_encoding`` keeps the sniffing
+    but tries that encoding right after UTF-8: for files other than the one a configured
+    ``data.encoding`` was written for (data to predict, a separate test file), which may well be
+    UTF-8 although the training file was GBK.
 
     Raises:
         DataError: missing file, folder, empty file, header without rows, not a table,
@@ -86,7 +91,7 @@ def load_table(
 
         return image_folder_frame(Path(source).expanduser())
     path = _existing_file(source)
-    options = _Options(encoding, delimiter, str(path))
+    options = _Options(encoding, delimiter, str(path), fallback_encoding)
     frame = _READERS[_format_of(path, options.where)](path, options)
     frame = _tidy(frame, options.where)
     if len(frame) == 0:
@@ -155,10 +160,10 @@ def _read_bytes(path: Path, where: str) -> bytes:
 
 
 # ----------------------------------------------------------------------------- encoding
-def _decode(data: bytes, encoding: str | None, where: str) -> str:
+def _decode(data: bytes, encoding: str | None, where: str, fallback: str | None = None) -> str:
     """Bytes to text with the given or sniffed encoding; binary content is refused here."""
     if encoding is None:
-        encoding = _sniff_encoding(data)
+        encoding = _sniff_encoding(data, fallback, where)
     elif encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"  # a BOM is never part of the first column name
     try:
@@ -177,16 +182,25 @@ def _decode(data: bytes, encoding: str | None, where: str) -> str:
     return text
 
 
-def _sniff_encoding(data: bytes) -> str:
+def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -> str:
     """Strict-decode cascade; more reliable on short files than statistical detectors.
 
     GB18030 decodes many Latin-1 byte pairs as rare characters, so it is accepted only when
-    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports.
+    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports. ``fallback``
+    (the configured encoding of the training data) is tried right after UTF-8: a file that is
+    valid UTF-8 is UTF-8, whatever the training file was.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if _decodes(data, "utf-8"):
         return "utf-8-sig"
+    if fallback is not None:
+        try:
+            if _decodes(data, fallback):
+                return fallback
+        except LookupError:
+            raise DataError(f"unknown encoding {fallback!r}", where=where,
+                            hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
     if _decodes(data, "gb18030"):
         wide = [char for char in data[: 1 << 20].decode("gb18030", errors="ignore") if ord(char) > 127]
         common = sum(1 for char in wide if _encodes(char, "gb2312"))
@@ -216,7 +230,7 @@ def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     frame = _read_utf8_in_place(path, options)
     if frame is not None:
         return frame
-    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
     delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where)
     header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
@@ -370,7 +384,7 @@ def _read_parquet(path: Path, options: _Options) -> pd.DataFrame:
 
 
 def _read_json(path: Path, options: _Options) -> pd.DataFrame:
-    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
     return _frame_from_json(text, options.where)
 
 

@@ -53,6 +53,19 @@ def test_gbk_chinese_names_and_values(tmp_path: Path) -> None:
     assert df["评论"].iloc[0] == "很好吃，下次再来"
 
 
+def test_a_fallback_encoding_is_tried_after_utf8_each_file_on_its_own(tmp_path: Path) -> None:
+    """A bundle trained on GBK data (data.encoding: gbk) reads UTF-8 files as UTF-8."""
+    utf8 = _write(tmp_path, "utf8.csv", CHINESE)
+    gbk = _write(tmp_path, "gbk.csv", CHINESE, encoding="gbk")
+    rare = _write(tmp_path, "rare.csv", "名字,n\n喆,1\n堃,2\n", encoding="gbk")  # not GB2312: sniffing alone says cp1252
+    assert load_table(utf8, fallback_encoding="gbk")["城市"].tolist() == ["北京", "上海", "广州"]
+    assert load_table(gbk, fallback_encoding="gbk")["城市"].tolist() == ["北京", "上海", "广州"]
+    assert load_table(rare, fallback_encoding="gbk")["名字"].tolist() == ["喆", "堃"]
+    json_file = _write(tmp_path, "rows.json", '[{"城市": "北京"}]')
+    assert load_table(json_file, fallback_encoding="gbk")["城市"].tolist() == ["北京"]
+    assert "unknown encoding 'klingon'" in _error(gbk, fallback_encoding="klingon")
+
+
 def test_latin1_french_and_german_with_semicolons(tmp_path: Path) -> None:
     path = _write(tmp_path, "latin.csv", LATIN, encoding="latin-1")
     df = load_table(path)
