@@ -311,7 +311,7 @@ def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: Clean
         if not n:
             continue
         if out is df:
-            out = df.copy()
+            out = df.copy(deep=False)  # the other columns are shared, never written: no copy of the table
         examples = ", ".join(repr(value) for value in pd.unique(df[column].to_numpy()[bad])[:3])
         out[column] = df[column].where(~bad)
         report.not_numbers[column] = report.not_numbers.get(column, 0) + n
