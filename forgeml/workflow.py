@@ -73,9 +73,13 @@ def _resolve_tokenizers(raw: dict[str, Any]) -> None:
                               where=f"features: {feature['name']}", hint="set its tokenizer to 'pretrained' (or 'auto')")
 
 
-def load_frame(data: Any, config: Config) -> pd.DataFrame:
+def load_frame(data: Any, config: Config, *, other_file: bool = False) -> pd.DataFrame:
+    """The training data, read in the configured encoding (sniffed if unset). An ``other_file``
+    (separate validation or test data) is sniffed on its own, trying that encoding after UTF-8."""
     from forgeml.data.load import load_table
 
+    if other_file:
+        return load_table(data, fallback_encoding=config.data.encoding, delimiter=config.data.delimiter)
     return load_table(data, encoding=config.data.encoding, delimiter=config.data.delimiter)
 
 
@@ -92,8 +96,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     frame = load_frame(data, config)
     config = resolve_config(config, frame, source)
     # `is not None`, not `or`: a DataFrame has no truth value
-    validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config) if (validation is not None or config.data.split.validation_path) else None
-    test_df = load_frame(test if test is not None else config.data.split.test_path, config) if (test is not None or config.data.split.test_path) else None
+    validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config, other_file=True) if (validation is not None or config.data.split.validation_path) else None
+    test_df = load_frame(test if test is not None else config.data.split.test_path, config, other_file=True) if (test is not None or config.data.split.test_path) else None
 
     feature_types = {f.name: f.type for f in config.features}
     summary = summarize_data(frame, feature_types, config.data.drop_reasons, config.target)
@@ -101,11 +105,13 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     report = clean.CleaningReport(rows_in=len(frame))
     report.messages.extend(frame.attrs.get("notes", []))  # e.g. an image folder's ignored files
 
-    def tidy(part: pd.DataFrame, *, dedupe: bool) -> pd.DataFrame:
+    def tidy(part: pd.DataFrame, *, dedupe: bool, name: str = "") -> pd.DataFrame:
         part = part[[c for c in keep if c in part.columns]]
         if config.clean.repair_text:
             columns = [f.name for f in config.features if f.type in ("text", "category")]
             part = clean.repair_text_columns(part, columns, report)
+        numbers = [f.name for f in config.features if f.type == "number"]
+        part = clean.blank_unparsable_numbers(part, numbers, report, part=f" in the {name} data" if name else "")
         if dedupe and config.clean.duplicates:
             part = clean.drop_duplicates(part, report)
         return clean.drop_missing_target(part, config.target, report)
@@ -113,8 +119,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     owned = [frame]  # tidy gets the only reference: the raw frame's columns die as cleaning replaces them
     del frame
     frame = tidy(owned.pop(), dedupe=True)
-    validation_df = tidy(validation_df, dedupe=False) if validation_df is not None else None
-    test_df = tidy(test_df, dedupe=False) if test_df is not None else None
+    validation_df = tidy(validation_df, dedupe=False, name="validation") if validation_df is not None else None
+    test_df = tidy(test_df, dedupe=False, name="test") if test_df is not None else None
     featureset = FeatureSet.from_config(config, config.task)
     drop_rows = featureset.drop_row_mask(frame)
     report.messages.extend(featureset.notes())  # unreadable image files, named

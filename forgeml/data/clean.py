@@ -49,7 +49,9 @@ class CleaningReport:
     rows_out: int | None = None
     missing: dict[str, dict] = field(default_factory=dict)
     outliers: dict[str, dict] = field(default_factory=dict)
-    text_repaired: dict[str, int] = field(default_factory=dict)
+    text_repaired: dict[str, int] = field(default_factory=dict)  # cells with broken characters fixed
+    text_normalized: dict[str, int] = field(default_factory=dict)  # cells only normalised: width, punctuation, spacing
+    not_numbers: dict[str, int] = field(default_factory=dict)  # present values of number columns that do not parse
     messages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -211,17 +213,27 @@ def _undo_mojibake(match: re.Match[str]) -> str:
 def repair_cell(text: str) -> str:
     """Repair one string. Order matters: mojibake first, because NFKC rewrites "™" (part of
     "â€™") and control-character removal would eat the C1 bytes of sequences like "Ã\\x81"."""
+    return _repair_cell(text)[0]
+
+
+def _repair_cell(text: str) -> tuple[str, bool]:
+    """``repair_cell``'s text, and whether anything was broken (mojibake, control characters,
+    U+FFFD): the rest (NFKC's full-width letters and punctuation, ideographic spaces, spacing and
+    line endings) is normalisation, harmless, and reported apart."""
+    original = text
     for _ in range(3):  # text mangled twice ("ÃƒÂ©") needs two passes
         fixed = _MOJIBAKE.sub(_undo_mojibake, text)
         if fixed == text:
             break
         text = fixed
+    broken = text != original
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
+    kept = _CONTROL.sub("", text)
+    broken = broken or kept != text
+    text = unicodedata.normalize("NFKC", kept)
     text = _LINE_BREAK_RUN.sub("\n", text)
     text = _HORIZONTAL_RUN.sub(" ", text)
-    return text.strip()
+    return text.strip(), broken
 
 
 def repair_text(series: pd.Series) -> tuple[pd.Series, int]:
@@ -229,21 +241,34 @@ def repair_text(series: pd.Series) -> tuple[pd.Series, int]:
 
     Non-string cells (NaN, numbers in an object column) pass through untouched.
     """
+    out, broken, normalized = repair_text_counts(series)
+    return out, broken + normalized
+
+
+def repair_text_counts(series: pd.Series) -> tuple[pd.Series, int, int]:
+    """``repair_text``, with the changed cells counted apart: those that had broken characters,
+    and those only normalised (full-width punctuation, ideographic spaces, spacing)."""
     if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
-        return series.copy(), 0
-    candidates = series.str.contains(_NEEDS_REPAIR, regex=True, na=False).to_numpy(dtype=bool)
+        return series.copy(), 0, 0
+    try:
+        candidates = series.str.contains(_NEEDS_REPAIR, regex=True, na=False).to_numpy(dtype=bool)
+    except AttributeError:  # an object column holding no text at all (numbers from JSON rows)
+        return series.copy(), 0, 0
     if not candidates.any():
-        return series.copy(), 0
-    before = series[candidates]
-    after = before.map(lambda cell: repair_cell(cell) if isinstance(cell, str) else cell)
-    changed = ((after != before) & before.notna()).to_numpy(dtype=bool)
+        return series.copy(), 0, 0
+    before = series[candidates].to_numpy(dtype=object)
+    results = [_repair_cell(cell) if isinstance(cell, str) else (cell, False) for cell in before]
+    after = np.empty(len(results), dtype=object)
+    after[:] = [text for text, _ in results]
+    changed = np.array([isinstance(cell, str) and text != cell for cell, (text, _) in zip(before, results)], dtype=bool)
+    broken = int(sum(flag for (_, flag), change in zip(results, changed) if change))
     n_changed = int(changed.sum())
     out = series.copy()
     if n_changed:
         # Positions, not labels: an index with repeated labels must not spread a fix to its twins.
         rows = np.flatnonzero(candidates)[changed]
-        out.iloc[rows] = after.to_numpy()[changed]
-    return out, n_changed
+        out.iloc[rows] = after[changed]
+    return out, broken, n_changed - broken
 
 
 def repair_text_columns(df: pd.DataFrame, columns: list[str], report: CleaningReport) -> pd.DataFrame:
@@ -252,13 +277,45 @@ def repair_text_columns(df: pd.DataFrame, columns: list[str], report: CleaningRe
     for column in columns:
         if column not in out.columns:
             continue
-        repaired, n_changed = repair_text(out[column])
-        if n_changed:
+        repaired, broken, normalized = repair_text_counts(out[column])
+        if broken or normalized:
             out[column] = repaired
-            report.text_repaired[column] = report.text_repaired.get(column, 0) + n_changed
+        if broken:
+            report.text_repaired[column] = report.text_repaired.get(column, 0) + broken
+            report.messages.append(f"repaired broken characters in {broken} {'cell' if broken == 1 else 'cells'} of '{column}'")
+        if normalized:
+            report.text_normalized[column] = report.text_normalized.get(column, 0) + normalized
             report.messages.append(
-                f"repaired broken characters or spacing in {n_changed} {'cell' if n_changed == 1 else 'cells'} of '{column}'"
+                f"normalised full-width punctuation, letters or spacing in {normalized} "
+                f"{'cell' if normalized == 1 else 'cells'} of '{column}' (harmless)"
             )
+    return out
+
+
+# ----------------------------------------------------------------------------- numbers
+def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: CleaningReport, *, part: str = "") -> pd.DataFrame:
+    """Blank the values of number ``columns`` that are not numbers ("abc", "—"), counted.
+
+    The train split's features read them as missing anyway; blanking them here, before the
+    split, makes the validation and test rows read the same way, where the predictor (strict on
+    user data) would otherwise refuse them. ``part`` names a separately given file in the message.
+    """
+    from forgeml.data.infer import unparsable_mask
+
+    out = df
+    for column in columns:
+        if column not in df.columns:
+            continue
+        bad = unparsable_mask(df[column]).to_numpy(dtype=bool)
+        n = int(bad.sum())
+        if not n:
+            continue
+        if out is df:
+            out = df.copy(deep=False)  # the other columns are shared, never written: no copy of the table
+        examples = ", ".join(repr(value) for value in pd.unique(df[column].to_numpy()[bad])[:3])
+        out[column] = df[column].where(~bad)
+        report.not_numbers[column] = report.not_numbers.get(column, 0) + n
+        report.messages.append(f"treated {n} {'value' if n == 1 else 'values'} of '{column}'{part} that are not numbers as missing (e.g. {examples})")
     return out
 
 

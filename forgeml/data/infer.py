@@ -26,9 +26,14 @@ from forgeml.errors import ConfigError, DataError
 Task = Literal["binary", "multiclass", "regression"]
 Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature | ImageFeature
 
+# Cells that mean "no value" in a number or date column (compared stripped). In category and text
+# columns they stay values: "None" may be a real answer and 无 ("none") a real remark.
 NA_TOKENS: frozenset[str] = frozenset(
-    {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A", "\\N"}
-)  # "\N" is how MySQL and Hive dumps write NULL
+    {"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "--", "?", "#N/A", "\\N"}
+    # "\N" is how MySQL and Hive dumps write NULL; Chinese spreadsheets write "not available",
+    # "none", "empty", "missing" and "unknown" as:
+    | {"暂无", "无", "空", "缺失", "未知"}
+)
 SAMPLE_ROWS = 10_000
 NUMBER_SHARE = 0.95  # share of a text column's values that must parse for it to be a number
 DATE_SHARE = 0.90
@@ -40,11 +45,16 @@ ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _GROUP_MARKS = ",' \u00a0\u202f"  # 1,234 / 1'234 / 1 234 (also no-break and narrow spaces)
 _GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}([{_GROUP_MARKS}]\d{{3}})+(\.\d*)?$"  # strict: "1,5" is not 15
+_CURRENCY = "$€£¥₹￥"  # ￥: the full-width yen/yuan sign of Chinese and Japanese input methods
 _CLEANUPS = (  # (characters that trigger it, RE2 pattern, replacement), applied in order
     ("(", r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
-    ("$€£¥₹", r"^([+-]?)\s*[$€£¥₹]\s*", r"\1"),  # a leading currency sign
+    (_CURRENCY, rf"^([+-]?)\s*[{_CURRENCY}]\s*", r"\1"),  # a leading currency sign
+    (_CURRENCY + "元円", rf"\s*[{_CURRENCY}元円]$", ""),  # a trailing one: 12 €, 1200元 (yuan), 500円 (yen)
     ("%", r"\s*%$", ""),  # a trailing percent sign
 )
+# Chinese and Japanese magnitudes after a number: 3.5万 is 35,000, 2亿 is 200,000,000 (also 3.5万元).
+# Written as a decimal exponent, so "3.5万" parses as "3.5e4": exact, with no float multiplication.
+_MAGNITUDES = {"千": "e3", "万": "e4", "萬": "e4", "亿": "e8", "億": "e8"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _DATE_FORMATS = (  # tried in this order; on a tie the earlier wins (ISO, then US month-first)
     "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
@@ -86,7 +96,8 @@ def looks_numeric(series: pd.Series) -> bool:
 
 
 def to_numeric(series: pd.Series) -> pd.Series:
-    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)") to float64.
+    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)", "￥1,200", "1200元",
+    "12 €", "3.5万" = 35,000, "2亿" = 2e8) to float64.
 
     NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter);
     so do "inf" and "nan" spelled out. A "%" is stripped, not divided by 100: the scale does
@@ -102,15 +113,31 @@ def to_numeric(series: pd.Series) -> pd.Series:
         for triggers, pattern, replacement in _CLEANUPS:
             if any(pc.any(pc.match_substring(cleaned, char)).as_py() for char in triggers):  # memchr, not regex
                 cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
+        cleaned, exponent = _split_magnitude(cleaned)
         grouped = pc.fill_null(pc.match_substring_regex(cleaned, _GROUPED_NUMBER), False)
         ungrouped = cleaned
         for mark in _GROUP_MARKS:  # literal replaces: several times faster than one regex
             if pc.any(pc.match_substring(ungrouped, mark)).as_py():
                 ungrouped = pc.replace_substring(ungrouped, mark, "")
         text = pc.if_else(grouped, ungrouped, cleaned)
+        if exponent is not None:  # "1,200万" → "1200" + "e4"
+            text = pc.binary_join_element_wise(text, exponent, pa.scalar("", text.type))
         plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     numbers = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
     return pd.Series(numbers.to_numpy(zero_copy_only=False), index=series.index, dtype="float64", name=series.name)
+
+
+def _split_magnitude(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """``text`` without a trailing magnitude character, and the exponent each one stood for
+    ("" where there was none); None when no value has one (the usual case: one memchr each)."""
+    present = [char for char in _MAGNITUDES if pc.any(pc.match_substring(text, char)).as_py()]
+    if not present:
+        return text, None
+    exponent = pa.array([""] * len(text), type=text.type)
+    for char in present:
+        ends = pc.fill_null(pc.ends_with(text, char), False)
+        exponent = pc.if_else(ends, pa.scalar(_MAGNITUDES[char], text.type), exponent)
+    return pc.replace_substring_regex(text, rf"\s*[{''.join(present)}]$", ""), exponent
 
 
 def unparsable_mask(series: pd.Series) -> pd.Series:
@@ -145,15 +172,26 @@ def guess_date_format(series: pd.Series) -> str | None:
             if guessed and guessed not in candidates:
                 candidates.append(guessed)
     best, best_share = None, 0.0
+    head_best, head_share = None, 0.0
     for fmt in candidates:
         if "%Y" not in fmt and "%y" not in fmt or not re.search(r"%[mbB]", fmt):
             continue
-        if _parse_dates(sample.head(20), fmt).notna().mean() < 0.5:
+        share = _parse_as(sample.head(20), fmt).notna().mean()
+        if share > head_share:
+            head_best, head_share = fmt, share
+        if share < 0.5:
             continue  # cheap rejection before parsing the whole sample
-        share = _parse_dates(sample, fmt).notna().mean()
+        share = _parse_as(sample, fmt).notna().mean()
         if share > best_share:
             best, best_share = fmt, share
-    return best if best_share >= DATE_SHARE else None
+    if best_share >= DATE_SHARE:
+        return best
+    # Spellings mixed in one column (2021-03-04, 2021/3/4, 2021年3月4日): dates if nearly every value
+    # reads in one of them, with the most common spelling parsed first.
+    primary = best or head_best
+    if primary is not None and parse_dates(sample, primary).notna().mean() >= DATE_SHARE:
+        return primary
+    return None
 
 
 def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
@@ -173,10 +211,59 @@ def to_datetime(series: pd.Series, fmt: str | None = None) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _naive(pd.to_datetime(text, errors="coerce", format="mixed", utc=True))
-    return _parse_dates(text, fmt)
+    return parse_dates(text, fmt)
 
 
-def _parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+def parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+    """Dates in ``text`` (stripped strings, None where missing): ``fmt`` first, in one vectorised
+    pass, then each value it could not read in any other known spelling (``other_spellings``).
+
+    A column often mixes spellings (2021-03-04, 2021/3/4, 2021年3月4日, 04.03.2021, ISO times);
+    pandas' one format would make all but one of them NaT. Training and the predictor's few-rows
+    path (``features.date``) both parse through here, so they read every value the same way.
+    """
+    dates = _parse_as(text, fmt)
+    missed = (dates.isna() & text.notna()).to_numpy(dtype=bool)
+    if not missed.any() or not isinstance(dates.dtype, np.dtype):
+        return dates
+    values = text.to_numpy(dtype=object)[missed]
+    found = other_spellings(pd.unique(values).tolist(), skip=fmt)
+    if found:
+        unit = np.datetime_data(dates.dtype)[0]
+        stamps = pd.DatetimeIndex([found.get(value, pd.NaT) for value in values]).as_unit(unit)
+        dates = dates.copy()
+        dates.iloc[np.flatnonzero(missed)] = stamps.to_numpy()
+    return dates
+
+
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+def other_spellings(values: list, skip: str | None = None) -> dict[str, pd.Timestamp]:
+    """``{value: date}`` for the values one of the known spellings reads: ISO 8601 for year-first
+    values with dashes (times, fractions and offsets included), then ``_DATE_FORMATS`` in order
+    (US month-first before day-first, as ``guess_date_format`` breaks ties). Values without a
+    digit are never dates and are not tried."""
+    todo = [value for value in values if isinstance(value, str) and any(char.isdigit() for char in value)]
+    found: dict[str, pd.Timestamp] = {}
+    iso = [value for value in todo if _ISO_START.match(value)]
+    if iso:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = _naive(pd.to_datetime(pd.Series(iso, dtype=object), format="ISO8601", errors="coerce", utc=True))
+        found.update((value, date) for value, date in zip(iso, parsed) if date is not pd.NaT)
+    for fmt in _DATE_FORMATS:
+        todo = [value for value in todo if value not in found]
+        if not todo:
+            break
+        if fmt != skip:
+            found.update((value, date) for value, date in zip(todo, _parse_as(pd.Series(todo, dtype=object), fmt))
+                         if date is not pd.NaT)
+    return found
+
+
+def _parse_as(text: pd.Series, fmt: str) -> pd.Series:
+    """``text`` parsed with ``fmt`` alone; NaT where it does not fit."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _naive(pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt))
@@ -378,7 +465,11 @@ def _rule_date(profile: _Profile) -> Feature | None:
     fmt = guess_date_format(profile.sample)
     if fmt is None:
         return None
-    note = _with_missing(f"text parsed as dates with format {fmt!r}", profile)
+    text = _text(profile.sample)
+    text = text[~text.isin(NA_TOKENS)]
+    mixed = _parse_as(text, fmt).notna().mean() < DATE_SHARE  # read by parse_dates' other spellings
+    how = f"in mixed spellings, {fmt!r} first" if mixed else f"with format {fmt!r}"
+    note = _with_missing(f"text parsed as dates {how}", profile)
     return DateFeature(name=profile.name, format=fmt, note=note)
 
 

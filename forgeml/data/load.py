@@ -55,6 +55,7 @@ class _Options(NamedTuple):
     encoding: str | None
     delimiter: str | None
     where: str
+    fallback_encoding: str | None = None
 
 
 def describe_source(source: object) -> str:
@@ -65,7 +66,8 @@ def describe_source(source: object) -> str:
 
 
 def load_table(
-    source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None
+    source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None,
+    fallback_encoding: str | None = None,
 ) -> pd.DataFrame:
     """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
 
@@ -73,7 +75,10 @@ def load_table(
 
     A DataFrame is copied, never modified. Files are read by extension (.csv .tsv .txt
     .parquet .pq .jsonl .ndjson .json, optionally .gz); unknown extensions are sniffed.
-    ``encoding`` and ``delimiter`` override sniffing.
+    ``encoding`` and ``delimiter`` override sniffing. ``fallback_encoding`` keeps the sniffing
+    but tries that encoding right after UTF-8: for files other than the one a configured
+    ``data.encoding`` was written for (data to predict, a separate test file), which may well be
+    UTF-8 although the training file was GBK.
 
     Raises:
         DataError: missing file, folder, empty file, header without rows, not a table,
@@ -86,7 +91,7 @@ def load_table(
 
         return image_folder_frame(Path(source).expanduser())
     path = _existing_file(source)
-    options = _Options(encoding, delimiter, str(path))
+    options = _Options(encoding, delimiter, str(path), fallback_encoding)
     frame = _READERS[_format_of(path, options.where)](path, options)
     frame = _tidy(frame, options.where)
     if len(frame) == 0:
@@ -155,10 +160,10 @@ def _read_bytes(path: Path, where: str) -> bytes:
 
 
 # ----------------------------------------------------------------------------- encoding
-def _decode(data: bytes, encoding: str | None, where: str) -> str:
+def _decode(data: bytes, encoding: str | None, where: str, fallback: str | None = None) -> str:
     """Bytes to text with the given or sniffed encoding; binary content is refused here."""
     if encoding is None:
-        encoding = _sniff_encoding(data)
+        encoding = _sniff_encoding(data, fallback, where)
     elif encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"  # a BOM is never part of the first column name
     try:
@@ -177,16 +182,25 @@ def _decode(data: bytes, encoding: str | None, where: str) -> str:
     return text
 
 
-def _sniff_encoding(data: bytes) -> str:
+def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -> str:
     """Strict-decode cascade; more reliable on short files than statistical detectors.
 
     GB18030 decodes many Latin-1 byte pairs as rare characters, so it is accepted only when
-    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports.
+    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports. ``fallback``
+    (the configured encoding of the training data) is tried right after UTF-8: a file that is
+    valid UTF-8 is UTF-8, whatever the training file was.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if _decodes(data, "utf-8"):
         return "utf-8-sig"
+    if fallback is not None:
+        try:
+            if _decodes(data, fallback):
+                return fallback
+        except LookupError:
+            raise DataError(f"unknown encoding {fallback!r}", where=where,
+                            hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
     if _decodes(data, "gb18030"):
         wide = [char for char in data[: 1 << 20].decode("gb18030", errors="ignore") if ord(char) > 127]
         common = sum(1 for char in wide if _encodes(char, "gb2312"))
@@ -216,7 +230,7 @@ def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     frame = _read_utf8_in_place(path, options)
     if frame is not None:
         return frame
-    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
     delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where)
     header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
@@ -370,30 +384,68 @@ def _read_parquet(path: Path, options: _Options) -> pd.DataFrame:
 
 
 def _read_json(path: Path, options: _Options) -> pd.DataFrame:
-    text = _decode(_read_bytes(path, options.where), options.encoding, options.where)
+    text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
     return _frame_from_json(text, options.where)
 
 
+_JSON_HINT = 'expected an array of records, [{"column": value, ...}, ...], or JSON lines: one such object per line'
+
+
 def _frame_from_json(text: str, where: str) -> pd.DataFrame:
-    """A JSON array of records, an object of columns, or JSON lines (one record per line)."""
+    """A JSON array of records, an object (of column lists; pandas' default ``to_json`` layout
+    {column: {row: value}}; its "split" and "table" layouts; or a single record), or JSON lines
+    (one record per line). Anything else is a ``DataError`` saying which layout is expected."""
     stripped = text.strip()
     try:
-        whole = json.loads(stripped)
-    except json.JSONDecodeError:
-        whole = None  # probably JSON lines; parsed line by line below for a precise error
-    if isinstance(whole, dict) and whole and all(isinstance(value, list) for value in whole.values()):
-        return pd.DataFrame(whole)
+        whole, error = json.loads(stripped), None
+    except json.JSONDecodeError as exc:
+        whole, error = None, exc  # JSON lines, or a document with a syntax error: told apart below
     if isinstance(whole, list):
         return _frame_from_records(whole, where)
+    if isinstance(whole, dict):
+        return _frame_from_object(whole, where)
+    if error is not None and stripped.startswith("["):  # an array: its error, not line 1's
+        raise _json_error(error, where)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON on line {number} ({exc.msg})", where=where,
-                                hint="use one JSON object per line, or a JSON array of objects") from None
+                if not records and error is not None:  # not JSON lines: a pretty-printed object
+                    raise _json_error(error, where) from None
+                raise DataError(f"not valid JSON on line {number} ({exc.msg})", where=where, hint=_JSON_HINT) from None
     return _frame_from_records(records, where)
+
+
+def _json_error(error: json.JSONDecodeError, where: str) -> DataError:
+    return DataError(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})", where=where, hint=_JSON_HINT)
+
+
+def _frame_from_object(whole: dict, where: str) -> pd.DataFrame:
+    """The table a top-level JSON object holds, by layout (see ``_frame_from_json``)."""
+    values = list(whole.values())
+    if {"columns", "data"} <= set(whole) <= {"columns", "data", "index"} and isinstance(whole["data"], list):
+        return pd.DataFrame(whole["data"], columns=whole["columns"])  # pandas' orient="split"
+    if set(whole) == {"schema", "data"} and isinstance(whole["data"], list):  # pandas' orient="table"
+        frame = _frame_from_records(whole["data"], where)
+        keys = whole["schema"].get("primaryKey") if isinstance(whole["schema"], dict) else None
+        return frame.drop(columns=[key for key in keys or [] if key == "index" and key in frame.columns])
+    if values and all(isinstance(value, list) for value in values):
+        if len({len(value) for value in values}) > 1:
+            lengths = ", ".join(f"{key!r}: {len(value)}" for key, value in list(whole.items())[:5])
+            raise DataError(f"not a table: an object of columns whose lists differ in length ({lengths})", where=where,
+                            hint=_JSON_HINT)
+        lists = [key for key, value in whole.items() if value and all(isinstance(item, dict) for item in value)]
+        if len(whole) == 1 and lists:  # {"data": [{...}, ...]}: records wrapped in an object
+            raise DataError(f"not a table: the records are inside the key {lists[0]!r}", where=where,
+                            hint="save that array on its own as the file's content; " + _JSON_HINT)
+        return pd.DataFrame(whole)
+    if values and all(isinstance(value, dict) for value in values):  # pandas' default: {column: {row: value}}
+        rows_outside = all(str(key).isdigit() for key in whole) and not all(str(key).isdigit() for key in values[0])
+        orient = "index" if rows_outside else "columns"  # {row: {column: value}}: pandas' orient="index"
+        return pd.DataFrame.from_dict(whole, orient=orient).reset_index(drop=True).infer_objects()
+    return _frame_from_records([whole], where)  # one record
 
 
 def _frame_from_records(records: list, where: str) -> pd.DataFrame:

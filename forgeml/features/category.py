@@ -52,6 +52,15 @@ def value_labels(values: list, fill_value: str) -> list[str] | None:
     return out
 
 
+def repaired_labels(labels: list[str]) -> list[str]:
+    """``clean.repair_cell`` on the labels that need it: exactly what ``repair_text`` changes (it
+    looks at non-ASCII, control characters and space runs; the labels are already stripped)."""
+    from forgeml.data.clean import repair_cell
+
+    return [label if label.isascii() and label.isprintable() and "  " not in label else repair_cell(label)
+            for label in labels]
+
+
 @register
 class CategoryFeature(Feature):
     type_name = "category"
@@ -70,14 +79,27 @@ class CategoryFeature(Feature):
             "fill": fill,
             "vocabulary": [OTHER] + sorted(str(v) for v in kept),
             "folded": int(len(counts) - len(kept)),
+            # Cleaning repaired this column before fit (NFKC: "北京\u3000" → "北京", "Ａ" → "A"), so
+            # the vocabulary holds repaired values; values to predict must be repaired the same way.
+            "repair": bool(context.clean.repair_text),
         }
 
     @property
     def vocabulary(self) -> list[str]:
         return self.state["vocabulary"]
 
+    @property
+    def repairs(self) -> bool:
+        """Whether values are repaired as cleaning repaired the train split (``clean.repair_text``).
+        Bundles from before this was recorded: on, the default; a vocabulary entry is its own repair."""
+        return bool(self.state.get("repair", True))
+
     def codes(self, column: pd.Series) -> np.ndarray:
         """Index into the vocabulary; 0 (= "<other>") for rare and never-seen values."""
+        if self.repairs:
+            from forgeml.data.clean import repair_text
+
+            column = repair_text(column)[0]
         index = pd.Index(self.vocabulary)
         codes = index.get_indexer(as_labels(column, self.state["fill"]))
         return np.where(codes < 0, 0, codes).astype(np.int64)
@@ -90,6 +112,8 @@ class CategoryFeature(Feature):
         return None if labels is None else self._codes_of(labels)
 
     def _codes_of(self, labels: list[str]) -> np.ndarray:
+        if self.repairs:
+            labels = repaired_labels(labels)
         lookup = self.__dict__.get("_lookup")
         if lookup is None or lookup[0] is not self.vocabulary:  # built once per fitted vocabulary
             lookup = self._lookup = (self.vocabulary, {value: code for code, value in enumerate(self.vocabulary)})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import re
 from typing import Any
 
@@ -11,6 +12,8 @@ import pandas as pd
 
 from forgeml.features.base import Feature, FitContext, OutputSpec, register
 
+
+log = logging.getLogger("forgeml.features")
 
 # periodic parts: (name, period, the ``.dt`` field, its offset so the cycle starts at 0)
 _CYCLES = (("month", 12, "month", 1), ("weekday", 7, "day_of_week", 0), ("dayofyear", 366, "day_of_year", 1))
@@ -80,19 +83,41 @@ class DateFeature(Feature):
         )
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
-        dates = _filled(self.parse(column), pd.Timestamp(self.state["fill"]))
+        parsed = self.parse(column)
+        if strict:
+            from forgeml.data.infer import missing_mask
+
+            junk = parsed.isna().to_numpy() & ~missing_mask(column).to_numpy(dtype=bool)
+            if junk.any():
+                self._warn_junk(column[junk].tolist())
+        dates = _filled(parsed, pd.Timestamp(self.state["fill"]))
         return self._standardize(self._parts(dates))
+
+    def _warn_junk(self, values: list[Any]) -> None:
+        """Values that are not dates are filled like missing ones (a prediction for every row), and
+        said so: a wrong column or format would otherwise go unnoticed."""
+        examples = ", ".join(repr(value) for value in list(dict.fromkeys(values))[:3])
+        log.warning("%d value(s) of %r are not dates (e.g. %s): filled with %s, as missing dates are",
+                    len(values), self.name, examples, self.state["fill"])
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
         """Same parsing; calendar fields read from each Timestamp instead of ~10 ``.dt`` accessor
         calls, which dominate the cost for a handful of rows. ISO dates skip pandas altogether."""
-        fast = self.transform_values(column.tolist())
+        values = column.tolist()
+        fast = self.transform_values(values)
         if fast is not None:
             return fast
-        dates = _small_parse(column, self.state.get("format", self.config.format))
-        if dates is None:
-            dates = self.parse(column)
-        dates = dates.fillna(pd.Timestamp(self.state["fill"])).tolist()
+        parsed = _small_parse(values, self.state.get("format", self.config.format))
+        stamps = (self.parse(column) if parsed is None else parsed).tolist()
+        if parsed is not None and pd.NaT in stamps:
+            from forgeml.data.infer import NA_TOKENS
+
+            junk = [value for value, date in zip(values, stamps)
+                    if date is pd.NaT and isinstance(value, str) and value.strip() not in NA_TOKENS]
+            if junk:
+                self._warn_junk(junk)
+        fill = pd.Timestamp(self.state["fill"])
+        dates = [fill if date is pd.NaT else date for date in stamps]  # fillna, without another pandas call
         fields = {name: np.array([getattr(d, attribute) for d in dates], dtype=np.float64) for name, attribute in _FIELDS.items()}
         return self._standardize(self._parts(_FieldView(fields)))
 
@@ -142,15 +167,15 @@ class DateFeature(Feature):
         return OutputSpec("dense", width=len(columns), columns=columns)
 
 
-def _small_parse(column: pd.Series, fmt: str | None) -> pd.Series | None:
+def _small_parse(values: list[Any], fmt: str | None) -> pd.Series | None:
     """``infer.to_datetime`` for a few text values: strip and NA tokens in plain Python, then the
-    same ``pd.to_datetime`` call; None (use ``parse``) for non-text values or no known format."""
-    from forgeml.data.infer import NA_TOKENS, _parse_dates
+    same ``parse_dates`` call; None (use ``parse``) for non-text values or no known format."""
+    from forgeml.data.infer import NA_TOKENS, parse_dates
 
     if fmt is None:
         return None
     texts: list[str | None] = []
-    for value in column.tolist():
+    for value in values:
         if value is None or (isinstance(value, float) and value != value):
             texts.append(None)
         elif isinstance(value, str):
@@ -158,7 +183,7 @@ def _small_parse(column: pd.Series, fmt: str | None) -> pd.Series | None:
             texts.append(None if value in NA_TOKENS else value)
         else:
             return None
-    return _parse_dates(pd.Series(texts, dtype=object), fmt)
+    return parse_dates(pd.Series(texts, dtype=object), fmt)
 
 
 # ISO formats the fast path reads with ``datetime`` instead of pandas: the format's own fields,

@@ -134,6 +134,19 @@ def test_repair_text_columns_records_counts() -> None:
     assert any("2 cells of 'text'" in line for line in report.summary_lines())
 
 
+def test_full_width_punctuation_is_counted_as_normalised_not_broken() -> None:
+    df = pd.DataFrame({"c": ["上海，浦东", "北京\u3000", "时间：上午", "ＡＢ", "too  many", "caf\u00c3\u00a9", "x\x1a", "ok"]})
+    report = _report(df)
+    out = repair_text_columns(df, ["c"], report)
+    assert out["c"].tolist() == ["上海,浦东", "北京", "时间:上午", "AB", "too many", "café", "x", "ok"]
+    assert report.text_repaired == {"c": 2} and report.text_normalized == {"c": 5}
+    assert report.messages == ["repaired broken characters in 2 cells of 'c'",
+                               "normalised full-width punctuation, letters or spacing in 5 cells of 'c' (harmless)"]
+    plain = _report(df)
+    repair_text_columns(df.head(2), ["c"], plain)
+    assert plain.text_repaired == {} and not any("broken" in line for line in plain.summary_lines())
+
+
 def test_repair_text_is_fast_on_100k_rows() -> None:
     values = ["an ordinary ascii sentence"] * 95_000 + ["caf\u00c3\u00a9 \x1a"] * 5_000
     series = pd.Series(values)

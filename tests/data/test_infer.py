@@ -66,6 +66,20 @@ def test_to_numeric_parses_numbers_written_as_text() -> None:
     assert to_numeric(values).dtype == np.float64
 
 
+@pytest.mark.parametrize(("text", "number"), [
+    ("￥1,200", 1200), ("¥3,000", 3000), ("1200元", 1200), ("500円", 500), ("12 €", 12), ("5€", 5),
+    ("3.5万", 35_000), ("3.5万元", 35_000), ("1,200万", 12_000_000), ("2亿", 2e8), ("1.2千", 1200), ("500万円", 5e6),
+    ("-¥5", -5), (" 8 万 ", 80_000), ("万", np.nan), ("3万5千", np.nan), ("北京", np.nan),
+])
+def test_to_numeric_reads_money_and_chinese_magnitudes(text: str, number: float) -> None:
+    np.testing.assert_array_equal(to_numeric(pd.Series([text, "1"])).to_numpy(), [number, 1.0])
+
+
+def test_a_column_of_prices_in_yuan_is_a_number() -> None:
+    df = pd.DataFrame({"价格": ["￥1,200", "3.5万", "800元", "2亿", "¥99"] * 6})
+    assert _types(df) == ({"价格": "number"}, {})
+
+
 def test_unparsable_mask_flags_text_but_not_missing() -> None:
     values = pd.Series(["1", "NA", None, "abc", "2,000", "", "1,5"])
     assert unparsable_mask(values).tolist() == [False, False, False, True, False, False, True]
@@ -104,6 +118,30 @@ def test_to_datetime_missing_and_bad_values_are_nat_without_warnings() -> None:
     assert parsed.tolist()[0] == pd.Timestamp("1990-09-30") and parsed.tolist()[4] == pd.Timestamp("1991-01-02 13:05")
     assert parsed.isna().tolist() == [False, True, True, True, False]
     assert mixed.isna().tolist() == [False, False, True]
+
+
+MIXED_DATES = {  # spellings of one date (and ISO times) that a column may mix
+    "2021-03-04": "2021-03-04", "2021/3/4": "2021-03-04", "2021年3月4日": "2021-03-04", "04.03.2021": "2021-03-04",
+    "2021-3-4": "2021-03-04", "2021-03-04 10:20": "2021-03-04 10:20", "2021-03-04 10:20:30": "2021-03-04 10:20:30",
+    "2021-03-04T10:20:30Z": "2021-03-04 10:20:30", "2021-03-04T10:20:30.250+08:00": "2021-03-04 02:20:30.25",
+    "13/04/2021": "2021-04-13", "junk": None, "2021-02-30": None,
+}
+
+
+def test_a_column_mixing_date_spellings_parses_every_row() -> None:
+    parsed = to_datetime(pd.Series(list(MIXED_DATES) + ["暂无", None]), "%Y-%m-%d")
+    expected = [pd.Timestamp(value) if value else pd.NaT for value in MIXED_DATES.values()] + [pd.NaT, pd.NaT]
+    assert parsed.tolist() == expected
+
+
+def test_a_column_mixing_date_spellings_is_a_date() -> None:
+    rng = np.random.default_rng(0)
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, 200), unit="D")
+    spell = ["%Y-%m-%d", "%Y/%-m/%-d", "%Y年%-m月%-d日", "%d.%m.%Y"]
+    df = pd.DataFrame({"when": [day.strftime(spell[i % 4]) for i, day in enumerate(days)]})
+    (feature,), _ = infer_features(df, [])
+    assert feature.type == "date" and "mixed spellings" in feature.note
+    assert (to_datetime(df["when"], feature.format) == pd.Series(days)).all()
 
 
 def test_to_datetime_with_format_and_time_zones() -> None:
@@ -192,6 +230,21 @@ def test_none_and_na_strings_are_real_categories(mixed: pd.DataFrame) -> None:
 def test_numeric_text_with_na_tokens_is_a_number() -> None:
     df = pd.DataFrame({"x": ["1", "2", "NA", "3", "-", "4"] * 5})
     assert _types(df) == ({"x": "number"}, {})
+
+
+def test_chinese_placeholders_are_missing_in_numbers_and_dates_but_values_in_categories() -> None:
+    placeholders = ["暂无", "无", "空", "缺失", "未知", "--"]
+    df = pd.DataFrame({
+        "面积": (["85", "120", "90", "100"] + placeholders) * 3,
+        "日期": (["2021-03-04", "2021-05-06", "2021-07-08", "2022-01-01"] + placeholders) * 3,
+        "备注": (["靠近地铁", "南北通透", "精装修", "无"] + placeholders) * 3,
+    })
+    features, dropped = infer_features(df, [])
+    assert {f.name: f.type for f in features} == {"面积": "number", "日期": "date", "备注": "category"} and not dropped
+    assert next(f for f in features if f.name == "面积").note == "text parsed as numbers; 18 missing"
+    assert to_numeric(df["面积"]).isna().sum() == 18 and not unparsable_mask(df["面积"]).any()
+    assert to_datetime(df["日期"], "%Y-%m-%d").isna().sum() == 18
+    assert pd.Series(placeholders).isin(NA_TOKENS).all()
 
 
 def test_small_tables_keep_unique_columns() -> None:

@@ -53,6 +53,19 @@ def test_gbk_chinese_names_and_values(tmp_path: Path) -> None:
     assert df["评论"].iloc[0] == "很好吃，下次再来"
 
 
+def test_a_fallback_encoding_is_tried_after_utf8_each_file_on_its_own(tmp_path: Path) -> None:
+    """A bundle trained on GBK data (data.encoding: gbk) reads UTF-8 files as UTF-8."""
+    utf8 = _write(tmp_path, "utf8.csv", CHINESE)
+    gbk = _write(tmp_path, "gbk.csv", CHINESE, encoding="gbk")
+    rare = _write(tmp_path, "rare.csv", "名字,n\n喆,1\n堃,2\n", encoding="gbk")  # not GB2312: sniffing alone says cp1252
+    assert load_table(utf8, fallback_encoding="gbk")["城市"].tolist() == ["北京", "上海", "广州"]
+    assert load_table(gbk, fallback_encoding="gbk")["城市"].tolist() == ["北京", "上海", "广州"]
+    assert load_table(rare, fallback_encoding="gbk")["名字"].tolist() == ["喆", "堃"]
+    json_file = _write(tmp_path, "rows.json", '[{"城市": "北京"}]')
+    assert load_table(json_file, fallback_encoding="gbk")["城市"].tolist() == ["北京"]
+    assert "unknown encoding 'klingon'" in _error(gbk, fallback_encoding="klingon")
+
+
 def test_latin1_french_and_german_with_semicolons(tmp_path: Path) -> None:
     path = _write(tmp_path, "latin.csv", LATIN, encoding="latin-1")
     df = load_table(path)
@@ -156,6 +169,18 @@ def test_json_lines_array_and_columns(tmp_path: Path) -> None:
         assert df["a"].tolist() == [1, 2] and df["b"].tolist() == ["None", "x"], name
 
 
+@pytest.mark.parametrize("orient", ["records", "columns", "index", "split", "table", "values-lines"])
+def test_json_as_pandas_writes_it(tmp_path: Path, orient: str) -> None:
+    frame = pd.DataFrame({"城市": ["北京", "上海", "广州"], "x": [1.5, 2.5, 3.5], "n": [1, 2, 3]})
+    if orient == "values-lines":
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+    else:
+        text = frame.to_json(orient=orient, force_ascii=False, indent=2)
+    df = load_table(_write(tmp_path, "frame.json", text))
+    pd.testing.assert_frame_equal(df, frame, check_dtype=False)
+    assert df["x"].dtype == np.float64
+
+
 def test_nested_json_is_flattened(tmp_path: Path) -> None:
     path = _write(tmp_path, "n.json", json.dumps([{"a": 1, "geo": {"lat": 1.0}}, {"a": 2, "geo": {"lat": 2.0}}]))
     assert list(load_table(path).columns) == ["a", "geo.lat"]
@@ -221,6 +246,11 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
     ("bad.jsonl", b'{"a": 1}\n{"a": \n', "not valid JSON on line 2"),
     ("list.json", b"[1, 2, 3]", "expected JSON objects"),
     ("empty.json", b"[]", "no records"),
+    # a hand-edited array: where the error is, not "line 1" as if it were JSON lines
+    ("comma.json", b'[\n  {"a": 1},\n  {"a": 2},\n]\n', "not valid JSON: Expecting value (line 4, column 1)"),
+    ("pretty.json", b'{\n  "a": [1, 2],\n  "b": [3, 4,]\n}\n', "not valid JSON: Expecting value (line 3, column 14)"),
+    ("ragged.json", b'{"a": [1, 2], "b": [3]}', "lists differ in length ('a': 2, 'b': 1)"),
+    ("wrapped.json", b'{"data": [{"a": 1}, {"a": 2}]}', "the records are inside the key 'data'"),
 ], ids=lambda value: value if isinstance(value, str) and not value.startswith(("empty (", "no ")) else None)
 def test_bad_files_raise_data_error_naming_the_file(
     tmp_path: Path, name: str, content: bytes | None, expected: str

@@ -156,3 +156,21 @@ def test_regression_target_standardises_and_decodes():
     encoded = target.encode(frame)
     assert np.allclose(encoded.mean(axis=0), 0) and encoded.shape == (3, 2)
     np.testing.assert_allclose(target.decode(encoded), frame.to_numpy(), rtol=1e-5)
+
+
+def test_junk_dates_at_predict_time_are_filled_and_counted(caplog):
+    feature = fit(DateFeature(name="when", format="%Y-%m-%d"), ["2021-03-04", "2021-05-06", "2021-07-08"] * 5)
+    rows = pd.Series(["2021-03-04", "garbage", "NA", None, "2021-02-30", "garbage"], dtype=object)
+    with caplog.at_level("WARNING", logger="forgeml.features"):
+        feature.transform(rows, strict=False)  # training: the cleaning report counts them as missing
+        assert not caplog.records
+        filled = feature.transform(rows, strict=True)
+        assert [record.getMessage() for record in caplog.records] == [
+            "3 value(s) of 'when' are not dates (e.g. 'garbage', '2021-02-30'): filled with 2021-05-06T00:00:00, as missing dates are"]
+        np.testing.assert_array_equal(filled[1], filled[3])  # filled like a missing date
+        caplog.clear()
+        np.testing.assert_array_equal(feature.transform_small(rows), filled)  # the few-rows path counts too
+        assert [record.getMessage()[:25] for record in caplog.records] == ["3 value(s) of 'when' are "]
+        caplog.clear()
+        feature.transform_small(pd.Series(["2021-03-04", None], dtype=object))  # the ISO fast path: nothing to say
+        assert not caplog.records

@@ -96,3 +96,24 @@ def test_featureset_takes_the_fast_path_only_for_small_frames(mixed, monkeypatch
     big = featureset.transform(frame.head(SMALL_ROWS + 1))
     for key in small:
         np.testing.assert_array_equal(small[key], big[key][:SMALL_ROWS])
+
+
+def test_mixed_date_spellings_read_the_same_on_both_paths() -> None:
+    """The few-rows path parses through ``infer.parse_dates`` too: every spelling, each row."""
+    from forgeml.config import CleanConfig, DateFeature as DateConfig
+    from forgeml.data.clean import CleaningReport
+    from forgeml.features.base import FitContext
+    from forgeml.features.date import DateFeature
+
+    values = ["2021-03-04", "2021/3/4", "2021年3月4日", "04.03.2021", "2021-03-04T10:20:30Z", "2021-03-04 10:20",
+              "junk", "NA", None, "2022-12-31"]
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):  # an ISO format (its own fast path first) and another
+        feature = DateFeature(DateConfig(name="d", format=fmt, parts=["year", "month", "day", "hour"]))
+        feature.fit(pd.Series(values * 3, dtype=object), FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=30)))
+        column = pd.Series(values, dtype=object)
+        whole = feature.transform(column)
+        np.testing.assert_array_equal(feature.transform_small(column), whole)
+        for i, value in enumerate(values):
+            np.testing.assert_array_equal(feature.transform_small(pd.Series([value], dtype=object)), whole[[i]], err_msg=repr(value))
+        days = feature.parse(column).dt.day.tolist()
+        assert days[:6] == [4] * 6 and days[-1] == 31, (fmt, days)
