@@ -132,7 +132,7 @@ class DateFeature(Feature):
         if fmt is None:
             return None  # pandas guesses a format from the whole column: not a per-value parse
         read_fields = functools.partial(iso_fields, fmt) if fmt in ISO_PATTERNS else functools.partial(parsed_fields, fmt)
-        rows = []
+        rows, junk = [], []
         for value in values:
             if value is None or (isinstance(value, float) and value != value):
                 rows.append(self._fill_fields())
@@ -141,9 +141,14 @@ class DateFeature(Feature):
                 fields = self._fill_fields() if text in NA_TOKENS else read_fields(text)
                 if fields is None:
                     return None
-                rows.append(self._fill_fields() if fields is NOT_A_DATE else fields)
+                if fields is NOT_A_DATE:
+                    junk.append(value)
+                    fields = self._fill_fields()
+                rows.append(fields)
             else:
                 return None
+        if junk:
+            self._warn_junk(junk)
         columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(_FIELDS))
         fields = {name: columns[:, i] for i, name in enumerate(_FIELDS)}
         return self._standardize(self._parts(_FieldView(fields)))

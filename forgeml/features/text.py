@@ -113,12 +113,19 @@ def pretrained_tokenizer(folder: Path):
     return auto.backend_tokenizer
 
 
-def clean_texts(column: pd.Series, config: Any) -> list[str]:
-    """Texts ready for the tokenizer. A cell that is only a missing-value marker ("\\N" from a
-    MySQL dump, "NULL", "N/A", as ``infer.missing_mask`` reads them) is missing, not a word."""
-    from forgeml.data.infer import missing_mask
+# What databases and spreadsheets write for NULL. A text cell holding only one of these is missing,
+# not a word; words that may be a real answer ("none", 无) stay text (``infer.NA_TOKENS`` is wider).
+NULL_MARKERS = frozenset({"\\N", "NULL", "null", "NaN", "nan", "#N/A", "N/A", "n/a"})
 
-    texts = column.mask(missing_mask(column)).fillna(config.fill_value).astype(str)
+
+def missing_texts(column: pd.Series) -> pd.Series:
+    """True where the cell is missing or holds only a NULL marker (breaches.csv writes "\\N")."""
+    return column.isna() | column.astype("string").str.strip().isin(NULL_MARKERS).fillna(False).astype(bool)
+
+
+def clean_texts(column: pd.Series, config: Any) -> list[str]:
+    """Texts ready for the tokenizer: NULL markers missing, then filled, repaired, URLs removed."""
+    texts = column.mask(missing_texts(column)).fillna(config.fill_value).astype(str)
     if config.repair:
         from forgeml.data.clean import repair_text
 
@@ -139,9 +146,7 @@ class TextFeature(Feature):
 
     def fit(self, column: pd.Series, context: FitContext) -> None:
         cfg = self.config
-        from forgeml.data.infer import missing_mask
-
-        n_missing = int(missing_mask(column).sum())
+        n_missing = int(missing_texts(column).sum())
         if n_missing:
             context.report.record_missing(self.name, n_missing, "constant", cfg.fill_value)
         texts = clean_texts(column, cfg)

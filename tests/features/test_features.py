@@ -174,3 +174,7 @@ def test_junk_dates_at_predict_time_are_filled_and_counted(caplog):
         caplog.clear()
         feature.transform_small(pd.Series(["2021-03-04", None], dtype=object))  # the ISO fast path: nothing to say
         assert not caplog.records
+        slashes = fit(DateFeature(name="when", format="%m/%d/%Y"), ["03/04/2021", "05/06/2021", "07/08/2021"] * 5)
+        cached = slashes.transform_values(["03/04/2021", "garbage", "暂无", None])  # non-ISO: pandas' parse, cached per text
+        assert [record.getMessage()[:40] for record in caplog.records] == ["1 value(s) of 'when' are not dates (e.g."]
+        np.testing.assert_array_equal(cached, slashes.transform(pd.Series(["03/04/2021", "garbage", "暂无", None], dtype=object)))

@@ -86,3 +86,4 @@ def test_missing_value_markers_are_missing_text_not_words():
     ids = feature.transform(pd.Series(["\\N", "NULL", None, "N/A"]))
     assert (ids == feature.state["pad_id"]).all()
     assert report.missing["review"]["count"] == 30
+    assert not (feature.transform(pd.Series(["none"])) == feature.state["pad_id"]).all()  # a word that may be an answer stays text
