@@ -233,3 +233,17 @@ def test_reopen_marks_a_resumed_run_running_again(registry: RunRegistry) -> None
     assert reopened.status == "running" and reopened.finished_at is None
     assert registry.get(record.id).status == "running"
     assert json.loads((record.dir / "run.json").read_text())["status"] == "running"
+
+
+def test_compare_colours_follow_each_metrics_direction(registry: RunRegistry) -> None:
+    """b − a is green when b is better: a smaller rmse/mae/loss, a larger r2/accuracy; counts stay plain."""
+    a = registry.finish(registry.create("a", CONFIG_A, "d.csv").id, "completed", "regression", "mlp", "r2", 0.5,
+                        {"rmse": 2.0, "mae": 1.0, "r2": 0.5, "n": 100, "per_target": {"y": {"mape": 0.3, "r2": 0.5}}})
+    b = registry.finish(registry.create("b", CONFIG_A, "d.csv").id, "completed", "regression", "mlp", "r2", 0.4,
+                        {"rmse": 1.0, "mae": 1.5, "r2": 0.4, "n": 120, "per_target": {"y": {"mape": 0.2, "r2": 0.6}}})
+    table = render_compare(a, b, [], [])
+    names = [str(cell) for cell in table.columns[0]._cells]
+    deltas = dict(zip(names, table.columns[3]._cells))
+    styles = {name: getattr(deltas[name], "style", "") for name in ("rmse", "mae", "r2", "n", "per_target.y.mape", "per_target.y.r2")}
+    assert styles == {"rmse": "green", "mae": "red", "r2": "red", "n": "", "per_target.y.mape": "green", "per_target.y.r2": "green"}
+
