@@ -143,3 +143,17 @@ def test_csv_upload_in_several_chunks_keeps_every_row_in_order(saved_bundle, mix
     assert len(got) == 50 and list(got.columns) == list(want.columns)
     np.testing.assert_allclose(got["label_proba_yes"], want["label_proba_yes"], atol=1e-6)
 
+
+def test_request_schema_describes_each_field_from_the_bundles_features(saved_bundle):
+    """/docs and /v1/model tell a client what to send: the type, the training categories, the clip range."""
+    app = create_app(saved_bundle)
+    with TestClient(app) as client:
+        properties = client.get("/v1/model").json()["input_schema"]["properties"]
+        openapi = client.get("/openapi.json").json()["components"]["schemas"]["Row"]["properties"]
+    city = properties["city"]["description"]
+    assert city.startswith("category:") and all(repr(name) in city for name in ("lille", "lyon", "nice", "paris"))
+    age = properties["age"]["description"]
+    assert age.startswith("number:") and "missing →" in age and "clipped" in age
+    assert "format %Y-%m-%d" in properties["signup"]["description"]
+    assert properties["review"]["description"].startswith("text:")
+    assert properties["city"]["examples"] and openapi["city"]["description"] == city
