@@ -53,10 +53,12 @@ def require_torch_bundle(predictor: Any, where: str) -> None:
     estimator = getattr(predictor, "estimator", None)
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
+        files = ", ".join(getattr(estimator, "files", ()) or ("its model files",))
         raise ExportError(
-            f"a {predictor.config.model.type!r} bundle has no torch network to export",
+            f"a {predictor.config.model.type!r} (LightGBM) bundle has no torch network for onnx, torchscript or safetensors",
             where=where,
-            hint="LightGBM bundles ship model.txt, which LightGBM loads directly; export and the onnx backend need a torch model (--model mlp)",
+            hint=f"its model is already in LightGBM's own text format: {files} in the bundle "
+                 "(lightgbm.Booster(model_file=...) loads it); for those formats or the onnx backend train a torch model (--model mlp)",
         )
 
 

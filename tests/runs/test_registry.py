@@ -247,3 +247,14 @@ def test_compare_colours_follow_each_metrics_direction(registry: RunRegistry) ->
     styles = {name: getattr(deltas[name], "style", "") for name in ("rmse", "mae", "r2", "n", "per_target.y.mape", "per_target.y.r2")}
     assert styles == {"rmse": "green", "mae": "red", "r2": "red", "n": "", "per_target.y.mape": "green", "per_target.y.r2": "green"}
 
+
+def test_runs_list_piped_keeps_whole_names(tmp_path: Path) -> None:
+    """Piped (not a terminal, no COLUMNS), rich would cut the table to 80 columns: names lost to '…'."""
+    registry = RunRegistry(tmp_path / "runs")
+    long_name = "quarterly-sales-forecast-by-region-and-channel"
+    registry.finish(registry.create(long_name, CONFIG_A, "d.csv").id, "completed", "regression", "gbm", "r2", 0.91, {"r2": 0.91})
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run([sys.executable, "-m", "forgeml.cli", "runs", "list", "--runs-dir", str(registry.root)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert long_name in done.stdout and "r2=0.9100" in done.stdout and "…" not in done.stdout
