@@ -54,3 +54,15 @@ def test_small_data_splits_on_a_many_valued_category():
     min_data_per_group of 100 forbade every many-vs-many split and left the model at chance."""
     pipeline = Pipeline(target="y", model="gbm", overrides=QUIET).fit(_by_category())
     assert pipeline.metrics_["accuracy"] >= 0.9, pipeline.metrics_
+
+
+def test_a_process_that_imported_the_gbm_module_still_finds_the_torch_families():
+    """Registration used to run only while no family was registered: once forgeml.models.gbm was
+    imported (this module does, for one helper), every mlp fit was a KeyError: 'mlp'."""
+    import subprocess
+    import sys
+
+    code = ("import forgeml.models.gbm\nfrom forgeml.models import estimator\n"
+            "estimator._ensure_registered('mlp')\nassert {'mlp', 'cnn', 'gbm'} <= set(estimator.ESTIMATORS)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
