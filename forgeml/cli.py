@@ -27,9 +27,12 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _console():
+    """Piped or redirected (no terminal), rich would cut every table to 80 columns: run ids lose
+    their tails to '…' and cannot be copied. Then tables print at their natural width."""
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    return console if console.is_terminal else Console(width=1_000)
 
 
 def _registry(runs_dir: Optional[Path]):
@@ -234,14 +237,9 @@ def report(
 @runs_app.command("list")
 def runs_list(limit: int = typer.Option(50, help="How many runs."), runs_dir: Optional[Path] = RunsDir) -> None:
     """Runs so far, newest first, with each run's key metric."""
-    from rich.console import Console
-
     from forgeml.runs.views import render_list
 
-    console = _console()
-    if not console.is_terminal:  # piped or redirected: rich would cut to 80 columns; ids and names stay whole
-        console = Console(width=1_000)
-    console.print(render_list(_registry(runs_dir).list(limit=limit)))
+    _console().print(render_list(_registry(runs_dir).list(limit=limit)))
 
 
 @runs_app.command("show")

@@ -32,8 +32,8 @@ Text = Union[StrictStr, None]
 
 # feature type → (field type, how /docs describes it); a new feature type adds one line.
 FIELD_TYPES: dict[str, tuple[Any, str]] = {
-    "number": (Number, "number (null = missing)"),
-    "category": (Label, "category: one of the training values; unseen values count as <other>"),
+    "number": (Number, "a number (null = missing)"),
+    "category": (Label, "one of the training values; unseen values count as <other>"),
     "binary": (Flag, "yes/no value: true/false, 1/0 or the training labels"),
     "text": (Text, "free text"),
     "date": (Text, "date or timestamp as text"),

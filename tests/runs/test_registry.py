@@ -258,3 +258,7 @@ def test_runs_list_piped_keeps_whole_names(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert long_name in done.stdout and "r2=0.9100" in done.stdout and "…" not in done.stdout
+    (first, second) = [r.id for r in registry.list()] + [registry.create("b", CONFIG_A, "d.csv").id]
+    compared = subprocess.run([sys.executable, "-m", "forgeml.cli", "runs", "compare", first, second, "--runs-dir", str(registry.root)],
+                              capture_output=True, text=True, env=env, check=False)
+    assert compared.returncode == 0 and f"a: {first}" in compared.stdout and f"b: {second}" in compared.stdout, compared
