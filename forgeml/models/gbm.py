@@ -81,8 +81,9 @@ class GBMEstimator:
         started = time.perf_counter()
         x_train = self._matrix(train)
         x_val = self._matrix(val) if val is not None and len(y_val) else None
-        targets = [y_train] if self.task.name != "regression" else [y_train[:, i] for i in range(y_train.shape[1])]
-        val_targets = [y_val] if self.task.name != "regression" else [y_val[:, i] for i in range(y_val.shape[1])] if x_val is not None else []
+        # one contiguous column per regression target: LightGBM warns the user about a strided slice
+        targets = [y_train] if self.task.name != "regression" else [np.ascontiguousarray(y_train[:, i]) for i in range(y_train.shape[1])]
+        val_targets = [y_val] if self.task.name != "regression" else [np.ascontiguousarray(y_val[:, i]) for i in range(y_val.shape[1])] if x_val is not None else []
         history_by_round: dict[int, dict[str, float]] = {}
         every = rounds_between_rows(self.config.model.num_boost_round)
         live = len(targets) == 1  # one booster: its rounds go to the run as they happen
