@@ -189,11 +189,22 @@ def test_gbm_splits_on_a_category_in_small_data(session):
 
 
 # ----------------------------------------------------------------------------- 7. export of a gbm bundle
-def test_export_of_a_gbm_bundle_names_its_lightgbm_model_file(session, cli):
-    done = cli("export", session.run_id, "--format", "onnx", "--runs-dir", "runs", cwd=session.workdir)
+def test_export_of_a_gbm_bundle_names_its_lightgbm_model_file(session, cli, tmp_path):
+    import shutil
+
+    import lightgbm
+
+    bundle = shutil.copytree(session.bundle, tmp_path / "bundle")  # other tests read the original
+    done = cli("export", bundle, "--format", "onnx", cwd=session.workdir)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done
-    assert "gbm_model_0.txt" in done.stderr and (session.bundle / "gbm_model_0.txt").is_file()
-    assert not (session.bundle / "exports").exists()
+    assert "gbm_model_0.txt" in done.stderr and "--format lightgbm" in done.stderr and (bundle / "gbm_model_0.txt").is_file()
+    assert not (bundle / "exports").exists()
+
+    native = cli("export", bundle, "--format", "lightgbm", cwd=session.workdir)
+    assert native.returncode == 0 and "model.txt" in native.stdout, native
+    entry = json.loads((bundle / "exports" / "manifest.json").read_text(encoding="utf-8"))["exports"]["lightgbm"]
+    assert entry["file"] == "model.txt" and entry["max_abs_diff"] == 0.0
+    assert lightgbm.Booster(model_file=str(bundle / "exports" / "model.txt")).num_feature() == 3
 
 
 # ----------------------------------------------------------------------------- 9. model card
