@@ -131,7 +131,7 @@ class Pipeline:
     # ------------------------------------------------------------------ report and bundle
     def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
         from forgeml.evaluate.report import ReportInputs
-        from forgeml.runs.registry import epoch_rows
+        from forgeml.runs.registry import epoch_rows, step_name
 
         predictor = self._check_fitted()
         prepared = getattr(self, "prepared_", None)
@@ -146,8 +146,10 @@ class Pipeline:
         if getattr(self, "importance_", None) or getattr(self, "loaded_importance_", None):
             notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
                          "is shuffled (permutation importance; an image or text column counts as one input)")
+        step = step_name(predictor.config.model.type)
         if hasattr(self, "fit_summary_"):
-            notes.append(f"trained {len(epoch_rows(history))} epochs in {self.fit_summary_.seconds:.1f} s; best epoch {self.fit_summary_.best_epoch}" + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
+            notes.append(f"trained {len(epoch_rows(history))} {step}s in {self.fit_summary_.seconds:.1f} s; best {step.split()[-1]} {self.fit_summary_.best_epoch}"
+                         + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
         validation = getattr(self, "evaluations_", {}).get("validation")
         return ReportInputs(
             title=title or f"forgeml — {', '.join(predictor.config.target)}",
@@ -157,6 +159,7 @@ class Pipeline:
             metrics=evaluation.metrics if evaluation else {},
             validation_metrics=validation.metrics if validation and evaluation is not validation else None,
             history=history,
+            step_name=step,
             y_true=evaluation.y_true if evaluation else None,
             y_proba=evaluation.scores if evaluation is not None and task.is_classification else None,
             y_pred=evaluation.scores if evaluation is not None and not task.is_classification else None,
@@ -247,7 +250,7 @@ def model_card(pipeline: Pipeline) -> str:
     config = predictor.config
     rows = metrics_table_rows(pipeline.metrics_, predictor.task.name)
     lines = [
-        f"# Model card — {', '.join(config.target)}",
+        f"# Model card — {' '.join(', '.join(config.target).split())}",
         "",
         f"- **Task**: {predictor.task.name} ({predictor.task.loss} loss)",
         f"- **Model**: {describe_model(predictor)}",
@@ -258,13 +261,13 @@ def model_card(pipeline: Pipeline) -> str:
         "",
         "| column | type | note |",
         "| --- | --- | --- |",
-        *[f"| {f.name} | {f.type} | {f.note or ''} |" for f in config.features],
+        *[f"| {_cell(f.name)} | {_cell(f.type)} | {_cell(f.note or '')} |" for f in config.features],
         "",
         "## Held-out metrics",
         "",
         "| metric | value |",
         "| --- | --- |",
-        *[f"| {name} | {value} |" for name, value in rows],
+        *[f"| {_cell(name)} | {_cell(value)} |" for name, value in rows],
         "",
         "## Intended use and limits",
         "",
@@ -276,3 +279,9 @@ def model_card(pipeline: Pipeline) -> str:
     return "\n".join(lines)
 
 
+
+
+def _cell(value: object) -> str:
+    """Text for one markdown table cell: a ``|`` in a column name or category value ("A|B")
+    would end the cell and shift the row, a newline would end the table."""
+    return " ".join(str(value).split()).replace("\\", "\\\\").replace("|", "\\|")

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
+from forgeml.train.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
@@ -27,9 +27,12 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _console():
+    """Piped or redirected (no terminal), rich would cut every table to 80 columns: run ids lose
+    their tails to '…' and cannot be copied. Then tables print at their natural width."""
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    return console if console.is_terminal else Console(width=1_000)
 
 
 def _registry(runs_dir: Optional[Path]):
@@ -68,7 +71,8 @@ def _load_config(source: Path, target: Optional[list[str]], model: Optional[str]
     else:
         if not target:
             raise ConfigError("which column should the model predict?", where=str(source), hint="add --target COLUMN (or pass a config.yaml)")
-        config = Config(target=target)
+        # the file goes into the run's config.yaml and the report (absolute: the config can be re-run from the run folder)
+        config = Config(target=target, data={"path": str(source.resolve())})
         data = source
     if model:
         overrides["model.type"] = model
@@ -166,15 +170,18 @@ def train(
 # ----------------------------------------------------------------------------- evaluate / predict / report
 @app.command()
 def evaluate(
-    bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+    bundle_ref: str = typer.Argument(..., metavar="BUNDLE", help=BUNDLE_HELP),
     data: Path = typer.Argument(..., help="Labelled data to evaluate on."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where report.html and metrics.json go (default: evaluations/<data> beside the bundle)."),
+    runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Metrics table and report.html for a bundle on new labelled data."""
     from forgeml.api import Pipeline
     from forgeml.evaluate.report import render_report
     from forgeml.fileio import atomic_write_json, atomic_write_text
+    from forgeml.runs.bundle_ref import resolve_bundle
 
+    bundle = resolve_bundle(bundle_ref, runs_dir)
     pipeline = Pipeline.load(bundle)
     metrics = pipeline.evaluate(data)
     evaluation = pipeline.last_evaluation_
@@ -190,31 +197,32 @@ def evaluate(
 
 @app.command()
 def predict(
-    bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+    bundle_ref: str = typer.Argument(..., metavar="BUNDLE", help=BUNDLE_HELP),
     data: Path = typer.Argument(..., help="Rows to predict (the target column may be absent)."),
-    output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="CSV to write."),
+    output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="CSV to write (UTF-8, with a BOM when it holds non-ASCII text, for Excel)."),
+    runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Predictions (and class probabilities) for every row, in input order."""
     from forgeml.api import Pipeline
-    from forgeml.fileio import atomic_write_text
+    from forgeml.fileio import atomic_write_csv
+    from forgeml.runs.bundle_ref import resolve_bundle
 
-    predictions = Pipeline.load(bundle).predict(data)
-    atomic_write_text(output, predictions.to_csv(index=False))
+    predictions = Pipeline.load(resolve_bundle(bundle_ref, runs_dir)).predict(data)
+    atomic_write_csv(output, predictions.to_csv(index=False))  # with a BOM when non-ASCII: Excel reads it right
     _console().print(f"wrote {len(predictions)} predictions to {output}")
 
 
 @app.command()
 def report(
-    bundle: str = typer.Argument(..., help="Bundle folder or run id."),
+    bundle: str = typer.Argument(..., help=BUNDLE_HELP),
     open_: bool = typer.Option(False, "--open", help="Open in the browser."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Print the path of a bundle's report.html."""
     from forgeml.errors import BundleError
+    from forgeml.runs.bundle_ref import resolve_bundle
 
-    path = Path(bundle)
-    if not path.exists():
-        path = _registry(runs_dir).get(bundle).dir / "bundle"
+    path = resolve_bundle(bundle, runs_dir)
     page = path / "report.html"
     if not page.is_file():
         raise BundleError("no report.html here", where=str(path), hint="pass a bundle folder or a run id (see `forgeml runs list`)")

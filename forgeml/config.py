@@ -354,13 +354,64 @@ class Config(_Strict):
 
 def validate_config(model: type[_ModelT], raw: dict[str, Any], source: str, hint: str) -> _ModelT:
     """``model`` built from ``raw``; the first problem becomes one ``ConfigError`` naming the
-    option (``train.epochs: Input should be greater than or equal to 1``) and the file."""
+    option (``train.epochs: Input should be greater than or equal to 1``) and the file. A key
+    the schema does not have is most often a typo, so it is named with the closest real key
+    (``unknown key train.epoch; did you mean train.epochs?``)."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        unknown = next((error for error in errors if error["type"] == "extra_forbidden"), None)
+        if unknown is not None:
+            shown, names = _keys_at(model, tuple(unknown["loc"]))
+            raise unknown_key(shown, str(unknown["loc"][-1]), names, where=source, hint=hint) from None
+        first = errors[0]
         location = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{location}: {first['msg']}", where=source, hint=hint) from None
+
+
+def unknown_key(parent: list[str], key: str, names: Any, *, where: str | None, hint: str, rest: list[str] | None = None) -> ConfigError:
+    """``unknown key train.epoch; did you mean train.epochs?``: difflib's closest of ``names``
+    (the keys valid beside ``key``); ``rest`` is what the user wrote after an unknown section."""
+    import difflib
+
+    rest = rest or []
+    dotted = ".".join([*parent, key, *rest])
+    close = difflib.get_close_matches(key, [str(name) for name in names], n=1, cutoff=0.6)
+    if close:
+        return ConfigError(f"unknown key {dotted}; did you mean {'.'.join([*parent, close[0], *rest])}?", where=where)
+    return ConfigError(f"unknown key {dotted}", where=where, hint=hint)
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], list[str]]:
+    """For pydantic's location of an unknown key: the dotted path the user wrote before it
+    (list positions and union tags such as ``model.gbm`` left out) and the keys valid there."""
+    candidates: list[type[BaseModel]] = [model]
+    shown: list[str] = []
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list (features)
+            if shown:
+                shown[-1] += f"[{part}]"
+            continue
+        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
+        if fields:
+            candidates = [m for f in fields for m in _models_in(f.annotation)]
+            shown.append(str(part))
+            continue
+        # a discriminated union's tag: the member whose ``type`` is this literal
+        tagged = [m for m in candidates if "type" in m.model_fields and m.model_fields["type"].default == part]
+        candidates = tagged or candidates
+    names = list(dict.fromkeys(name for m in candidates for name in m.model_fields))
+    return shown, names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's type (``list[Union[A, B]]`` → [A, B])."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -390,11 +441,16 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     for dotted, value in sorted(overrides.items(), key=lambda item: item[0] != "model.type"):
         node = raw
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             if part not in node and node is not raw:  # a sub-section reset by a model.type change
                 node[part] = {}
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown option {dotted!r}", hint="see the config reference in README.md")
+            if part not in node:
+                sections = [name for name, value in node.items() if isinstance(value, dict)]
+                raise unknown_key(parents[:depth], part, sections, rest=[*parents[depth + 1:], leaf],
+                                  where="overrides", hint="see the config reference in README.md")
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"unknown key {dotted}: {'.'.join(parents[:depth + 1])} is a value, not a section",
+                                  where="overrides", hint="see the config reference in README.md")
             node = node[part]
         if dotted == "model.type" and value != node.get("type"):
             node.clear()  # a different model family has different options

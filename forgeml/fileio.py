@@ -36,6 +36,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_csv(path: str | os.PathLike, text: str) -> None:
+    """CSV text for people as much as for programs: Excel opens a file without a BOM in the
+    local ANSI code page, so Chinese or accented text turns to mojibake; with a UTF-8 BOM it
+    reads UTF-8. An all-ASCII file is written without one (no stray bytes, nothing to decode)."""
+    atomic_write_bytes(path, text.encode("utf-8" if text.isascii() else "utf-8-sig"))
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
 

@@ -4,7 +4,9 @@ cannot disagree about what "train on this CSV" means.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,6 +97,8 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     source = describe_source(data)
     frame = load_frame(data, config)
     config = resolve_config(config, frame, source)
+    if config.data.path is None and isinstance(data, (str, os.PathLike)):  # the report and bundle name the file
+        config = Config.from_dict({**config.model_dump(mode="json"), "data": {**config.data.model_dump(mode="json"), "path": str(Path(data).resolve())}})
     # `is not None`, not `or`: a DataFrame has no truth value
     validation_df = load_frame(validation if validation is not None else config.data.split.validation_path, config, other_file=True) if (validation is not None or config.data.split.validation_path) else None
     test_df = load_frame(test if test is not None else config.data.split.test_path, config, other_file=True) if (test is not None or config.data.split.test_path) else None

@@ -27,7 +27,7 @@ import unicodedata
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import BinaryIO, Callable, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -67,7 +67,7 @@ def describe_source(source: object) -> str:
 
 def load_table(
     source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None,
-    fallback_encoding: str | None = None,
+    fallback_encoding: str | None = None, name: str | None = None,
 ) -> pd.DataFrame:
     """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
 
@@ -78,7 +78,8 @@ def load_table(
     ``encoding`` and ``delimiter`` override sniffing. ``fallback_encoding`` keeps the sniffing
     but tries that encoding right after UTF-8: for files other than the one a configured
     ``data.encoding`` was written for (data to predict, a separate test file), which may well be
-    UTF-8 although the training file was GBK.
+    UTF-8 although the training file was GBK. ``name`` is what messages call the file
+    (default: its path), e.g. an upload's own name rather than the temporary file holding it.
 
     Raises:
         DataError: missing file, folder, empty file, header without rows, not a table,
@@ -90,8 +91,8 @@ def load_table(
         from forgeml.data.images import image_folder_frame
 
         return image_folder_frame(Path(source).expanduser())
-    path = _existing_file(source)
-    options = _Options(encoding, delimiter, str(path), fallback_encoding)
+    path = _existing_file(source, name)
+    options = _Options(encoding, delimiter, name or str(path), fallback_encoding)
     frame = _READERS[_format_of(path, options.where)](path, options)
     frame = _tidy(frame, options.where)
     if len(frame) == 0:
@@ -102,22 +103,47 @@ def load_table(
 
 
 # ----------------------------------------------------------------------------- paths
-def _existing_file(source: str | Path) -> Path:
+def load_upload(handle: BinaryIO, name: str, *, encoding: str | None = None, delimiter: str | None = None,
+                fallback_encoding: str | None = None) -> pd.DataFrame:
+    """An uploaded file (say, a CSV posted to the server) read by exactly ``load_table``'s rules.
+
+    Why not ``pd.read_csv`` on the stream: an upload comes from the same spreadsheets as training
+    data (GBK, a BOM, semicolons, "NA" as a category), and reading it by other rules would score
+    other values than the model was trained on. The bytes are spooled to a temporary file named
+    like the upload (its extension picks the format, as on disk); messages name the upload.
+    """
+    import re
+    import shutil
+    import tempfile
+
+    shown = Path(name or "upload").name or "upload"
+    safe = re.sub(r"[^\w.-]", "_", shown, flags=re.ASCII).lstrip(".") or "upload"
+    with tempfile.TemporaryDirectory(prefix="forgeml-upload-") as folder:
+        path = Path(folder) / safe
+        with open(path, "wb") as out:
+            shutil.copyfileobj(handle, out, 1 << 20)
+        frame = load_table(path, encoding=encoding, delimiter=delimiter, fallback_encoding=fallback_encoding, name=shown)
+    frame.attrs.pop("base_dir", None)  # the temporary folder is gone
+    return frame
+
+
+def _existing_file(source: str | Path, name: str | None = None) -> Path:
     path = Path(source).expanduser()
+    where = name or str(path)
     if path.is_dir():
-        raise DataError("this is a folder, not a file", where=str(path),
+        raise DataError("this is a folder, not a file", where=where,
                         hint="give the path of a data file inside it")
     if not path.is_file():
         folder = path.parent
         if not folder.is_dir():
-            raise DataError("file not found (its folder does not exist either)", where=str(path),
+            raise DataError("file not found (its folder does not exist either)", where=where,
                             hint="check the path")
         names = [entry.name for entry in folder.iterdir() if entry.is_file()]
         close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
         hint = ("did you mean " + " or ".join(repr(name) for name in close) + "?") if close else "check the path"
-        raise DataError("file not found", where=str(path), hint=hint)
+        raise DataError("file not found", where=where, hint=hint)
     if path.stat().st_size == 0:
-        raise DataError("the file is empty (0 bytes)", where=str(path), hint=_TEXT_HINT)
+        raise DataError("the file is empty (0 bytes)", where=where, hint=_TEXT_HINT)
     return path
 
 

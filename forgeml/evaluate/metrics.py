@@ -32,9 +32,7 @@ _KNOWN: dict[str, tuple[str, ...]] = {
     "multiclass": ("loss", *_CLASSIFICATION_METRICS),
     "regression": ("loss", *_REGRESSION_METRICS),
 }
-_LOWER_IS_BETTER = frozenset({"loss", "log_loss", "mae", "rmse", "mape"})
-# History rows prefix metric names with the split they were measured on.
-_SPLIT_PREFIXES = ("train_", "val_", "test_")
+from forgeml.evaluate.directions import LOWER_IS_BETTER as _LOWER_IS_BETTER, SPLIT_PREFIXES as _SPLIT_PREFIXES
 
 # Rows whose true value is this close to zero are left out of MAPE: the ratio explodes there.
 _MAPE_EPS = 1e-8

@@ -43,7 +43,7 @@ _CJK_FONTS = (
 
 
 # ----------------------------------------------------------------------------- plots
-def learning_curves(history: list[dict]) -> bytes:
+def learning_curves(history: list[dict], x_label: str = "epoch") -> bytes:
     """Losses per epoch on the left, validation metrics (f1, r2, ...) on the right.
 
     A bagged model's rows carry ``"fold": k``: each member's curve is drawn thin and their mean
@@ -57,6 +57,7 @@ def learning_curves(history: list[dict]) -> bytes:
         bagged = len(members) > 1
         mean = epochs_all_members_trained(epoch_rows(history)) if bagged else history
         epochs = [row.get("epoch", i + 1) for i, row in enumerate(mean)]
+        marker = "o" if len(mean) <= 100 else None  # a LightGBM history has a row per round
         keys = list(dict.fromkeys(k for row in history for k in row if k != "fold"))
         loss_keys = [k for k in keys if k.endswith("loss")]
         metric_keys = [k for k in keys if k.startswith("val_") and not k.endswith("loss")]
@@ -68,12 +69,12 @@ def learning_curves(history: list[dict]) -> bytes:
         for ax, group, title in zip(axes, (loss_keys, metric_keys), ("Loss", "Validation metrics")):
             for key in group:
                 label = f"{key} (mean of {len(members)} members)" if bagged else key
-                line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker="o", markersize=3, label=label)
+                line, = ax.plot(epochs, [_number(row.get(key)) for row in mean], marker=marker, markersize=3, label=label)
                 for rows in members.values() if bagged else ():
                     ax.plot([r.get("epoch") for r in rows], [_number(r.get(key)) for r in rows],
                             color=line.get_color(), linewidth=0.8, alpha=0.5)
             ax.set_title(title)
-            ax.set_xlabel("epoch")
+            ax.set_xlabel(x_label)
             ax.grid(alpha=0.3)
             if group:
                 ax.legend(fontsize="small")

@@ -50,6 +50,7 @@ class ReportInputs:
     metrics: dict  # test-split metrics from compute_metrics
     validation_metrics: dict | None = None
     history: list[dict] = field(default_factory=list)  # one row per epoch
+    step_name: str = "epoch"  # what a history row counts: "boosting round" for LightGBM
     y_true: np.ndarray | None = None  # test split, for the curves
     y_proba: np.ndarray | None = None
     y_pred: np.ndarray | None = None
@@ -153,7 +154,7 @@ def _plots_section(inputs: ReportInputs) -> str:
 
     figures: list[tuple[str, Callable[[], bytes]]] = []
     if inputs.history:
-        figures.append(("Learning curves", lambda: plots.learning_curves(inputs.history)))
+        figures.append(("Learning curves", lambda: plots.learning_curves(inputs.history, x_label=inputs.step_name)))
     figures += _TASK_PLOTS.get(inputs.task, lambda _: [])(inputs)
     if inputs.feature_importance:
         figures.append(("Feature importance", lambda: plots.feature_importance(inputs.feature_importance)))

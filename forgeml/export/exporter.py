@@ -53,10 +53,12 @@ def require_torch_bundle(predictor: Any, where: str) -> None:
     estimator = getattr(predictor, "estimator", None)
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
+        files = ", ".join(getattr(estimator, "files", ()) or ("its model files",))
         raise ExportError(
-            f"a {predictor.config.model.type!r} bundle has no torch network to export",
+            f"a {predictor.config.model.type!r} (LightGBM) bundle has no torch network for onnx, torchscript or safetensors",
             where=where,
-            hint="LightGBM bundles ship model.txt, which LightGBM loads directly; export and the onnx backend need a torch model (--model mlp)",
+            hint=f"its model is LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
+                 "or `forgeml export --format lightgbm`; for those formats or the onnx backend train a torch model (--model mlp)",
         )
 
 
@@ -123,29 +125,41 @@ def export_bundle(bundle: str | os.PathLike, fmt: str, *, data: Any = None, tole
     """Export ``bundle`` as ``fmt`` into ``<bundle>/exports/`` after verifying it."""
     from forgeml.bundle import _sha256, load_predictor, read_manifest
     from forgeml.export.formats import FORMATS
+    from forgeml.export.native import NATIVE_FORMATS
     from forgeml.fileio import atomic_write_json
 
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}", hint=f"use one of {sorted(FORMATS)}")
+    if fmt not in FORMATS and fmt not in NATIVE_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}", hint=f"use one of {sorted([*FORMATS, *NATIVE_FORMATS])}")
     bundle = Path(bundle)
     predictor = load_predictor(bundle)
     manifest = read_manifest(bundle)
-    require_torch_bundle(predictor, str(bundle))
+    native = NATIVE_FORMATS.get(fmt)
+    if native is not None:
+        native.check(predictor, str(bundle))
+    else:
+        require_torch_bundle(predictor, str(bundle))
     target_dir = bundle / EXPORTS_DIR
     try:
         target_dir.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".export.", dir=target_dir) as scratch:
-            path, info, worst, rows = build_verified(predictor, fmt, Path(scratch), data, tolerance)
-            digest = _sha256(path)
-            final = target_dir / path.name
+            if native is not None:
+                paths, info, worst, rows = native.build(predictor, Path(scratch), data, tolerance)
+            else:
+                path, info, worst, rows = build_verified(predictor, fmt, Path(scratch), data, tolerance)
+                paths = [path]
+            digests = {path.name: _sha256(path) for path in paths}
             umask = os.umask(0)
             os.umask(umask)
-            os.chmod(path, 0o666 & ~umask)  # as readable as the rest of the bundle
-            os.replace(path, final)  # same folder tree: atomic, and only after verification passed
+            for path in paths:
+                os.chmod(path, 0o666 & ~umask)  # as readable as the rest of the bundle
+                os.replace(path, target_dir / path.name)  # same folder tree: atomic, and only after verification passed
+            final = target_dir / paths[0].name
+            digest = digests[final.name]
     except OSError as exc:
         raise BundleError(f"could not write the export ({exc.strerror or exc})", where=str(target_dir), hint="check the folder's permissions and free space") from exc
     exports = read_exports(bundle)
-    exports[fmt] = {"file": final.name, "sha256": digest, "weights_sha256": weights_checksum(manifest),
+    exports[fmt] = {"file": final.name, "sha256": digest, **({"sha256_by_file": digests} if len(digests) > 1 else {}),
+                    "weights_sha256": weights_checksum(manifest),
                     "max_abs_diff": worst, "rows_checked": rows, "tolerance": tolerance, **info}
     atomic_write_json(target_dir / EXPORT_MANIFEST, {"format": "forgeml-exports", "exports": exports})
     return ExportResult(fmt, final, digest, worst, rows)

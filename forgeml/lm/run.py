@@ -27,7 +27,7 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
     from forgeml.lm.bundle import write_lm_bundle
     from forgeml.lm.corpus import prepare_corpus
     from forgeml.lm.train import LMTrainer
-    from forgeml.runs.train_run import open_run, resumable_status
+    from forgeml.runs.train_run import log_failure, open_run, resumable_status
     from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
@@ -53,13 +53,11 @@ def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name:
             registry.finish(run_id, "interrupted", "lm", "gpt", None, None, {})
             logger.info("interrupted; checkpoint %s", stop.checkpoint)
         raise CheckpointError(f"training interrupted; checkpoint saved for run {run_id}", hint="continue with the same command plus --resume") from None
-    except CheckpointError:
-        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
-            registry.finish(run_id, resumable_status(record), "lm", "gpt", None, None, {})
-        raise
-    except BaseException:
-        if dist.is_main:  # a peer that died mid-step lands here: keep the run resumable if it can be
-            registry.finish(run_id, resumable_status(record), "lm", "gpt", None, None, {})
+    except BaseException as exc:  # a checkpoint that did not fit, a peer that died mid-step, a bug
+        if dist.is_main:  # keep the run resumable if it can be
+            status = resumable_status(record)
+            log_failure(logger, exc, status)
+            registry.finish(run_id, status, "lm", "gpt", None, None, {})
         raise
     if not dist.is_main:
         return None

@@ -59,10 +59,18 @@ def register(name: str, build: Callable, load: Callable) -> None:
     LOADERS[name] = load
 
 
-def _ensure_registered() -> None:
-    # Imported lazily: torch and lightgbm cost seconds, and only the chosen family is needed.
-    if not ESTIMATORS:
-        from forgeml.models import gbm, torch_estimator  # noqa: F401
+# family → the module that registers it. Imported lazily (torch and lightgbm cost seconds, and
+# only the chosen family is needed) and per family: a process that has imported one family's
+# module for another reason (forgeml.models.gbm, say) must still find the others.
+FAMILY_MODULES: dict[str, str] = {"gbm": "forgeml.models.gbm"}
+TORCH_FAMILIES_MODULE = "forgeml.models.torch_estimator"
+
+
+def _ensure_registered(family: str) -> None:
+    if family not in ESTIMATORS:
+        import importlib
+
+        importlib.import_module(FAMILY_MODULES.get(family, TORCH_FAMILIES_MODULE))
 
 
 def _folds(config: Any) -> int:
@@ -72,7 +80,7 @@ def _folds(config: Any) -> int:
 
 
 def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
-    _ensure_registered()
+    _ensure_registered(config.model.type)
     build = ESTIMATORS[config.model.type]
     if _folds(config) > 1:
         from forgeml.models.bagging import build_bagged
@@ -82,7 +90,7 @@ def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
 
 
 def load_estimator(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
-    _ensure_registered()
+    _ensure_registered(config.model.type)
     load = LOADERS[config.model.type]
     if _folds(config) > 1:
         from forgeml.models.bagging import load_bagged

@@ -57,6 +57,9 @@ class GBMEstimator:
             "learning_rate": cfg.learning_rate,
             "num_leaves": cfg.num_leaves,
             "min_data_in_leaf": cfg.min_data_in_leaf,
+            # LightGBM's own default (100 rows per category group) forbids every many-vs-many
+            # category split below ~200 train rows: small data could never split on a category.
+            "min_data_per_group": cfg.min_data_in_leaf,
             "feature_fraction": cfg.feature_fraction,
             "bagging_fraction": cfg.bagging_fraction,
             "bagging_freq": 1 if cfg.bagging_fraction < 1 else 0,
@@ -78,9 +81,13 @@ class GBMEstimator:
         started = time.perf_counter()
         x_train = self._matrix(train)
         x_val = self._matrix(val) if val is not None and len(y_val) else None
-        targets = [y_train] if self.task.name != "regression" else [y_train[:, i] for i in range(y_train.shape[1])]
-        val_targets = [y_val] if self.task.name != "regression" else [y_val[:, i] for i in range(y_val.shape[1])] if x_val is not None else []
+        # one contiguous column per regression target: LightGBM warns the user about a strided slice
+        targets = [y_train] if self.task.name != "regression" else [np.ascontiguousarray(y_train[:, i]) for i in range(y_train.shape[1])]
+        val_targets = [y_val] if self.task.name != "regression" else [np.ascontiguousarray(y_val[:, i]) for i in range(y_val.shape[1])] if x_val is not None else []
         history_by_round: dict[int, dict[str, float]] = {}
+        every = rounds_between_rows(self.config.model.num_boost_round)
+        live = len(targets) == 1  # one booster: its rounds go to the run as they happen
+        reported: list[int] = []
         self.boosters = []
         for i, target in enumerate(targets):
             class_weights = self.task.class_weights(self.config.train.class_weight, target)
@@ -89,6 +96,8 @@ class GBMEstimator:
                                free_raw_data=False)
             record: dict = {}
             callbacks = [lgb.record_evaluation(record)]
+            if live and options.callbacks:
+                callbacks.append(_RoundRows(options.callbacks, every, reported))
             valid_sets, names = [data], ["train"]
             if x_val is not None:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
@@ -104,6 +113,12 @@ class GBMEstimator:
                     row[key] = row.get(key, 0.0) + float(value) / len(targets)
         history = [history_by_round[k] for k in sorted(history_by_round)]
         best = self.boosters[0].best_iteration or len(history)
+        # the rounds not sent yet: all of them for several boosters (their mean is known only now),
+        # else the last round when it fell between two reported ones
+        for row in history:
+            if row["epoch"] not in reported and (not live or row["epoch"] == len(history)) and (row["epoch"] % every == 0 or row["epoch"] in (1, len(history))):
+                for callback in options.callbacks:
+                    callback.on_epoch_end(dict(row))
         best_value = history[best - 1].get("val_loss") if history else None
         return estimator.FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
 
@@ -139,6 +154,36 @@ class GBMEstimator:
         except (lgb.basic.LightGBMError, OSError, UnicodeDecodeError) as exc:
             raise BundleError(f"LightGBM model does not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted; retrain or restore it") from None
         return instance
+
+
+# Rows in metrics.jsonl per run: enough for a smooth learning curve, few enough for a 5,000-round run.
+MAX_HISTORY_ROWS = 100
+
+
+def rounds_between_rows(num_boost_round: int) -> int:
+    """Every how many boosting rounds a row goes to the run's callbacks (metrics.jsonl, loggers)."""
+    return max(1, -(-num_boost_round // MAX_HISTORY_ROWS))
+
+
+class _RoundRows:
+    """A LightGBM callback: every ``every`` rounds (and the first), the round's train and
+    validation loss as a history row (``epoch`` = boosting round, the key every curve reads)."""
+
+    order = 25  # after record_evaluation (20), before early_stopping (30) ends the training
+
+    def __init__(self, callbacks: list[Any], every: int, reported: list[int]):
+        self.callbacks, self.every, self.reported = callbacks, every, reported
+
+    def __call__(self, env: Any) -> None:
+        round_number = env.iteration + 1
+        if round_number != 1 and round_number % self.every:
+            return
+        row: dict[str, Any] = {"epoch": round_number}
+        for split, _, value, *_ in env.evaluation_result_list:
+            row[f"{split}_loss"] = float(value)
+        self.reported.append(round_number)
+        for callback in self.callbacks:
+            callback.on_epoch_end(row)
 
 
 def _safe_names(columns: list[str]) -> list[str]:

@@ -367,6 +367,16 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
+# What one history row counts, per model family: torch models train epochs, LightGBM adds
+# boosting rounds (its rows keep the key "epoch", which every curve reads).
+STEP_NAMES: dict[str, str] = {"gbm": "boosting round"}
+
+
+def step_name(model: str | None) -> str:
+    """"epoch", or "boosting round" for LightGBM: what the report and `runs show` call a row."""
+    return STEP_NAMES.get(model or "", "epoch")
+
+
 def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per epoch from the rows metrics.jsonl accumulated.
 

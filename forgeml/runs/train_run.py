@@ -95,6 +95,9 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     started = time.perf_counter()
     try:
         pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+        if not dist.is_main:
+            return None
+        bundle = pipeline.save(record.dir / "bundle")  # a full disk here fails the run too, not leaves it "running"
     except TrainingInterrupted as stop:
         if dist.is_main:
             registry.finish(run_id, "interrupted", config.task, config.model.type, None, None, {})
@@ -103,17 +106,12 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
             f"training interrupted; checkpoint saved for run {run_id}",
             hint="continue with the same command plus --resume",
         ) from None
-    except CheckpointError:
-        if dist.is_main:  # the checkpoint did not fit (say, another config): the run stays resumable
-            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
+    except BaseException as exc:  # a checkpoint that did not fit, bad data found mid-way, a bug
+        if dist.is_main:  # with a checkpoint the run stays resumable ("interrupted"), else "failed"
+            status = resumable_status(record)
+            log_failure(logger, exc, status)
+            registry.finish(run_id, status, config.task, config.model.type, None, None, {})
         raise
-    except BaseException:
-        if dist.is_main:
-            registry.finish(run_id, resumable_status(record), config.task, config.model.type, None, None, {})
-        raise
-    if not dist.is_main:
-        return None
-    bundle = pipeline.save(record.dir / "bundle")
     task = pipeline.predictor_.task.name
     metrics = pipeline.metrics_
     headline = HEADLINE[task]
@@ -122,6 +120,14 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         tracker.finish(metrics)
     logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
+
+
+def log_failure(logger: logging.Logger, exc: BaseException, status: str) -> None:
+    """The error in the run's own train.log: one line saying what (the line the CLI printed),
+    then the traceback — a failed run found later in `forgeml runs list` or the dashboard
+    must say why without the terminal it ran in."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    logger.error("%s: %s%s", status, type(exc).__name__, f": {message}" if message else "", exc_info=exc)
 
 
 def resumable_status(record: Any) -> str:

@@ -16,7 +16,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from forgeml.runs.registry import RunRecord
+from forgeml.evaluate.directions import better
+from forgeml.runs.registry import RunRecord, step_name
 
 _STATUS_STYLES: dict[str, str] = {
     "running": "cyan",
@@ -72,8 +73,8 @@ def render_show(record: RunRecord, history: list[dict[str, Any]]) -> Group:
         ("finished", _when(record.finished_at)),
         ("duration", _duration(record.created_at, record.finished_at)),
         ("headline", _headline(record)),
-        ("epochs run", str(epochs) if epochs else "-"),
-        ("best epoch", f"{best[0]} ({best[1]} = {_number(best[2])})" if best else "-"),
+        (f"{step_name(record.model)}s run", str(epochs) if epochs else "-"),
+        (f"best {step_name(record.model).split()[-1]}", f"{best[0]} ({best[1]} = {_number(best[2])})" if best else "-"),
         ("folder", str(record.dir)),
         ("config", _path(record.config_path)),
         ("bundle", _path(record.bundle_dir)),
@@ -111,11 +112,12 @@ def render_compare(
     flat_a, flat_b = flatten(a.metrics), flatten(b.metrics)
     for key in _union(flat_a, flat_b):
         left, right = flat_a.get(key), flat_b.get(key)
-        table.add_row(key, _number(left), _number(right), _difference(left, right))
+        table.add_row(key, _number(left), _number(right), _difference(left, right, better(key)))
     best_a, best_b = best_epoch(history_a), best_epoch(history_b)
-    table.add_row("epochs run", str(epochs_run(history_a)), str(epochs_run(history_b)), "")
+    steps = list(dict.fromkeys([step_name(a.model), step_name(b.model)]))
+    table.add_row(f"{' / '.join(s + 's' for s in steps)} run", str(epochs_run(history_a)), str(epochs_run(history_b)), "")
     table.add_row(
-        "best epoch",
+        f"best {' / '.join(s.split()[-1] for s in steps)}",
         str(best_a[0]) if best_a else "-",
         str(best_b[0]) if best_b else "-",
         "",
@@ -171,8 +173,11 @@ def read_flat_config(path: Path) -> dict[str, Any]:
 
 
 def epochs_run(history: list[dict[str, Any]]) -> int:
-    """Distinct epochs in the history (rows without an epoch, e.g. step rows, do not count)."""
-    return len({row["epoch"] for row in history if isinstance(row.get("epoch"), (int, float))})
+    """Epochs (or boosting rounds) in the history: the distinct epochs, or the last one when
+    rows were sampled — LightGBM reports every Nth round, so counting its rows would undercount
+    (rows without an epoch, e.g. step rows, do not count)."""
+    epochs = {row["epoch"] for row in history if _is_number(row.get("epoch"))}
+    return int(max(len(epochs), max(epochs, default=0)))
 
 
 def best_epoch(history: list[dict[str, Any]]) -> tuple[Any, str, float] | None:
@@ -211,11 +216,14 @@ def _number(value: Any) -> str:
     return _cell(value)
 
 
-def _difference(left: Any, right: Any) -> Text | str:
+def _difference(left: Any, right: Any, direction: str | None) -> Text | str:
+    """b − a, green when b is better, red when worse (lower is better for losses and errors);
+    no colour for counts such as ``n``, where neither is."""
     if not (_is_number(left) and _is_number(right)):
         return ""
     delta = float(right) - float(left)
-    return Text(f"{delta:+.4f}", style="green" if delta > 0 else "red" if delta < 0 else "")
+    gain = delta if direction == "max" else -delta if direction == "min" else 0.0
+    return Text(f"{delta:+.4f}", style="green" if gain > 0 else "red" if gain < 0 else "")
 
 
 def _cell(value: Any) -> str:

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from forgeml.train.cli_options import BUNDLE_HELP, RunsDir
+
 
 def check_port(host: str, port: int) -> None:
     """Fail at once, in one line, if the port is taken (before seconds of model loading)."""
@@ -25,7 +27,7 @@ def check_port(host: str, port: int) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
-        bundle: Path = typer.Argument(..., help="Bundle folder (runs/<id>/bundle)."),
+        bundle_ref: str = typer.Argument(..., metavar="BUNDLE", help=BUNDLE_HELP),
         host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes the server to the network."),
         port: int = typer.Option(8000, help="TCP port."),
         backend: str = typer.Option("torch", help="torch (the bundle's own model) or onnx (onnxruntime, verified against torch at start)."),
@@ -40,13 +42,16 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", help="Language models: auto (a CUDA GPU when there is one), cpu or cuda."),
         max_new_tokens: int = typer.Option(1024, help="Language models: the most tokens one /v1/generate request may ask for."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
+        runs_dir: Optional[Path] = RunsDir,
     ) -> None:
         """Serve a bundle over HTTP: /v1/predict and /v1/predict/csv (or /v1/generate for a language model), /v1/model, /healthz, /readyz, /metrics, /docs."""
         import uvicorn
 
+        from forgeml.runs.bundle_ref import resolve_bundle
         from forgeml.serve.app import create_app
         from forgeml.serve.settings import ServeSettings
 
+        bundle = resolve_bundle(bundle_ref, runs_dir)
         check_port(host, port)
         settings = ServeSettings(backend=backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_rows=max_rows,
                                  max_body_bytes=max_body_bytes, max_csv_bytes=max_csv_bytes, timeout_ms=timeout_ms,

@@ -32,8 +32,8 @@ Text = Union[StrictStr, None]
 
 # feature type → (field type, how /docs describes it); a new feature type adds one line.
 FIELD_TYPES: dict[str, tuple[Any, str]] = {
-    "number": (Number, "number (null = missing)"),
-    "category": (Label, "category: one of the training values; unseen values count as <other>"),
+    "number": (Number, "a number (null = missing)"),
+    "category": (Label, "one of the training values; unseen values count as <other>"),
     "binary": (Flag, "yes/no value: true/false, 1/0 or the training labels"),
     "text": (Text, "free text"),
     "date": (Text, "date or timestamp as text"),
@@ -55,6 +55,58 @@ def _example(feature: Any) -> Any:
     return "some text"
 
 
+# Categories listed in a field's description; a longer vocabulary is cut with "and N more".
+MAX_LISTED_CATEGORIES = 20
+
+
+def _number_detail(feature: Any, state: dict[str, Any]) -> str:
+    low, high = state.get("low"), state.get("high")
+    strategy = getattr(feature.config, "missing", None)
+    parts = [f"missing → {_short(state['fill'])}" + (f" (missing: {strategy})" if strategy else "") if "fill" in state else ""]
+    if low is not None or high is not None:
+        parts.append(f"values outside [{_short(low) if low is not None else '-∞'}, {_short(high) if high is not None else '∞'}] "
+                     "(learned on the train split) are clipped to it")
+    return "; ".join(p for p in parts if p)
+
+
+def _category_detail(feature: Any, state: dict[str, Any]) -> str:
+    known = [v for v in state.get("vocabulary", []) if v != "<other>"]
+    listed = ", ".join(repr(v) for v in known[:MAX_LISTED_CATEGORIES])
+    more = f" and {len(known) - MAX_LISTED_CATEGORIES} more" if len(known) > MAX_LISTED_CATEGORIES else ""
+    return f"training values: {listed}{more}" if known else ""
+
+
+def _binary_detail(feature: Any, state: dict[str, Any]) -> str:
+    values = state.get("values") or []
+    return f"training values: {', '.join(repr(v) for v in values)}; {state['true_value']!r} counts as true" if values and "true_value" in state else ""
+
+
+def _date_detail(feature: Any, state: dict[str, Any]) -> str:
+    fmt = state.get("format") or getattr(feature.config, "format", None)
+    return f"format {fmt}" if fmt else "ISO 8601 (YYYY-MM-DD) or any format pandas reads"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+# feature type → what /docs adds from the fitted state (categories, clip range, date format)
+FIELD_DETAILS: dict[str, Any] = {
+    "number": _number_detail,
+    "category": _category_detail,
+    "binary": _binary_detail,
+    "date": _date_detail,
+}
+
+
+def describe_field(feature: Any) -> str:
+    """The description /docs and /v1/model show for one input: its type, what is accepted and,
+    from the bundle's fitted features, the allowed categories or the clipping range."""
+    _, words = FIELD_TYPES.get(feature.type_name, FALLBACK)
+    detail = FIELD_DETAILS.get(feature.type_name, lambda *_: "")(feature, feature.state or {})
+    return f"{feature.type_name}: {words}" + (f". {detail}" if detail else "")
+
+
 def example_row(featureset: Any) -> dict[str, Any]:
     """A valid row built from fitted state (fills, vocabularies): shown in /docs, used to warm up."""
     return {feature.name: _example(feature) for feature in featureset.features}
@@ -63,8 +115,9 @@ def example_row(featureset: Any) -> dict[str, Any]:
 def row_model(featureset: Any) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for position, feature in enumerate(featureset.features):
-        kind, description = FIELD_TYPES.get(feature.type_name, FALLBACK)
-        fields[f"field_{position}"] = (kind, Field(..., alias=feature.name, description=f"{feature.type_name}: {description}"))
+        kind, _ = FIELD_TYPES.get(feature.type_name, FALLBACK)
+        fields[f"field_{position}"] = (kind, Field(..., alias=feature.name, description=describe_field(feature),
+                                                   examples=[_example(feature)]))
     return create_model(
         "Row",
         __config__=ConfigDict(extra="forbid", populate_by_name=False, json_schema_extra={"example": example_row(featureset)}),

@@ -22,7 +22,6 @@ from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, reques
 from forgeml.serve.settings import ServeSettings
 
 log = logging.getLogger("forgeml.serve")
-CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError)
 
 
 class RequestFailed(Exception):
@@ -151,40 +150,38 @@ class TabularService:
         return router
 
     async def stream_csv(self, file: UploadFile) -> StreamingResponse:
+        """The upload is read by the training loader's rules (``load_upload``: sniffed encoding and
+        delimiter, only empty cells missing), then scored and streamed back in chunks."""
         try:
-            reader = pd.read_csv(file.file, chunksize=self.settings.csv_chunk_rows)
-            first = await run_in_threadpool(self._csv_chunk, reader, True)
+            frame = await run_in_threadpool(self._read_upload, file)
+            first = await run_in_threadpool(self._csv_chunk, frame, 0)
         except ForgeError as exc:
-            raise HTTPException(422, f"{file.filename}: {exc}") from None
-        except CSV_ERRORS as exc:
-            raise HTTPException(422, f"{file.filename}: not a readable CSV ({str(exc).splitlines()[0][:200]})") from None
-        if first is None:
-            raise HTTPException(422, f"{file.filename}: the CSV has no rows")
+            raise HTTPException(422, str(exc)) from None
+        finally:
+            await file.close()
 
         async def body() -> AsyncIterator[str]:
             yield first
-            while True:
+            for start in range(self.settings.csv_chunk_rows, len(frame), self.settings.csv_chunk_rows):
                 try:
-                    chunk = await run_in_threadpool(self._csv_chunk, reader, False)
-                except (ForgeError, *CSV_ERRORS) as exc:  # headers are sent: say so in-band and stop
+                    chunk = await run_in_threadpool(self._csv_chunk, frame, start)
+                except (ForgeError, ValueError) as exc:  # headers are sent: say so in-band and stop
                     yield f"# error: {str(exc).splitlines()[0][:300]}\n"
                     break
-                if chunk is None:
-                    break
                 yield chunk
-            await file.close()
 
         return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": self.model_version})
 
-    def _csv_chunk(self, reader: Any, header: bool) -> str | None:
-        try:
-            frame = next(reader)
-        except StopIteration:
-            return None
-        if frame.empty:
-            return None
+    def _read_upload(self, file: UploadFile) -> pd.DataFrame:
+        from forgeml.data.load import load_upload
+
+        data = self.predictor.config.data
+        return load_upload(file.file, file.filename or "upload.csv", fallback_encoding=data.encoding, delimiter=data.delimiter)
+
+    def _csv_chunk(self, frame: pd.DataFrame, start: int) -> str:
         out = io.StringIO()
-        self.predictor.predict(frame).to_csv(out, index=False, header=header)
+        part = frame.iloc[start : start + self.settings.csv_chunk_rows]
+        self.predictor.predict(part).to_csv(out, index=False, header=start == 0)
         return out.getvalue()
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+BUNDLE_HELP = "Bundle folder (runs/<id>/bundle), or a run id or unique run-id prefix from `forgeml runs list`."
 RunsDir = typer.Option(None, "--runs-dir", help="Run registry folder (default: ./runs or $FORGEML_RUNS_DIR).")
 NprocPerNode = typer.Option(1, "--nproc-per-node", help="Processes on this host, run by torchrun (gloo on CPU, nccl on CUDA).")
 Nnodes = typer.Option(1, "--nnodes", help="Hosts in the job; every host runs the same command with its own --node-rank.")

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from forgeml.errors import RunError
-from forgeml.runs.registry import RunRecord, RunRegistry, epochs_all_members_trained
+from forgeml.runs.registry import RunRecord, RunRegistry, epochs_all_members_trained, step_name
 from forgeml.runs.views import best_epoch, epochs_run, flatten, read_flat_config
 from forgeml.ui.charts import line_chart
 
@@ -68,6 +68,17 @@ def curves(history: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
     return out
 
 
+def _verdict(key: str, delta: float | None) -> str:
+    """CSS class of a b − a cell: "pos" when b is better, "neg" when worse (lower is better for
+    losses and errors), "" for counts and unchanged values."""
+    from forgeml.evaluate.directions import better
+
+    direction = better(key)
+    if not delta or direction is None:
+        return ""
+    return "pos" if (delta > 0) == (direction == "max") else "neg"
+
+
 def chart_groups(keys: list[str]) -> list[tuple[str, list[str]]]:
     """Losses share one chart (train vs validation); every other metric gets its own."""
     losses = [k for k in keys if k.endswith("loss")]
@@ -76,9 +87,9 @@ def chart_groups(keys: list[str]) -> list[tuple[str, list[str]]]:
     return groups
 
 
-def run_charts(history: list[dict[str, Any]]) -> list[str]:
+def run_charts(history: list[dict[str, Any]], x_label: str = "epoch") -> list[str]:
     data = curves(history)
-    return [line_chart({k: data[k] for k in members}, title=title, metric=title) for title, members in chart_groups(list(data))]
+    return [line_chart({k: data[k] for k in members}, title=title, metric=title, x_label=x_label) for title, members in chart_groups(list(data))]
 
 
 def compare_charts(a: RunRecord, b: RunRecord, history_a: list[dict], history_b: list[dict]) -> list[str]:
@@ -158,8 +169,8 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
         best = best_epoch(history)
         facts = [("name", record.name), ("status", record.status), ("task", record.task or "-"), ("model", record.model or "-"),
                  ("data", record.data_source or "-"), ("created", record.created_at), ("finished", record.finished_at or "-"),
-                 ("epochs run", epochs_run(history) or "-"),
-                 ("best epoch", f"{best[0]} ({best[1]} = {_fmt(best[2])})" if best else "-"),
+                 (f"{step_name(record.model)}s run", epochs_run(history) or "-"),
+                 (f"best {step_name(record.model).split()[-1]}", f"{best[0]} ({best[1]} = {_fmt(best[2])})" if best else "-"),
                  ("headline", f"{record.headline_metric} = {_fmt(record.headline_value)}" if record.headline_metric else "-"),
                  ("folder", str(record.dir))]
         try:
@@ -167,7 +178,7 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
         except (OSError, UnicodeDecodeError):
             config = "(config.yaml is missing)"
         metrics = list(flatten(record.metrics or {}).items())
-        return page("run.html", run=record, facts=facts, charts=run_charts(history), metrics=metrics, config=config,
+        return page("run.html", run=record, facts=facts, charts=run_charts(history, step_name(record.model)), metrics=metrics, config=config,
                     has_report=(record.bundle_dir / "report.html").is_file())
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
@@ -195,7 +206,7 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
         for key in dict.fromkeys([*flat_a, *flat_b]):
             left, right = flat_a.get(key), flat_b.get(key)
             delta = (_number(right) - _number(left)) if _number(left) is not None and _number(right) is not None else None
-            metrics.append((key, left, right, delta))
+            metrics.append((key, left, right, delta, _verdict(key, delta)))
         config_a, config_b = read_flat_config(a.config_path), read_flat_config(b.config_path)
         config_diff = [(key, config_a.get(key, "-"), config_b.get(key, "-")) for key in dict.fromkeys([*config_a, *config_b])
                        if config_a.get(key, "-") != config_b.get(key, "-")]

@@ -142,6 +142,7 @@ def test_predict_writes_one_row_per_input_row(trained, tmp_path, cli, make_mixed
     result = cli("predict", trained.bundle, "new.csv", "-o", "predictions.csv", cwd=tmp_path)
     assert result.returncode == 0, result
     assert "wrote 37 predictions" in result.stdout
+    assert (tmp_path / "predictions.csv").read_bytes().startswith(b"label_prediction,")  # ASCII only: no BOM
     out = pd.read_csv(tmp_path / "predictions.csv")
     assert list(out.columns) == ["label_prediction", "label_proba_no", "label_proba_yes"]
     assert len(out) == 37

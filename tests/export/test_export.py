@@ -94,3 +94,9 @@ def test_export_cli_and_gbm_message(cli_trains, cli, tmp_path):
     entry = json.loads((bundle / "exports" / "manifest.json").read_text())["exports"]["safetensors"]
     assert entry["max_abs_diff"] <= 1e-4
     assert exporter.weights_checksum(read_manifest(bundle)) == entry["weights_sha256"]
+
+
+def test_lightgbm_format_needs_a_gbm_bundle(bundle_copy):
+    with pytest.raises(ExportError, match="has no LightGBM model"):
+        export_bundle(bundle_copy, "lightgbm")
+    assert not (bundle_copy / "exports" / "model.txt").exists()

@@ -233,3 +233,32 @@ def test_reopen_marks_a_resumed_run_running_again(registry: RunRegistry) -> None
     assert reopened.status == "running" and reopened.finished_at is None
     assert registry.get(record.id).status == "running"
     assert json.loads((record.dir / "run.json").read_text())["status"] == "running"
+
+
+def test_compare_colours_follow_each_metrics_direction(registry: RunRegistry) -> None:
+    """b − a is green when b is better: a smaller rmse/mae/loss, a larger r2/accuracy; counts stay plain."""
+    a = registry.finish(registry.create("a", CONFIG_A, "d.csv").id, "completed", "regression", "mlp", "r2", 0.5,
+                        {"rmse": 2.0, "mae": 1.0, "r2": 0.5, "n": 100, "per_target": {"y": {"mape": 0.3, "r2": 0.5}}})
+    b = registry.finish(registry.create("b", CONFIG_A, "d.csv").id, "completed", "regression", "mlp", "r2", 0.4,
+                        {"rmse": 1.0, "mae": 1.5, "r2": 0.4, "n": 120, "per_target": {"y": {"mape": 0.2, "r2": 0.6}}})
+    table = render_compare(a, b, [], [])
+    names = [str(cell) for cell in table.columns[0]._cells]
+    deltas = dict(zip(names, table.columns[3]._cells))
+    styles = {name: getattr(deltas[name], "style", "") for name in ("rmse", "mae", "r2", "n", "per_target.y.mape", "per_target.y.r2")}
+    assert styles == {"rmse": "green", "mae": "red", "r2": "red", "n": "", "per_target.y.mape": "green", "per_target.y.r2": "green"}
+
+
+def test_runs_list_piped_keeps_whole_names(tmp_path: Path) -> None:
+    """Piped (not a terminal, no COLUMNS), rich would cut the table to 80 columns: names lost to '…'."""
+    registry = RunRegistry(tmp_path / "runs")
+    long_name = "quarterly-sales-forecast-by-region-and-channel"
+    registry.finish(registry.create(long_name, CONFIG_A, "d.csv").id, "completed", "regression", "gbm", "r2", 0.91, {"r2": 0.91})
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run([sys.executable, "-m", "forgeml.cli", "runs", "list", "--runs-dir", str(registry.root)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert long_name in done.stdout and "r2=0.9100" in done.stdout and "…" not in done.stdout
+    (first, second) = [r.id for r in registry.list()] + [registry.create("b", CONFIG_A, "d.csv").id]
+    compared = subprocess.run([sys.executable, "-m", "forgeml.cli", "runs", "compare", first, second, "--runs-dir", str(registry.root)],
+                              capture_output=True, text=True, env=env, check=False)
+    assert compared.returncode == 0 and f"a: {first}" in compared.stdout and f"b: {second}" in compared.stdout, compared

@@ -125,3 +125,35 @@ def test_csv_upload_over_its_limit_is_413(saved_bundle, mixed_frame):
         assert response.status_code == 413 and "5000-byte limit" in response.json()["error"]
         small = mixed_frame.drop(columns=["label"]).head(5).to_csv(index=False)
         assert client.post("/v1/predict/csv", files={"file": ("rows.csv", small, "text/csv")}).status_code == 200
+
+
+def test_csv_upload_in_several_chunks_keeps_every_row_in_order(saved_bundle, mixed_frame):
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    app = create_app(saved_bundle, ServeSettings(csv_chunk_rows=16))
+    frame = mixed_frame.drop(columns=["label"]).head(50)
+    with TestClient(app) as client:
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", frame.to_csv(index=False), "text/csv")})
+    assert response.status_code == 200, response.text
+    got = pd.read_csv(io.StringIO(response.text))
+    want = app.state.service.predictor.predict(frame)
+    assert len(got) == 50 and list(got.columns) == list(want.columns)
+    np.testing.assert_allclose(got["label_proba_yes"], want["label_proba_yes"], atol=1e-6)
+
+
+def test_request_schema_describes_each_field_from_the_bundles_features(saved_bundle):
+    """/docs and /v1/model tell a client what to send: the type, the training categories, the clip range."""
+    app = create_app(saved_bundle)
+    with TestClient(app) as client:
+        properties = client.get("/v1/model").json()["input_schema"]["properties"]
+        openapi = client.get("/openapi.json").json()["components"]["schemas"]["Row"]["properties"]
+    city = properties["city"]["description"]
+    assert city.startswith("category:") and all(repr(name) in city for name in ("lille", "lyon", "nice", "paris"))
+    age = properties["age"]["description"]
+    assert age.startswith("number:") and "missing →" in age and "clipped" in age
+    assert "format %Y-%m-%d" in properties["signup"]["description"]
+    assert properties["review"]["description"].startswith("text:")
+    assert properties["city"]["examples"] and openapi["city"]["description"] == city

@@ -105,8 +105,38 @@ def test_csv_upload_streams_the_predictors_answers(torch_server, auth, mixed_fra
     np.testing.assert_allclose(got["label_proba_yes"], want["label_proba_yes"], atol=1e-6)
 
 
+def _upload_variant(frame: pd.DataFrame, variant: str) -> tuple[str, bytes]:
+    """The same rows as a spreadsheet would save them: GBK with semicolons, a BOM with tabs, ..."""
+    frame = frame.copy()
+    if variant == "gbk-semicolon":
+        frame["review"] = [f"服务很好 发货快 {i}" if i % 2 else f"质量差; 坏了 {i}" for i in range(len(frame))]
+        return "订单.csv", frame.to_csv(index=False, sep=";").encode("gbk")
+    if variant == "bom-tab":
+        frame["review"] = [f"très bien, livré {i}" for i in range(len(frame))]
+        return "rows.tsv", frame.to_csv(index=False, sep="\t").encode("utf-8-sig")
+    if variant == "cp1252-semicolon":
+        frame["review"] = [f"café crème à {i} €" for i in range(len(frame))]
+        return "rows.csv", frame.to_csv(index=False, sep=";").encode("cp1252")
+    frame["city"] = ["NA", "None", "null", "paris"] * (len(frame) // 4)  # categories, not missing values
+    return "rows.csv", frame.to_csv(index=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("variant", ["gbk-semicolon", "bom-tab", "cp1252-semicolon", "na-spellings"])
+def test_csv_upload_is_read_like_the_training_loader(torch_server, auth, mixed_frame, predictor, variant, tmp_path):
+    name, content = _upload_variant(mixed_frame.drop(columns=["label"]).head(24), variant)
+    response = httpx.post(f"{torch_server.url}/v1/predict/csv", headers=auth, timeout=30,
+                          files={"file": (name, content, "text/csv")})
+    assert response.status_code == 200, response.text
+    got = pd.read_csv(io.StringIO(response.text))
+    on_disk = tmp_path / name
+    on_disk.write_bytes(content)
+    want = predictor.predict(on_disk)  # what `forgeml predict` says for the same file
+    assert len(got) == 24
+    np.testing.assert_allclose(got["label_proba_yes"], want["label_proba_yes"], atol=1e-6)
+
+
 @pytest.mark.parametrize("content, fragment", [
-    ("", "not a readable CSV"),
+    ("", "the file is empty"),
     ("age,income,city,signup,review,price,size\n", "no rows"),
     ("a,b\n1,2\n", "missing input column"),
     ("\x00\x01\x02garbage", ""),

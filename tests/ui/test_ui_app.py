@@ -52,3 +52,23 @@ def test_bad_urls_are_pages_not_errors(registry):
     response = client.get("/compare")
     assert response.status_code == 400 and "select exactly two runs" in response.text
     assert "<script" not in client.get("/runs/%3Cscript%3E").text.lower()  # names are escaped
+
+
+def test_a_gbm_run_page_draws_its_boosting_rounds(ui_runs):
+    """The LightGBM run of the shared registry: its rounds reached metrics.jsonl, so the page has a loss chart."""
+    registry = RunRegistry(ui_runs)
+    boosted = next(r for r in registry.list() if r.name == "boosted")
+    page = TestClient(create_ui_app(ui_runs)).get(f"/runs/{boosted.id}")
+    assert page.status_code == 200
+    assert 'data-metric="loss"' in page.text and "No epochs recorded" not in page.text
+    assert "boosting rounds run" in page.text and "boosting round</text>" in page.text
+
+
+def test_compare_page_colours_by_the_metrics_direction(registry):
+    a, b = (registry.create(name, "target: y\n", "data.csv") for name in ("a", "b"))
+    registry.finish(a.id, "completed", "regression", "mlp", "r2", 0.5, {"rmse": 2.0, "r2": 0.5})
+    registry.finish(b.id, "completed", "regression", "mlp", "r2", 0.6, {"rmse": 1.0, "r2": 0.6})
+    html = TestClient(create_ui_app(registry.root)).get("/compare", params={"run": [a.id, b.id]}).text
+    rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", html, flags=re.S)
+    cells = {name: re.findall(r'<td class="num ?(\w*)">', row)[-1] for name, row in rows}
+    assert cells["rmse"] == "pos" and cells["r2"] == "pos"  # both better in b, though rmse went down

@@ -1,0 +1,58 @@
+"""A run that fails says so where it is looked up later: its train.log holds the error (one line,
+then the traceback) and the registry marks it failed — also when the failure comes after training."""
+from __future__ import annotations
+
+import pytest
+
+from forgeml.config import Config
+from forgeml.runs.registry import RunRegistry
+from forgeml.runs.train_run import run_training
+
+
+@pytest.fixture
+def data(tmp_path, make_mixed):
+    path = tmp_path / "mixed.csv"
+    make_mixed(rows=80).drop(columns=["review", "signup"]).to_csv(path, index=False)
+    return path
+
+
+def _config() -> Config:
+    return Config(target="label", model={"type": "gbm", "num_boost_round": 5}, train={"progress": False, "threads": 1})
+
+
+def _only_run(registry: RunRegistry):
+    (record,) = registry.list()
+    return record
+
+
+def test_an_error_mid_training_lands_in_train_log_and_the_run_is_failed(tmp_path, data, monkeypatch):
+    from forgeml.models import gbm
+
+    def broken_fit(self, *args, **kwargs):
+        raise RuntimeError("LightGBM ran out of memory\nsecond line")
+
+    monkeypatch.setattr(gbm.GBMEstimator, "fit", broken_fit)
+    registry = RunRegistry(tmp_path / "runs")
+    with pytest.raises(RuntimeError):
+        run_training(_config(), data, registry=registry, name="mixed", resume=False)
+    record = _only_run(registry)
+    assert record.status == "failed"
+    log = record.log_path.read_text(encoding="utf-8")
+    assert "ERROR failed: RuntimeError: LightGBM ran out of memory\n" in log
+    assert "Traceback (most recent call last)" in log and "broken_fit" in log
+
+
+def test_a_bundle_that_cannot_be_written_fails_the_run_instead_of_leaving_it_running(tmp_path, data, monkeypatch):
+    from forgeml.api import Pipeline
+    from forgeml.errors import BundleError
+
+    def full_disk(self, path):
+        raise BundleError("could not write the bundle (No space left on device)", where=str(path))
+
+    monkeypatch.setattr(Pipeline, "save", full_disk)
+    registry = RunRegistry(tmp_path / "runs")
+    with pytest.raises(BundleError):
+        run_training(_config(), data, registry=registry, name="mixed", resume=False)
+    record = _only_run(registry)
+    assert record.status == "failed"
+    assert "No space left on device" in record.log_path.read_text(encoding="utf-8")
