@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from forgeml.errors import ConfigError, DataError
+from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
 
 log = logging.getLogger("forgeml.serve")
@@ -202,7 +203,7 @@ class LMService:
         cancel = Cancel(deadline, self.closing)
         if body.stream:
             return StreamingResponse(self.events(prompts[0][1], body.sampling(), cancel), media_type="text/event-stream",
-                                     headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-model-version": self.model_version})
+                                     headers={"cache-control": "no-cache", "x-accel-buffering": "no", "x-model-version": header_value(self.model_version)})
         completions = await self.run(lambda: self._complete([text for _, text in prompts], body.sampling(), cancel), cancel, request)
         return JSONResponse({"model_version": self.model_version,
                              "completions": [{"text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason} for c in completions]})

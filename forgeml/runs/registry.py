@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import sqlite3
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -357,8 +358,10 @@ def _corrupted(path: Path, exc: Exception) -> RunError:
 
 
 def _slug(name: str) -> str:
-    """A short, file-name-safe form of the run name (falls back to "run")."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:20].strip("-")
+    """A short, file-name-safe form of the run name (falls back to "run"): letters and digits of
+    any script, so a run of 订单数据.csv is ``…-订单数据-…`` rather than a bare "run"."""
+    name = unicodedata.normalize("NFKC", name).lower()
+    slug = re.sub(r"[\W_]+", "-", name).strip("-")[:20].strip("-")
     return slug or "run"
 
 

@@ -19,6 +19,7 @@ from forgeml.errors import ForgeError
 from forgeml.fileio import to_plain
 from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
 from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
+from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
 
 log = logging.getLogger("forgeml.serve")
@@ -170,7 +171,7 @@ class TabularService:
                     break
                 yield chunk
 
-        return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": self.model_version})
+        return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": header_value(self.model_version)})
 
     def _read_upload(self, file: UploadFile) -> pd.DataFrame:
         from forgeml.data.load import load_upload

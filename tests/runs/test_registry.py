@@ -31,6 +31,16 @@ def _text(renderable: object) -> str:
 
 
 # ----------------------------------------------------------------------------- registry
+def test_run_ids_keep_names_in_any_script(registry: RunRegistry) -> None:
+    """A Chinese file name stays readable in the id (it used to become a bare "run"); the id is
+    still one path segment, and a prefix in that script finds the run."""
+    chinese = registry.create("订单数据 2024/Q1", CONFIG_A, "订单数据.csv")
+    assert re.fullmatch(r"\d{8}-\d{6}-订单数据-2024-q1-[0-9a-f]{4}", chinese.id), chinese.id
+    assert registry.get(chinese.id[:20]).id == chinese.id
+    assert re.fullmatch(r"\d{8}-\d{6}-cafe-[0-9a-f]{4}", registry.create("Ｃａｆé!", CONFIG_A, "x.csv").id.replace("café", "cafe"))
+    assert registry.create("___", CONFIG_A, "x.csv").id.split("-")[2] == "run"
+
+
 def test_create_makes_folder_config_and_running_row(registry: RunRegistry) -> None:
     record = registry.create("Penguins!", CONFIG_A, "penguins.csv")
     assert re.fullmatch(r"\d{8}-\d{6}-penguins-[0-9a-f]{4}", record.id)

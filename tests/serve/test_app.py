@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,3 +158,18 @@ def test_request_schema_describes_each_field_from_the_bundles_features(saved_bun
     assert "format %Y-%m-%d" in properties["signup"]["description"]
     assert properties["review"]["description"].startswith("text:")
     assert properties["city"]["examples"] and openapi["city"]["description"] == city
+
+
+def test_a_bundle_in_a_chinese_named_folder_serves_csv(saved_bundle, mixed_frame, tmp_path):
+    """The model version (the folder's name) goes into a header, which carries Latin-1 only."""
+    import shutil
+    from urllib.parse import unquote
+
+    bundle = Path(shutil.copytree(saved_bundle, tmp_path / "订单模型"))
+    app = create_app(bundle, ServeSettings())
+    with TestClient(app) as client:
+        csv = mixed_frame.drop(columns=["label"]).head(3).to_csv(index=False)
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", csv, "text/csv")})
+        assert response.status_code == 200, response.text
+        version = client.get("/v1/model").json()["model_version"]
+    assert version.startswith("订单模型@") and unquote(response.headers["x-model-version"]) == version
