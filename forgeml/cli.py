@@ -200,14 +200,22 @@ def predict(
     bundle_ref: str = typer.Argument(..., metavar="BUNDLE", help=BUNDLE_HELP),
     data: Path = typer.Argument(..., help="Rows to predict (the target column may be absent)."),
     output: Path = typer.Option(Path("predictions.csv"), "--output", "-o", help="CSV to write (UTF-8, with a BOM when it holds non-ASCII text, for Excel)."),
+    keep: list[str] = typer.Option([], "--keep", "-k", help="An input column to copy in front of the predictions (an id, say); repeatable, or comma-separated."),
+    keep_all: bool = typer.Option(False, "--keep-all", help="Copy every input column in front of the predictions."),
     runs_dir: Optional[Path] = RunsDir,
 ) -> None:
     """Predictions (and class probabilities) for every row, in input order."""
     from forgeml.api import Pipeline
     from forgeml.fileio import atomic_write_csv
+    from forgeml.predict import with_inputs
     from forgeml.runs.bundle_ref import resolve_bundle
 
-    predictions = Pipeline.load(resolve_bundle(bundle_ref, runs_dir)).predict(data)
+    predictor = Pipeline.load(resolve_bundle(bundle_ref, runs_dir)).predictor_
+    frame = predictor.read(data)
+    predictions = predictor.predict(frame)
+    if keep or keep_all:
+        names = list(frame.columns) if keep_all else [name.strip() for item in keep for name in item.split(",") if name.strip()]
+        predictions = with_inputs(frame, names, predictions, source=str(data))
     atomic_write_csv(output, predictions.to_csv(index=False))  # with a BOM when non-ASCII: Excel reads it right
     _console().print(f"wrote {len(predictions)} predictions to {output}")
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forgeml.errors import DataError
+from forgeml.errors import DataError, SchemaError
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Predictor:
     def class_names(self) -> list[str] | None:
         return [str(c) for c in self.featureset.target.classes] if self.task.is_classification else None
 
-    def _frame(self, data: Any) -> pd.DataFrame:
+    def read(self, data: Any) -> pd.DataFrame:
+        """A file to predict (or a DataFrame, copied) as a frame, by the loader's rules for this bundle."""
         from forgeml.data.load import load_table
 
         # data.encoding is the training file's: this file is sniffed on its own, trying it after UTF-8
@@ -119,7 +120,7 @@ class Predictor:
             arrays = self.featureset.transform_small_frame(borrowed) if borrowed is not None else None
             if arrays is not None:
                 return self._columns(self._decode_scores(self.estimator.scores(arrays)), {}, {}), borrowed.index
-            frame = self._frame(data)
+            frame = self.read(data)
         if len(frame) == 0:
             raise DataError("no rows to predict", where=source, hint="give at least one row")
         arrays, errors = self.featureset.transform_rows(frame, strict=True, source=source)
@@ -156,7 +157,7 @@ class Predictor:
         from forgeml.data.load import describe_source
 
         source = describe_source(data)
-        frame = self._frame(data)
+        frame = self.read(data)
         absent = [t for t in self.config.target if t not in frame.columns]
         if absent:
             raise DataError(f"target column(s) {absent} are not in the data", where=source, hint="evaluation needs the true values; use `predict` for unlabelled data")
@@ -202,3 +203,18 @@ def borrowed_frame(data: Any) -> pd.DataFrame | None:
     if not all(isinstance(name, str) and name == name.strip() for name in data.columns.tolist()):
         return None
     return data
+
+
+def with_inputs(frame: pd.DataFrame, names: Sequence[str], predictions: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """``frame``'s columns ``names`` followed by the predictions, row for row: a predictions file
+    a user can join back (an order id, a customer) without relying on row order."""
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise SchemaError(f"no column {missing[0]!r} to keep", where=source,
+                          hint=f"--keep takes input columns: {', '.join(map(str, frame.columns[:12]))}")
+    clashes = [name for name in names if name in predictions.columns]
+    if clashes:
+        raise SchemaError(f"input column {clashes[0]!r} has a prediction column's name", where=source,
+                          hint="rename that column in the input, or leave it out of --keep")
+    kept = frame[list(dict.fromkeys(names))].reset_index(drop=True)
+    return pd.concat([kept, predictions.reset_index(drop=True)], axis=1)

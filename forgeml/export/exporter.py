@@ -79,7 +79,7 @@ def verification_arrays(predictor: Any, data: Any = None, rows: int = 256) -> di
         return sample_arrays(spec, rows=rows, seed=predictor.config.train.seed)
     from forgeml.data.load import describe_source
 
-    frame = predictor._frame(data)
+    frame = predictor.read(data)
     arrays = predictor.featureset.transform(frame, strict=True, source=describe_source(data))
     return {name: arrays[name] for name in input_names(spec)}
 

@@ -152,6 +152,25 @@ def test_predict_writes_one_row_per_input_row(trained, tmp_path, cli, make_mixed
     assert (out["label_prediction"] == expected).all()
 
 
+def test_predict_keeps_the_input_columns_asked_for(trained, tmp_path, cli, make_mixed):
+    new = make_mixed(rows=12, seed=9).drop(columns=["label"])
+    new.insert(0, "订单号", [f"A{i:03d}" for i in range(12)])  # an id the model never saw
+    new.to_csv(tmp_path / "new.csv", index=False)
+    result = cli("predict", trained.bundle, "new.csv", "-o", "kept.csv", "--keep", "订单号,age", cwd=tmp_path)
+    assert result.returncode == 0, result
+    kept = pd.read_csv(tmp_path / "kept.csv", encoding="utf-8-sig")
+    assert list(kept.columns[:3]) == ["订单号", "age", "label_prediction"]
+    assert kept["订单号"].tolist() == new["订单号"].tolist()
+    assert cli("predict", trained.bundle, "new.csv", "-o", "plain.csv", cwd=tmp_path).returncode == 0
+    alone = pd.read_csv(tmp_path / "plain.csv")
+    pd.testing.assert_frame_equal(kept.drop(columns=["订单号", "age"]), alone)  # the same predictions
+    everything = cli("predict", trained.bundle, "new.csv", "-o", "all.csv", "--keep-all", cwd=tmp_path)
+    assert everything.returncode == 0 and list(pd.read_csv(tmp_path / "all.csv", encoding="utf-8-sig").columns[:len(new.columns)]) == list(new.columns)
+    wrong = cli("predict", trained.bundle, "new.csv", "-o", "x.csv", "--keep", "order_id", cwd=tmp_path)
+    assert wrong.returncode == 2 and "no column 'order_id' to keep" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_report_prints_the_path(trained, cli):
     by_folder = cli("report", trained.bundle, cwd=trained.workdir)
     assert by_folder.returncode == 0, by_folder
