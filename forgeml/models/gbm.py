@@ -102,7 +102,10 @@ class GBMEstimator:
             if x_val is not None:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
                 names.append("val")
-                callbacks.append(lgb.early_stopping(self.config.model.early_stopping_rounds, verbose=False))
+                # min_delta: on separable data the validation loss creeps towards zero by 1e-6 a round,
+                # which would otherwise count as improving for all num_boost_round rounds
+                callbacks.append(lgb.early_stopping(self.config.model.early_stopping_rounds, verbose=False,
+                                                    min_delta=self.config.train.early_stopping_min_delta))
             booster = lgb.train(self._params(), data, num_boost_round=self.config.model.num_boost_round, valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
             self.boosters.append(booster)
             for split, metrics in record.items():

@@ -71,3 +71,19 @@ def test_a_process_that_imported_the_gbm_module_still_finds_the_torch_families()
             "estimator._ensure_registered('mlp')\nassert {'mlp', 'cnn', 'gbm'} <= set(estimator.ESTIMATORS)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_separable_data_stops_once_the_loss_only_creeps():
+    """Validation log-loss creeping towards zero is not an improvement (train.early_stopping_min_delta
+    reaches LightGBM's early stopping): fewer rounds than with min_delta 0, the same accuracy."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(1, 2, size=400) * rng.choice([-1, 1], size=400)  # a clear gap at 0
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=400), "y": np.where(x > 0, "pos", "neg")})
+
+    def fit(**overrides):
+        pipeline = Pipeline(target="y", model="gbm", overrides={**QUIET, **overrides}).fit(frame)
+        return pipeline.predictor_.estimator.boosters[0].current_iteration(), pipeline.metrics_["accuracy"]
+
+    (default_rounds, default_accuracy), (creeping_rounds, _) = fit(), fit(**{"train.early_stopping_min_delta": 0.0})
+    assert default_rounds < creeping_rounds, (default_rounds, creeping_rounds)
+    assert default_accuracy == 1.0
