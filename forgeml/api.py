@@ -62,6 +62,9 @@ class Pipeline:
         from forgeml.workflow import prepare, val_metrics_fn
 
         prepared = prepare(self.build_config(), data, validation=validation, test=test)
+        for callback in callbacks or []:  # what cleaning did (files skipped, rows dropped), before a long fit starts
+            if hasattr(callback, "on_data_prepared"):
+                callback.on_data_prepared(list(prepared.cleaning.messages) + list(prepared.messages))
         estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
         options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)

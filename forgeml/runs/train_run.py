@@ -28,6 +28,17 @@ class MetricsLog:
     def __init__(self, registry: Any, run_id: str, logger: logging.Logger):
         self.registry, self.run_id, self.logger = registry, run_id, logger
 
+    def on_data_prepared(self, notes: list[str]) -> None:
+        """What cleaning and splitting did, in train.log and on the terminal: a skipped image or a
+        thousand dropped duplicates should not wait for someone to open the report."""
+        for note in notes:
+            self.logger.info("data: %s", note)
+        if notes:
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True, highlight=False).print("\n".join(f"[dim]data: {escape(note)}[/dim]" for note in notes))
+
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         self.registry.append_metrics(self.run_id, row)
         self.logger.info("epoch %s %s", row.get("epoch"), json.dumps({k: v for k, v in row.items() if k != "epoch"}))

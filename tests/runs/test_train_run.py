@@ -2,6 +2,7 @@
 then the traceback) and the registry marks it failed — also when the failure comes after training."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from forgeml.config import Config
@@ -56,3 +57,15 @@ def test_a_bundle_that_cannot_be_written_fails_the_run_instead_of_leaving_it_run
     record = _only_run(registry)
     assert record.status == "failed"
     assert "No space left on device" in record.log_path.read_text(encoding="utf-8")
+
+
+def test_what_cleaning_did_is_in_train_log_and_on_stderr_before_training(tmp_path, make_mixed, capsys):
+    frame = make_mixed(rows=80).drop(columns=["review", "signup"])
+    path = tmp_path / "dupes.csv"
+    pd.concat([frame, frame.head(7)]).to_csv(path, index=False)
+    registry = RunRegistry(tmp_path / "runs")
+    run_training(_config(), path, registry=registry, name="dupes", resume=False)
+    log = _only_run(registry).log_path.read_text(encoding="utf-8").splitlines()
+    data_lines = [i for i, line in enumerate(log) if "INFO data: dropped 7 exact duplicate rows" in line]
+    assert data_lines and data_lines[0] < next(i for i, line in enumerate(log) if "completed in" in line)
+    assert "data: dropped 7 exact duplicate rows" in capsys.readouterr().err
