@@ -149,9 +149,22 @@ class DateFeature(Feature):
                 return None
         if junk:
             self._warn_junk(junk)
-        columns = np.array(rows, dtype=np.float64).reshape(len(rows), len(_FIELDS))
-        fields = {name: columns[:, i] for i, name in enumerate(_FIELDS)}
-        return self._standardize(self._parts(_FieldView(fields)))
+        return self._rows_of(rows)
+
+    def _rows_of(self, rows: list[tuple[int, ...]]) -> np.ndarray:
+        """The standardised parts of each row's calendar fields. Each distinct fields tuple is
+        computed once per fit and kept (up to ``_ROW_CACHE`` of them): a server sees the same dates
+        again and again, and the parts' dozen numpy calls cost more than the rest of the row."""
+        cache = self.__dict__.get("_row_cache")
+        if cache is None or cache[0] is not self.state["mean"] or len(cache[1]) > _ROW_CACHE:
+            cache = self._row_cache = (self.state["mean"], {})
+        vectors = cache[1]
+        new = [fields for fields in dict.fromkeys(rows) if fields not in vectors]
+        if new:
+            columns = np.array(new, dtype=np.float64).reshape(len(new), len(_FIELDS))
+            computed = self._standardize(self._parts(_FieldView({name: columns[:, i] for i, name in enumerate(_FIELDS)})))
+            vectors.update(zip(new, computed))
+        return np.array([vectors[fields] for fields in rows], dtype=np.float32).reshape(len(rows), len(self.state["parts"]))
 
     def _fill_fields(self) -> tuple[int, ...]:
         cached = self.__dict__.get("_fill_cache")
@@ -222,6 +235,7 @@ def iso_fields(fmt: str, text: str) -> tuple[int, ...] | None:
     return (moment.year, moment.month, moment.day, moment.weekday(), moment.timetuple().tm_yday, moment.hour)
 
 
+_ROW_CACHE = 4096  # distinct dates whose standardised parts a fitted date feature keeps
 NOT_A_DATE = ()  # ``parsed_fields`` of a text pandas reads as NaT: the row takes the fitted fill
 
 
