@@ -79,7 +79,7 @@ def load_frame(data: Any, config: Config, *, other_file: bool = False) -> pd.Dat
     from forgeml.data.load import load_table
 
     if other_file:
-        return load_table(data, fallback_encoding=config.data.encoding, delimiter=config.data.delimiter)
+        return load_table(data, fallback_encoding=config.data.encoding, fallback_delimiter=config.data.delimiter)
     return load_table(data, encoding=config.data.encoding, delimiter=config.data.delimiter)
 
 

@@ -77,3 +77,14 @@ def test_a_bundle_trained_on_gbk_data_reads_utf8_files_to_predict(tmp_path):
     predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
     assert predictor._frame(tmp_path / "utf8.csv")["city"].tolist() == rows["city"].tolist()
     pd.testing.assert_frame_equal(predictor.predict(tmp_path / "utf8.csv"), predictor.predict(rows.copy()))
+
+
+def test_a_bundle_trained_with_a_configured_delimiter_sniffs_files_to_predict(tmp_path):
+    frame = _chinese_frame()
+    frame.to_csv(tmp_path / "train.csv", index=False, sep=";")
+    rows = frame.drop(columns="label").head(5)
+    rows.to_csv(tmp_path / "commas.csv", index=False)
+    pipeline = Pipeline(target="label", overrides={**FAST, "data.delimiter": ";"}).fit(tmp_path / "train.csv")
+    predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
+    assert list(predictor._frame(tmp_path / "commas.csv").columns) == list(rows.columns)
+    pd.testing.assert_frame_equal(predictor.predict(tmp_path / "commas.csv"), predictor.predict(rows.copy()))

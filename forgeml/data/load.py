@@ -56,6 +56,7 @@ class _Options(NamedTuple):
     delimiter: str | None
     where: str
     fallback_encoding: str | None = None
+    fallback_delimiter: str | None = None
 
 
 def describe_source(source: object) -> str:
@@ -67,7 +68,7 @@ def describe_source(source: object) -> str:
 
 def load_table(
     source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None,
-    fallback_encoding: str | None = None,
+    fallback_encoding: str | None = None, fallback_delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
 
@@ -78,7 +79,10 @@ def load_table(
     ``encoding`` and ``delimiter`` override sniffing. ``fallback_encoding`` keeps the sniffing
     but tries that encoding right after UTF-8: for files other than the one a configured
     ``data.encoding`` was written for (data to predict, a separate test file), which may well be
-    UTF-8 although the training file was GBK.
+    UTF-8 although the training file was GBK. ``fallback_delimiter`` does the same for a
+    configured ``data.delimiter``: each file is sniffed, and that delimiter wins ties and is used
+    when sniffing finds nothing (a one-column file, rows that disagree), so a comma-separated file
+    to predict is read by commas although the training file used semicolons.
 
     Raises:
         DataError: missing file, folder, empty file, header without rows, not a table,
@@ -91,7 +95,7 @@ def load_table(
 
         return image_folder_frame(Path(source).expanduser())
     path = _existing_file(source)
-    options = _Options(encoding, delimiter, str(path), fallback_encoding)
+    options = _Options(encoding, delimiter, str(path), fallback_encoding, fallback_delimiter)
     frame = _READERS[_format_of(path, options.where)](path, options)
     frame = _tidy(frame, options.where)
     if len(frame) == 0:
@@ -231,7 +235,7 @@ def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     if frame is not None:
         return frame
     text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
-    delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where)
+    delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where, _fallback_delimiter(options))
     header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
     payload = text.encode("utf-8")
@@ -290,7 +294,7 @@ def _read_utf8_in_place(path: Path, options: _Options) -> pd.DataFrame | None:
     controls = sum(1 for char in sample if unicodedata.category(char) == "Cc" and char not in "\t\r\n")
     if not sample or "\x00" in sample or controls > 0.1 * len(sample):
         return None
-    delimiter = _given_delimiter(options) or _sniff_delimiter(sample, path, options.where)
+    delimiter = _given_delimiter(options) or _sniff_delimiter(sample, path, options.where, _fallback_delimiter(options))
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
     try:
@@ -308,19 +312,33 @@ def _all_bool(column: pd.Series) -> bool:
 
 
 def _given_delimiter(options: _Options) -> str | None:
-    if options.delimiter is None:
+    return _one_character(options.delimiter, options.where)
+
+
+def _fallback_delimiter(options: _Options) -> str | None:
+    return _one_character(options.fallback_delimiter, options.where)
+
+
+def _one_character(name: str | None, where: str) -> str | None:
+    if name is None:
         return None
-    delimiter = _DELIMITER_NAMES.get(options.delimiter.lower(), options.delimiter)
+    delimiter = _DELIMITER_NAMES.get(name.lower(), name)
     if len(delimiter) != 1:
-        raise DataError(f"the delimiter must be one character, got {options.delimiter!r}", where=options.where,
+        raise DataError(f"the delimiter must be one character, got {name!r}", where=where,
                         hint="use one of , ; | or \\t (or leave it unset to sniff it)")
     return delimiter
 
 
-def _sniff_delimiter(text: str, path: Path, where: str) -> str:
-    """The candidate that splits the header and most sampled rows into the same (≥2) fields."""
+def _sniff_delimiter(text: str, path: Path, where: str, preferred: str | None = None) -> str:
+    """The candidate that splits the header and most sampled rows into the same (≥2) fields.
+
+    ``preferred`` (the training config's delimiter) is tried first, so it wins ties, and is
+    returned when no candidate fits: the parser then reports what is wrong with the rows.
+    """
     tabs_first = {".tsv", ".tab"} & {suffix.lower() for suffix in path.suffixes}
     order = ("\t",) + tuple(d for d in CANDIDATE_DELIMITERS if d != "\t") if tabs_first else CANDIDATE_DELIMITERS
+    if preferred is not None:
+        order = (preferred,) + tuple(d for d in order if d != preferred)
     sample = text[:_SAMPLE_BYTES]
     if len(text) > _SAMPLE_BYTES:
         sample = sample[: sample.rfind("\n") + 1] or sample  # no half line at the end
@@ -334,6 +352,8 @@ def _sniff_delimiter(text: str, path: Path, where: str) -> str:
         score = counts[len(records[0])] / len(records)
         if score > best_score:
             best, best_score = delimiter, score
+    if preferred is not None and best_score < 0.5:
+        return preferred
     if 0 <= best_score < 0.5 and sample.count("\n") >= 5:
         raise DataError("not a table: rows have different numbers of fields", where=where,
                         hint="check the delimiter (pass delimiter=...) and that fields containing it are quoted")

@@ -124,6 +124,17 @@ def test_explicit_delimiter_and_its_names(tmp_path: Path) -> None:
     assert "one character" in _error(path, delimiter="::")
 
 
+def test_a_fallback_delimiter_is_only_a_hint_each_file_is_sniffed(tmp_path: Path) -> None:
+    """A bundle trained on a ;-separated file (data.delimiter: ";") reads comma files by commas."""
+    commas = _write(tmp_path, "commas.csv", "a,b,c\n1,x,2\n2,y,3\n")
+    assert list(load_table(commas, fallback_delimiter=";").columns) == ["a", "b", "c"]
+    semis = _write(tmp_path, "semis.csv", "a;b\n1;x,y\n2;z\n")
+    assert load_table(semis, fallback_delimiter=";")["b"].tolist() == ["x,y", "z"]
+    colons = _write(tmp_path, "colons.csv", "a:b\n1:2\n")  # not a sniffed candidate: the hint is used
+    assert list(load_table(colons, fallback_delimiter=":").columns) == ["a", "b"]
+    assert "one character" in _error(colons, fallback_delimiter="::")
+
+
 def test_quoted_fields_keep_delimiters_and_newlines(tmp_path: Path) -> None:
     path = _write(tmp_path, "q.csv", 'id,remark\n1,"hit, then\nlanded"\n2,plain\n')
     df = load_table(path)
