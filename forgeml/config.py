@@ -37,6 +37,7 @@ class NumberFeature(_FeatureBase):
     fill_value: float | None = Field(None, description="Value used when missing='constant'.")
     scaling: Literal["zscore", "minmax", "quantile", "power", "none"] = Field("zscore", description="Scaling fitted on the train split.")
     bins: int | None = Field(None, ge=2, le=1000, description="If set, the value is cut into this many quantile bins and embedded as a category.")
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers written as text: ',' reads 1.234,56 as 1234.56 and 1.200 as 1200; inferred from the training data.")
 
 
 class CategoryFeature(_FeatureBase):

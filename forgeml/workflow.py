@@ -110,8 +110,9 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         if config.clean.repair_text:
             columns = [f.name for f in config.features if f.type in ("text", "category")]
             part = clean.repair_text_columns(part, columns, report)
-        numbers = [f.name for f in config.features if f.type == "number"]
-        part = clean.blank_unparsable_numbers(part, numbers, report, part=f" in the {name} data" if name else "")
+        numbers = {f.name: f.decimal for f in config.features if f.type == "number"}
+        part = clean.blank_unparsable_numbers(part, list(numbers), report, part=f" in the {name} data" if name else "",
+                                              decimals=numbers)
         if dedupe and config.clean.duplicates:
             part = clean.drop_duplicates(part, report)
         return clean.drop_missing_target(part, config.target, report)

@@ -116,6 +116,13 @@ def test_delimiter_is_sniffed(tmp_path: Path, name: str, content: str) -> None:
     assert df["a"].tolist() == [1, 2]
 
 
+def test_semicolon_files_with_decimal_commas_are_sniffed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "de.csv", "preis;stadt;menge\n1.234,56 €;Köln;3,5\n12,50 €;Bonn;2\n7;Ulm;1,25\n")
+    df = load_table(path)
+    assert list(df.columns) == ["preis", "stadt", "menge"]
+    assert df["preis"].tolist() == ["1.234,56 €", "12,50 €", "7"]  # parsed by inference, with its decimal mark
+
+
 def test_explicit_delimiter_and_its_names(tmp_path: Path) -> None:
     path = _write(tmp_path, "odd.csv", "a:b\n1:2\n")
     assert list(load_table(path, delimiter=":").columns) == ["a", "b"]
