@@ -132,7 +132,7 @@ class SplitConfig(_Strict):
 
 class DataConfig(_Strict):
     path: str | None = Field(None, description="Training data: CSV, TSV, Parquet or JSON lines.")
-    encoding: str | None = Field(None, description="Text encoding of the training data; sniffed if unset (UTF-8, UTF-8-BOM, GB18030, Latin-1). Other files (validation, test, data to predict) are sniffed on their own, trying this one after UTF-8.")
+    encoding: str | None = Field(None, description="Text encoding of the training data; sniffed if unset (UTF-8, UTF-8-BOM, GB18030, Big5, Latin-1). Other files (validation, test, data to predict) are sniffed on their own, trying this one after UTF-8.")
     delimiter: str | None = Field(None, description="Field delimiter of the training data; sniffed if unset. Other files (validation, test, data to predict) are sniffed on their own, preferring this one.")
     drop: list[str] = Field(default_factory=list, description="Columns not used as inputs.")
     drop_reasons: dict[str, str] = Field(default_factory=dict, description="Why inference dropped each column (informational).")

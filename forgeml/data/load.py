@@ -1,6 +1,6 @@
 """Read a table from disk (or take a DataFrame) without surprising the user.
 
-Real files arrive as UTF-8 with or without a BOM, as GBK from Chinese spreadsheets or as
+Real files arrive as UTF-8 with or without a BOM, as GBK or Big5 from Chinese spreadsheets or as
 Latin-1/cp1252 from older Western ones, separated by commas, semicolons, tabs or pipes. This
 module sniffs all of that, reads numbers as numbers on a fast path (pyarrow, falling back to
 pandas' C parser), and turns every way a file can be unusable into one ``DataError`` that names
@@ -190,7 +190,8 @@ def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -
     """Strict-decode cascade; more reliable on short files than statistical detectors.
 
     GB18030 decodes many Latin-1 byte pairs as rare characters, so it is accepted only when
-    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports. ``fallback``
+    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports; then Big5
+    (Traditional Chinese) likewise, when mostly its frequently used characters. ``fallback``
     (the configured encoding of the training data) is tried right after UTF-8: a file that is
     valid UTF-8 is UTF-8, whatever the training file was.
     """
@@ -205,12 +206,40 @@ def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -
         except LookupError:
             raise DataError(f"unknown encoding {fallback!r}", where=where,
                             hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
-    if _decodes(data, "gb18030"):
-        wide = [char for char in data[: 1 << 20].decode("gb18030", errors="ignore") if ord(char) > 127]
-        common = sum(1 for char in wide if _encodes(char, "gb2312"))
-        if common >= 0.9 * len(wide):
-            return "gb18030"
+    if _decodes(data, "gb18030") and _common_share(data, "gb18030", _common_gb) >= 0.9:
+        return "gb18030"
+    for big5 in _BIG5_CODECS:
+        if _decodes(data, big5) and _common_share(data, big5, _common_big5) >= 0.8:
+            return big5
     return "cp1252" if _decodes(data, "cp1252") else "latin-1"
+
+
+# Traditional Chinese (Taiwan, Hong Kong): Windows' Big5 first, then the Hong Kong extension.
+_BIG5_CODECS = ("cp950", "big5hkscs")
+
+
+def _common_share(data: bytes, encoding: str, common: Callable[[str], bool]) -> float:
+    """The share of the non-ASCII characters decoded from (the first MB of) ``data`` that are
+    common in text written in ``encoding``: the two Chinese double-byte encodings overlap so much
+    that each decodes the other's files, but into rare characters (and kana, Greek, box drawing)."""
+    wide = [char for char in data[: 1 << 20].decode(encoding, errors="ignore") if ord(char) > 127]
+    return sum(1 for char in wide if common(char)) / len(wide) if wide else 0.0
+
+
+def _common_gb(char: str) -> bool:
+    """A GB2312 character (the 6,763 common simplified ones, punctuation, symbols), as in real GBK exports."""
+    return _encodes(char, "gb2312")
+
+
+def _common_big5(char: str) -> bool:
+    """Big5 punctuation and symbols (A140-A3BF) or one of its 5,401 frequently used characters
+    (A440-C67E); GBK text read as Big5 lands largely among the 7,652 less frequent ones."""
+    try:
+        code = char.encode("cp950")
+    except UnicodeEncodeError:
+        return False
+    return len(code) == 2 and (0xA140 <= int.from_bytes(code, "big") <= 0xA3BF
+                               or 0xA440 <= int.from_bytes(code, "big") <= 0xC67E)
 
 
 def _decodes(data: bytes, encoding: str) -> bool:

@@ -53,6 +53,17 @@ def test_gbk_chinese_names_and_values(tmp_path: Path) -> None:
     assert df["评论"].iloc[0] == "很好吃，下次再来"
 
 
+TRADITIONAL = "名字,城市,評論,價格\n陳大文,臺北,這個東西很好吃，下次還會再來,120\n林小美,高雄,服務態度非常好,80\n張偉,香港,價格實惠,95\n"
+
+
+@pytest.mark.parametrize("encoding", ["big5", "cp950"])
+def test_big5_traditional_chinese_is_sniffed(tmp_path: Path, encoding: str) -> None:
+    df = load_table(_write(tmp_path, "tw.csv", TRADITIONAL, encoding=encoding))
+    assert list(df.columns) == ["名字", "城市", "評論", "價格"]
+    assert df["城市"].tolist() == ["臺北", "高雄", "香港"] and df["評論"].iloc[0] == "這個東西很好吃，下次還會再來"
+    assert load_table(_write(tmp_path, "cn.csv", CHINESE, encoding="gbk"))["城市"].tolist() == ["北京", "上海", "广州"]
+
+
 def test_a_fallback_encoding_is_tried_after_utf8_each_file_on_its_own(tmp_path: Path) -> None:
     """A bundle trained on GBK data (data.encoding: gbk) reads UTF-8 files as UTF-8."""
     utf8 = _write(tmp_path, "utf8.csv", CHINESE)
