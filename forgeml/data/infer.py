@@ -55,8 +55,9 @@ _COMMA_DECIMAL_NUMBER = rf"^[+-]?(\d{{1,3}}([{_COMMA_GROUP_MARKS}]\d{{3}})+|\d+)
 # comma groups ("1,234,567"), is a decimal point. "1.200" and "1,200" prove nothing.
 _COMMA_DECIMAL_SIGN = r"\d,(\d{1,2}|\d{4,})(\D|$)|\d\.\d{3},\d"
 _POINT_DECIMAL_SIGN = r"\d\.(\d{1,2}|\d{4,})(\D|$)|\d,\d{3}\.\d|\d,\d{3},\d"
-# Full-width digits and marks from Chinese and Japanese input methods ("１２００", "３．５", "－５").
-_FULL_WIDTH = "[\uff01-\uff5e]"
+# Full-width digits and marks from Chinese and Japanese input methods ("１２００", "３．５", "－５"):
+# U+FF01-U+FF3F, whose UTF-8 encodings all begin with these two bytes.
+_FULL_WIDTH_UTF8 = b"\xef\xbc"
 _CURRENCY = "$€£¥₹￥"  # ￥: the full-width yen/yuan sign of Chinese and Japanese input methods
 _CLEANUPS = (  # (characters that trigger it, RE2 pattern, replacement), applied in order
     ("(", r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
@@ -156,8 +157,14 @@ def to_numeric(series: pd.Series, decimal: str = ".") -> pd.Series:
 
 
 def _half_width(text: pa.Array) -> pa.Array:
-    """Full-width characters as their ASCII forms (NFKC), only when some value has one."""
-    if not pc.any(pc.match_substring_regex(text, _FULL_WIDTH)).as_py():
+    """Full-width characters as their ASCII forms (NFKC), only when some value has one.
+
+    The checks are byte scans, not a regex: ASCII-only columns stop at the first, and full-width
+    digits and marks (U+FF01-U+FF3F) all start with the UTF-8 bytes EF BC."""
+    if pc.all(pc.string_is_ascii(text)).as_py() is not False:
+        return text
+    binary = text.cast(pa.large_binary() if pa.types.is_large_string(text.type) else pa.binary())
+    if not pc.any(pc.match_substring(binary, _FULL_WIDTH_UTF8)).as_py():
         return text
     return pc.utf8_normalize(text, form="NFKC")
 
@@ -385,8 +392,10 @@ def _is_number_dtype(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
 
 
-def _is_numeric(column: pd.Series) -> bool:
-    """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside)."""
+def _is_numeric(column: pd.Series, *, decimal_commas: bool = False) -> bool:
+    """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside);
+    with ``decimal_commas``, in the column's own decimal mark (features: their config keeps it;
+    targets are read with decimal points only)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return False
     if pd.api.types.is_numeric_dtype(column.dtype):
@@ -395,7 +404,8 @@ def _is_numeric(column: pd.Series) -> bool:
     present = ~missing_mask(sample)
     if not present.any() or _text(sample[present]).str.contains(r"\d", regex=True).mean() < NUMBER_SHARE:
         return False  # a number has a digit: skip parsing category and text columns
-    return to_numeric(sample, decimal_mark(sample))[present].notna().mean() >= NUMBER_SHARE
+    decimal = decimal_mark(sample) if decimal_commas else "."
+    return to_numeric(sample, decimal)[present].notna().mean() >= NUMBER_SHARE
 
 
 # ----------------------------------------------------------------------------- features
@@ -414,7 +424,7 @@ class _Profile:
         present = column.notna() if typed else column.notna() & _text(column).ne("")  # "  " is missing too
         self.present = int(present.sum())
         self.sample = sample[sample.notna()] if self.nested else sample[present.iloc[positions].to_numpy()]
-        self.text_numeric = not typed and _is_numeric(self.sample)
+        self.text_numeric = not typed and _is_numeric(self.sample, decimal_commas=True)
         self.decimal = decimal_mark(self.sample) if self.text_numeric else "."
         if self.nested:
             self.distinct_raw = self.distinct = -1
