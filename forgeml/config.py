@@ -37,6 +37,7 @@ class NumberFeature(_FeatureBase):
     fill_value: float | None = Field(None, description="Value used when missing='constant'.")
     scaling: Literal["zscore", "minmax", "quantile", "power", "none"] = Field("zscore", description="Scaling fitted on the train split.")
     bins: int | None = Field(None, ge=2, le=1000, description="If set, the value is cut into this many quantile bins and embedded as a category.")
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers written as text: ',' reads 1.234,56 as 1234.56 and 1.200 as 1200; inferred from the training data.")
 
 
 class CategoryFeature(_FeatureBase):
@@ -131,8 +132,8 @@ class SplitConfig(_Strict):
 
 class DataConfig(_Strict):
     path: str | None = Field(None, description="Training data: CSV, TSV, Parquet or JSON lines.")
-    encoding: str | None = Field(None, description="Text encoding of the training data; sniffed if unset (UTF-8, UTF-8-BOM, GB18030, Latin-1). Other files (validation, test, data to predict) are sniffed on their own, trying this one after UTF-8.")
-    delimiter: str | None = Field(None, description="Field delimiter; sniffed if unset.")
+    encoding: str | None = Field(None, description="Text encoding of the training data; sniffed if unset (UTF-8, UTF-8-BOM, GB18030, Big5, Latin-1). Other files (validation, test, data to predict) are sniffed on their own, trying this one after UTF-8.")
+    delimiter: str | None = Field(None, description="Field delimiter of the training data; sniffed if unset. Other files (validation, test, data to predict) are sniffed on their own, preferring this one.")
     drop: list[str] = Field(default_factory=list, description="Columns not used as inputs.")
     drop_reasons: dict[str, str] = Field(default_factory=dict, description="Why inference dropped each column (informational).")
     split: SplitConfig = Field(default_factory=SplitConfig)

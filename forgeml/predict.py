@@ -36,7 +36,7 @@ class Predictor:
         from forgeml.data.load import load_table
 
         # data.encoding is the training file's: this file is sniffed on its own, trying it after UTF-8
-        return load_table(data, fallback_encoding=self.config.data.encoding, delimiter=self.config.data.delimiter)
+        return load_table(data, fallback_encoding=self.config.data.encoding, fallback_delimiter=self.config.data.delimiter)
 
     def scores(self, frame: pd.DataFrame, *, source: str = "data") -> np.ndarray:
         """Probabilities [N, C], or regression predictions in the target's own units [N, T]."""

@@ -81,7 +81,7 @@ def load_frame(data: Any, config: Config, *, other_file: bool = False) -> pd.Dat
     from forgeml.data.load import load_table
 
     if other_file:
-        return load_table(data, fallback_encoding=config.data.encoding, delimiter=config.data.delimiter)
+        return load_table(data, fallback_encoding=config.data.encoding, fallback_delimiter=config.data.delimiter)
     return load_table(data, encoding=config.data.encoding, delimiter=config.data.delimiter)
 
 
@@ -114,8 +114,9 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         if config.clean.repair_text:
             columns = [f.name for f in config.features if f.type in ("text", "category")]
             part = clean.repair_text_columns(part, columns, report)
-        numbers = [f.name for f in config.features if f.type == "number"]
-        part = clean.blank_unparsable_numbers(part, numbers, report, part=f" in the {name} data" if name else "")
+        numbers = {f.name: f.decimal for f in config.features if f.type == "number"}
+        part = clean.blank_unparsable_numbers(part, list(numbers), report, part=f" in the {name} data" if name else "",
+                                              decimals=numbers)
         if dedupe and config.clean.duplicates:
             part = clean.drop_duplicates(part, report)
         return clean.drop_missing_target(part, config.target, report)

@@ -77,3 +77,28 @@ def test_a_bundle_trained_on_gbk_data_reads_utf8_files_to_predict(tmp_path):
     predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
     assert predictor._frame(tmp_path / "utf8.csv")["city"].tolist() == rows["city"].tolist()
     pd.testing.assert_frame_equal(predictor.predict(tmp_path / "utf8.csv"), predictor.predict(rows.copy()))
+
+
+def test_a_bundle_trained_with_a_configured_delimiter_sniffs_files_to_predict(tmp_path):
+    frame = _chinese_frame()
+    frame.to_csv(tmp_path / "train.csv", index=False, sep=";")
+    rows = frame.drop(columns="label").head(5)
+    rows.to_csv(tmp_path / "commas.csv", index=False)
+    pipeline = Pipeline(target="label", overrides={**FAST, "data.delimiter": ";"}).fit(tmp_path / "train.csv")
+    predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
+    assert list(predictor._frame(tmp_path / "commas.csv").columns) == list(rows.columns)
+    pd.testing.assert_frame_equal(predictor.predict(tmp_path / "commas.csv"), predictor.predict(rows.copy()))
+
+
+def test_decimal_commas_are_read_at_predict_time_as_in_training(tmp_path):
+    rng = np.random.default_rng(0)
+    price = rng.uniform(1, 3000, 160).round(2)
+    german = [f"{p:,.2f} €".replace(",", "_").replace(".", ",").replace("_", ".") for p in price]
+    pd.DataFrame({"preis": german, "stadt": "Köln", "label": np.where(price > 1500, "hoch", "tief")}).to_csv(
+        tmp_path / "train.csv", sep=";", index=False)
+    (tmp_path / "rows.csv").write_text("preis;stadt\n1.200 €;Köln\n2.900,10 €;Köln\n3,5;Köln\n", encoding="utf-8")
+    pipeline = Pipeline(target="label", overrides=FAST).fit(tmp_path / "train.csv")
+    assert [f.decimal for f in pipeline.prepared_.config.features if f.name == "preis"] == [","]
+    predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
+    numbers = pd.DataFrame({"preis": [1200.0, 2900.1, 3.5], "stadt": "Köln"})
+    pd.testing.assert_frame_equal(predictor.predict(tmp_path / "rows.csv"), predictor.predict(numbers))

@@ -293,12 +293,14 @@ def repair_text_columns(df: pd.DataFrame, columns: list[str], report: CleaningRe
 
 
 # ----------------------------------------------------------------------------- numbers
-def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: CleaningReport, *, part: str = "") -> pd.DataFrame:
+def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: CleaningReport, *, part: str = "",
+                             decimals: dict[str, str] | None = None) -> pd.DataFrame:
     """Blank the values of number ``columns`` that are not numbers ("abc", "—"), counted.
 
     The train split's features read them as missing anyway; blanking them here, before the
     split, makes the validation and test rows read the same way, where the predictor (strict on
-    user data) would otherwise refuse them. ``part`` names a separately given file in the message.
+    user data) would otherwise refuse them. ``part`` names a separately given file in the message;
+    ``decimals`` maps a column to its decimal mark (the feature's ``decimal``, "." if absent).
     """
     from forgeml.data.infer import unparsable_mask
 
@@ -306,7 +308,7 @@ def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: Clean
     for column in columns:
         if column not in df.columns:
             continue
-        bad = unparsable_mask(df[column]).to_numpy(dtype=bool)
+        bad = unparsable_mask(df[column], (decimals or {}).get(column, ".")).to_numpy(dtype=bool)
         n = int(bad.sum())
         if not n:
             continue

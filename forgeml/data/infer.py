@@ -45,6 +45,19 @@ ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _GROUP_MARKS = ",' \u00a0\u202f"  # 1,234 / 1'234 / 1 234 (also no-break and narrow spaces)
 _GROUPED_NUMBER = rf"^[+-]?\d{{1,3}}([{_GROUP_MARKS}]\d{{3}})+(\.\d*)?$"  # strict: "1,5" is not 15
+# Decimal commas (German, French, Spanish... "1.234,56", "12,50 €", "3,5"): dots, apostrophes and
+# spaces group thousands; a comma is the decimal mark. Used only in columns inferred that way.
+_COMMA_GROUP_MARKS = ".' \u00a0\u202f"
+_COMMA_DECIMAL_NUMBER = rf"^[+-]?(\d{{1,3}}([{_COMMA_GROUP_MARKS}]\d{{3}})+|\d+)?(,\d*)?$"
+# What proves a column's decimal mark (searched in each value). A comma before 1-2 or 4+ digits
+# ("3,5", "12,50 €", "3,1416") or after a dot-grouped thousand ("1.234,5") is a decimal comma; a
+# dot before 1-2 or 4+ digits ("3.5") or after a comma-grouped thousand ("1,234.5"), or two
+# comma groups ("1,234,567"), is a decimal point. "1.200" and "1,200" prove nothing.
+_COMMA_DECIMAL_SIGN = r"\d,(\d{1,2}|\d{4,})(\D|$)|\d\.\d{3},\d"
+_POINT_DECIMAL_SIGN = r"\d\.(\d{1,2}|\d{4,})(\D|$)|\d,\d{3}\.\d|\d,\d{3},\d"
+# Full-width digits and marks from Chinese and Japanese input methods ("１２００", "３．５", "－５"):
+# U+FF01-U+FF3F, whose UTF-8 encodings all begin with these two bytes.
+_FULL_WIDTH_UTF8 = b"\xef\xbc"
 _CURRENCY = "$€£¥₹￥"  # ￥: the full-width yen/yuan sign of Chinese and Japanese input methods
 _CLEANUPS = (  # (characters that trigger it, RE2 pattern, replacement), applied in order
     ("(", r"^\((.*)\)$", r"-\1"),  # accounting negatives: (1,234)
@@ -95,36 +108,86 @@ def looks_numeric(series: pd.Series) -> bool:
     return bool(to_numeric(series[present]).notna().mean() >= NUMBER_SHARE)
 
 
-def to_numeric(series: pd.Series) -> pd.Series:
-    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)", "￥1,200", "1200元",
-    "12 €", "3.5万" = 35,000, "2亿" = 2e8) to float64.
+def decimal_mark(series: pd.Series) -> str:
+    """"," when the column's numbers are written with decimal commas ("1.234,56", "12,50 €"),
+    else "." (also when nothing decides it: "1.200" alone keeps its English reading).
 
-    NA tokens and anything unparsable become NaN (see ``unparsable_mask`` to find the latter);
-    so do "inf" and "nan" spelled out. A "%" is stripped, not divided by 100: the scale does
-    not matter after scaling and the value stays recognisable. Already-numeric columns are
-    returned as float64 at once.
+    Decided once, on the training data, and stored in the feature's config (``decimal``) so the
+    rows to predict are read the same way whatever they hold. Only columns with a comma in some
+    value do any work here; number columns (pyarrow typed them) none at all.
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return "."
+    text = _arrow(_text(series))
+    if not pc.any(pc.match_substring(text, ",")).as_py() and not pc.any(pc.match_substring(text, "，")).as_py():
+        return "."
+    text = _half_width(text)
+    comma = pc.sum(pc.fill_null(pc.match_substring_regex(text, _COMMA_DECIMAL_SIGN), False)).as_py() or 0
+    point = pc.sum(pc.fill_null(pc.match_substring_regex(text, _POINT_DECIMAL_SIGN), False)).as_py() or 0
+    return "," if comma > point else "."
+
+
+def to_numeric(series: pd.Series, decimal: str = ".") -> pd.Series:
+    """Parse numbers stored as text ("1,234", " 12 ", "$5", "7%", "(3)", "￥1,200", "1200元",
+    "12 €", "3.5万" = 35,000, "2亿" = 2e8, full-width "１２００") to float64.
+
+    ``decimal`` is the column's decimal mark (see ``decimal_mark``): with ",", "1.234,56" is
+    1234.56 and "1.200" is 1200. NA tokens and anything unparsable become NaN (see
+    ``unparsable_mask`` to find the latter); so do "inf" and "nan" spelled out. A "%" is
+    stripped, not divided by 100: the scale does not matter after scaling and the value stays
+    recognisable. Already-numeric columns are returned as float64 at once.
     """
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.astype("float64")
     text = _arrow(_text(series))
     plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
-    if not pc.all(pc.or_(plain, pc.is_null(text))).as_py():  # clean only when something needs it
-        cleaned = text
+    # clean only when something needs it; with decimal commas even "1.200" does (it is 1200)
+    if decimal == "," or not pc.all(pc.or_(plain, pc.is_null(text))).as_py():
+        cleaned = _half_width(text)
         for triggers, pattern, replacement in _CLEANUPS:
             if any(pc.any(pc.match_substring(cleaned, char)).as_py() for char in triggers):  # memchr, not regex
                 cleaned = pc.replace_substring_regex(cleaned, pattern, replacement)
         cleaned, exponent = _split_magnitude(cleaned)
-        grouped = pc.fill_null(pc.match_substring_regex(cleaned, _GROUPED_NUMBER), False)
-        ungrouped = cleaned
-        for mark in _GROUP_MARKS:  # literal replaces: several times faster than one regex
-            if pc.any(pc.match_substring(ungrouped, mark)).as_py():
-                ungrouped = pc.replace_substring(ungrouped, mark, "")
-        text = pc.if_else(grouped, ungrouped, cleaned)
+        text = _comma_decimals(cleaned) if decimal == "," else _ungroup(cleaned)
         if exponent is not None:  # "1,200万" → "1200" + "e4"
             text = pc.binary_join_element_wise(text, exponent, pa.scalar("", text.type))
         plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     numbers = pc.cast(pc.if_else(plain, text, pa.scalar(None, text.type)), pa.float64())
     return pd.Series(numbers.to_numpy(zero_copy_only=False), index=series.index, dtype="float64", name=series.name)
+
+
+def _half_width(text: pa.Array) -> pa.Array:
+    """Full-width characters as their ASCII forms (NFKC), only when some value has one.
+
+    The checks are byte scans, not a regex: ASCII-only columns stop at the first, and full-width
+    digits and marks (U+FF01-U+FF3F) all start with the UTF-8 bytes EF BC."""
+    if pc.all(pc.string_is_ascii(text)).as_py() is not False:
+        return text
+    binary = text.cast(pa.large_binary() if pa.types.is_large_string(text.type) else pa.binary())
+    if not pc.any(pc.match_substring(binary, _FULL_WIDTH_UTF8)).as_py():
+        return text
+    return pc.utf8_normalize(text, form="NFKC")
+
+
+def _ungroup(text: pa.Array) -> pa.Array:
+    """"1,234.5" → "1234.5" where the groups are well formed; other values as they are."""
+    grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED_NUMBER), False)
+    ungrouped = text
+    for mark in _GROUP_MARKS:  # literal replaces: several times faster than one regex
+        if pc.any(pc.match_substring(ungrouped, mark)).as_py():
+            ungrouped = pc.replace_substring(ungrouped, mark, "")
+    return pc.if_else(grouped, ungrouped, text)
+
+
+def _comma_decimals(text: pa.Array) -> pa.Array:
+    """"1.234,56" → "1234.56", "3,5" → "3.5"; values not written that way ("3.5") as they are."""
+    matches = pc.fill_null(pc.match_substring_regex(text, _COMMA_DECIMAL_NUMBER), False)
+    converted = text
+    for mark in _COMMA_GROUP_MARKS:
+        if pc.any(pc.match_substring(converted, mark)).as_py():
+            converted = pc.replace_substring(converted, mark, "")
+    converted = pc.replace_substring(converted, ",", ".")
+    return pc.if_else(matches, converted, text)
 
 
 def _split_magnitude(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
@@ -140,11 +203,11 @@ def _split_magnitude(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return pc.replace_substring_regex(text, rf"\s*[{''.join(present)}]$", ""), exponent
 
 
-def unparsable_mask(series: pd.Series) -> pd.Series:
+def unparsable_mask(series: pd.Series, decimal: str = ".") -> pd.Series:
     """True where a value is present (not missing, not an NA token) but is not a number."""
     if pd.api.types.is_numeric_dtype(series.dtype):
         return pd.Series(False, index=series.index)
-    return to_numeric(series).isna() & ~missing_mask(series)
+    return to_numeric(series, decimal).isna() & ~missing_mask(series)
 
 
 # ----------------------------------------------------------------------------- dates
@@ -329,8 +392,10 @@ def _is_number_dtype(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
 
 
-def _is_numeric(column: pd.Series) -> bool:
-    """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside)."""
+def _is_numeric(column: pd.Series, *, decimal_commas: bool = False) -> bool:
+    """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside);
+    with ``decimal_commas``, in the column's own decimal mark (features: their config keeps it;
+    targets are read with decimal points only)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return False
     if pd.api.types.is_numeric_dtype(column.dtype):
@@ -339,7 +404,8 @@ def _is_numeric(column: pd.Series) -> bool:
     present = ~missing_mask(sample)
     if not present.any() or _text(sample[present]).str.contains(r"\d", regex=True).mean() < NUMBER_SHARE:
         return False  # a number has a digit: skip parsing category and text columns
-    return to_numeric(sample)[present].notna().mean() >= NUMBER_SHARE
+    decimal = decimal_mark(sample) if decimal_commas else "."
+    return to_numeric(sample, decimal)[present].notna().mean() >= NUMBER_SHARE
 
 
 # ----------------------------------------------------------------------------- features
@@ -358,14 +424,15 @@ class _Profile:
         present = column.notna() if typed else column.notna() & _text(column).ne("")  # "  " is missing too
         self.present = int(present.sum())
         self.sample = sample[sample.notna()] if self.nested else sample[present.iloc[positions].to_numpy()]
-        self.text_numeric = not typed and _is_numeric(self.sample)
+        self.text_numeric = not typed and _is_numeric(self.sample, decimal_commas=True)
+        self.decimal = decimal_mark(self.sample) if self.text_numeric else "."
         if self.nested:
             self.distinct_raw = self.distinct = -1
             return
         self.values = values = column[present]
         self.distinct_raw = self.distinct = int(values.nunique())
         if self.text_numeric:  # parsed once here; NA tokens and unparsable text become missing
-            self.numbers = to_numeric(values)
+            self.numbers = to_numeric(values, self.decimal)
             self.distinct = int(self.numbers.nunique())
             self.present = int(self.numbers.notna().sum())
 
@@ -450,11 +517,11 @@ def _rule_number(profile: _Profile) -> Feature | None:
     if not profile.text_numeric:
         return None
     bad = profile.numbers.isna() & ~_text(profile.values).isin(NA_TOKENS)
-    note = "text parsed as numbers"
+    note = "text parsed as numbers" + (" with decimal commas (1.234,5 is 1234.5)" if profile.decimal == "," else "")
     if bad.any():
         examples = ", ".join(repr(value) for value in profile.values[bad].unique()[:3])
         note += f"; {int(bad.sum())} value(s) are not numbers and will be missing (e.g. {examples})"
-    return NumberFeature(name=profile.name, note=_with_missing(note, profile))
+    return NumberFeature(name=profile.name, note=_with_missing(note, profile), decimal=profile.decimal)
 
 
 def _rule_date(profile: _Profile) -> Feature | None:

@@ -1,6 +1,6 @@
 """Read a table from disk (or take a DataFrame) without surprising the user.
 
-Real files arrive as UTF-8 with or without a BOM, as GBK from Chinese spreadsheets or as
+Real files arrive as UTF-8 with or without a BOM, as GBK or Big5 from Chinese spreadsheets or as
 Latin-1/cp1252 from older Western ones, separated by commas, semicolons, tabs or pipes. This
 module sniffs all of that, reads numbers as numbers on a fast path (pyarrow, falling back to
 pandas' C parser), and turns every way a file can be unusable into one ``DataError`` that names
@@ -56,6 +56,7 @@ class _Options(NamedTuple):
     delimiter: str | None
     where: str
     fallback_encoding: str | None = None
+    fallback_delimiter: str | None = None
 
 
 def describe_source(source: object) -> str:
@@ -67,7 +68,7 @@ def describe_source(source: object) -> str:
 
 def load_table(
     source: str | Path | pd.DataFrame, *, encoding: str | None = None, delimiter: str | None = None,
-    fallback_encoding: str | None = None, name: str | None = None,
+    fallback_encoding: str | None = None, fallback_delimiter: str | None = None, name: str | None = None,
 ) -> pd.DataFrame:
     """Load ``source`` (a path, a DataFrame, or an image folder) as a DataFrame with clean, unique column names.
 
@@ -78,8 +79,12 @@ def load_table(
     ``encoding`` and ``delimiter`` override sniffing. ``fallback_encoding`` keeps the sniffing
     but tries that encoding right after UTF-8: for files other than the one a configured
     ``data.encoding`` was written for (data to predict, a separate test file), which may well be
-    UTF-8 although the training file was GBK. ``name`` is what messages call the file
-    (default: its path), e.g. an upload's own name rather than the temporary file holding it.
+    UTF-8 although the training file was GBK. ``fallback_delimiter`` does the same for a
+    configured ``data.delimiter``: each file is sniffed, and that delimiter wins ties and is used
+    when sniffing finds nothing (a one-column file, rows that disagree), so a comma-separated file
+    to predict is read by commas although the training file used semicolons. ``name`` is what
+    messages call the file (default: its path), e.g. an upload's own name rather than the
+    temporary file holding it.
 
     Raises:
         DataError: missing file, folder, empty file, header without rows, not a table,
@@ -92,7 +97,7 @@ def load_table(
 
         return image_folder_frame(Path(source).expanduser())
     path = _existing_file(source, name)
-    options = _Options(encoding, delimiter, name or str(path), fallback_encoding)
+    options = _Options(encoding, delimiter, name or str(path), fallback_encoding, fallback_delimiter)
     frame = _READERS[_format_of(path, options.where)](path, options)
     frame = _tidy(frame, options.where)
     if len(frame) == 0:
@@ -104,7 +109,7 @@ def load_table(
 
 # ----------------------------------------------------------------------------- paths
 def load_upload(handle: BinaryIO, name: str, *, encoding: str | None = None, delimiter: str | None = None,
-                fallback_encoding: str | None = None) -> pd.DataFrame:
+                fallback_encoding: str | None = None, fallback_delimiter: str | None = None) -> pd.DataFrame:
     """An uploaded file (say, a CSV posted to the server) read by exactly ``load_table``'s rules.
 
     Why not ``pd.read_csv`` on the stream: an upload comes from the same spreadsheets as training
@@ -122,7 +127,8 @@ def load_upload(handle: BinaryIO, name: str, *, encoding: str | None = None, del
         path = Path(folder) / safe
         with open(path, "wb") as out:
             shutil.copyfileobj(handle, out, 1 << 20)
-        frame = load_table(path, encoding=encoding, delimiter=delimiter, fallback_encoding=fallback_encoding, name=shown)
+        frame = load_table(path, encoding=encoding, delimiter=delimiter, fallback_encoding=fallback_encoding,
+                           fallback_delimiter=fallback_delimiter, name=shown)
     frame.attrs.pop("base_dir", None)  # the temporary folder is gone
     return frame
 
@@ -212,7 +218,8 @@ def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -
     """Strict-decode cascade; more reliable on short files than statistical detectors.
 
     GB18030 decodes many Latin-1 byte pairs as rare characters, so it is accepted only when
-    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports. ``fallback``
+    the non-ASCII text is mostly common (GB2312) Chinese, as in real GBK exports; then Big5
+    (Traditional Chinese) likewise, when mostly its frequently used characters. ``fallback``
     (the configured encoding of the training data) is tried right after UTF-8: a file that is
     valid UTF-8 is UTF-8, whatever the training file was.
     """
@@ -227,12 +234,40 @@ def _sniff_encoding(data: bytes, fallback: str | None = None, where: str = "") -
         except LookupError:
             raise DataError(f"unknown encoding {fallback!r}", where=where,
                             hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
-    if _decodes(data, "gb18030"):
-        wide = [char for char in data[: 1 << 20].decode("gb18030", errors="ignore") if ord(char) > 127]
-        common = sum(1 for char in wide if _encodes(char, "gb2312"))
-        if common >= 0.9 * len(wide):
-            return "gb18030"
+    if _decodes(data, "gb18030") and _common_share(data, "gb18030", _common_gb) >= 0.9:
+        return "gb18030"
+    for big5 in _BIG5_CODECS:
+        if _decodes(data, big5) and _common_share(data, big5, _common_big5) >= 0.8:
+            return big5
     return "cp1252" if _decodes(data, "cp1252") else "latin-1"
+
+
+# Traditional Chinese (Taiwan, Hong Kong): Windows' Big5 first, then the Hong Kong extension.
+_BIG5_CODECS = ("cp950", "big5hkscs")
+
+
+def _common_share(data: bytes, encoding: str, common: Callable[[str], bool]) -> float:
+    """The share of the non-ASCII characters decoded from (the first MB of) ``data`` that are
+    common in text written in ``encoding``: the two Chinese double-byte encodings overlap so much
+    that each decodes the other's files, but into rare characters (and kana, Greek, box drawing)."""
+    wide = [char for char in data[: 1 << 20].decode(encoding, errors="ignore") if ord(char) > 127]
+    return sum(1 for char in wide if common(char)) / len(wide) if wide else 0.0
+
+
+def _common_gb(char: str) -> bool:
+    """A GB2312 character (the 6,763 common simplified ones, punctuation, symbols), as in real GBK exports."""
+    return _encodes(char, "gb2312")
+
+
+def _common_big5(char: str) -> bool:
+    """Big5 punctuation and symbols (A140-A3BF) or one of its 5,401 frequently used characters
+    (A440-C67E); GBK text read as Big5 lands largely among the 7,652 less frequent ones."""
+    try:
+        code = char.encode("cp950")
+    except UnicodeEncodeError:
+        return False
+    return len(code) == 2 and (0xA140 <= int.from_bytes(code, "big") <= 0xA3BF
+                               or 0xA440 <= int.from_bytes(code, "big") <= 0xC67E)
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -257,7 +292,7 @@ def _read_text(path: Path, options: _Options) -> pd.DataFrame:
     if frame is not None:
         return frame
     text = _decode(_read_bytes(path, options.where), options.encoding, options.where, options.fallback_encoding)
-    delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where)
+    delimiter = _given_delimiter(options) or _sniff_delimiter(text, path, options.where, _fallback_delimiter(options))
     header = next(csv.reader(io.StringIO(text[:_SAMPLE_BYTES]), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
     payload = text.encode("utf-8")
@@ -316,7 +351,7 @@ def _read_utf8_in_place(path: Path, options: _Options) -> pd.DataFrame | None:
     controls = sum(1 for char in sample if unicodedata.category(char) == "Cc" and char not in "\t\r\n")
     if not sample or "\x00" in sample or controls > 0.1 * len(sample):
         return None
-    delimiter = _given_delimiter(options) or _sniff_delimiter(sample, path, options.where)
+    delimiter = _given_delimiter(options) or _sniff_delimiter(sample, path, options.where, _fallback_delimiter(options))
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     _check_unique([name.strip() for name in header if name.strip()], options.where)
     try:
@@ -334,19 +369,33 @@ def _all_bool(column: pd.Series) -> bool:
 
 
 def _given_delimiter(options: _Options) -> str | None:
-    if options.delimiter is None:
+    return _one_character(options.delimiter, options.where)
+
+
+def _fallback_delimiter(options: _Options) -> str | None:
+    return _one_character(options.fallback_delimiter, options.where)
+
+
+def _one_character(name: str | None, where: str) -> str | None:
+    if name is None:
         return None
-    delimiter = _DELIMITER_NAMES.get(options.delimiter.lower(), options.delimiter)
+    delimiter = _DELIMITER_NAMES.get(name.lower(), name)
     if len(delimiter) != 1:
-        raise DataError(f"the delimiter must be one character, got {options.delimiter!r}", where=options.where,
+        raise DataError(f"the delimiter must be one character, got {name!r}", where=where,
                         hint="use one of , ; | or \\t (or leave it unset to sniff it)")
     return delimiter
 
 
-def _sniff_delimiter(text: str, path: Path, where: str) -> str:
-    """The candidate that splits the header and most sampled rows into the same (≥2) fields."""
+def _sniff_delimiter(text: str, path: Path, where: str, preferred: str | None = None) -> str:
+    """The candidate that splits the header and most sampled rows into the same (≥2) fields.
+
+    ``preferred`` (the training config's delimiter) is tried first, so it wins ties, and is
+    returned when no candidate fits: the parser then reports what is wrong with the rows.
+    """
     tabs_first = {".tsv", ".tab"} & {suffix.lower() for suffix in path.suffixes}
     order = ("\t",) + tuple(d for d in CANDIDATE_DELIMITERS if d != "\t") if tabs_first else CANDIDATE_DELIMITERS
+    if preferred is not None:
+        order = (preferred,) + tuple(d for d in order if d != preferred)
     sample = text[:_SAMPLE_BYTES]
     if len(text) > _SAMPLE_BYTES:
         sample = sample[: sample.rfind("\n") + 1] or sample  # no half line at the end
@@ -360,6 +409,8 @@ def _sniff_delimiter(text: str, path: Path, where: str) -> str:
         score = counts[len(records[0])] / len(records)
         if score > best_score:
             best, best_score = delimiter, score
+    if preferred is not None and best_score < 0.5:
+        return preferred
     if 0 <= best_score < 0.5 and sample.count("\n") >= 5:
         raise DataError("not a table: rows have different numbers of fields", where=where,
                         hint="check the delimiter (pass delimiter=...) and that fields containing it are quoted")

@@ -30,7 +30,7 @@ class NumberFeature(Feature):
     def parse(self, column: pd.Series) -> np.ndarray:
         from forgeml.data.infer import to_numeric
 
-        return to_numeric(column).to_numpy(dtype=np.float64)
+        return to_numeric(column, self.config.decimal).to_numpy(dtype=np.float64)
 
     def missing_mask(self, column: pd.Series) -> np.ndarray:
         return np.isnan(self.parse(column))
@@ -74,7 +74,7 @@ class NumberFeature(Feature):
         if strict:
             from forgeml.data.infer import unparsable_mask
 
-            bad = unparsable_mask(column)
+            bad = unparsable_mask(column, self.config.decimal)
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise SchemaError(

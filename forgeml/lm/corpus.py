@@ -87,7 +87,7 @@ def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
-    from forgeml.data.load import _sniff_encoding  # the tables' cascade: UTF-16, GB18030, cp1252, Latin-1
+    from forgeml.data.load import _sniff_encoding  # the tables' cascade: UTF-16, GB18030, Big5, cp1252, Latin-1
 
     encoding = _sniff_encoding(data)
     try:

@@ -177,7 +177,8 @@ class TabularService:
         from forgeml.data.load import load_upload
 
         data = self.predictor.config.data
-        return load_upload(file.file, file.filename or "upload.csv", fallback_encoding=data.encoding, delimiter=data.delimiter)
+        return load_upload(file.file, file.filename or "upload.csv", fallback_encoding=data.encoding,
+                           fallback_delimiter=data.delimiter)
 
     def _csv_chunk(self, frame: pd.DataFrame, start: int) -> str:
         out = io.StringIO()

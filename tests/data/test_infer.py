@@ -11,6 +11,7 @@ import pytest
 
 from forgeml.data.infer import (
     NA_TOKENS,
+    decimal_mark,
     guess_date_format,
     infer_features,
     infer_task,
@@ -91,6 +92,37 @@ def test_to_numeric_keeps_index_and_passes_numbers_through() -> None:
     assert to_numeric(numbers).dtype == np.float64 and list(to_numeric(numbers).index) == [10, 20, 30]
     mixed = pd.Series([1, "x", None, "2.5"], dtype=object, index=[5, 6, 7, 8])
     assert to_numeric(mixed).tolist()[::3] == [1.0, 2.5] and list(to_numeric(mixed).index) == [5, 6, 7, 8]
+
+
+@pytest.mark.parametrize(("values", "mark", "numbers"), [
+    (["12,50 €", "1.234,56", "3,5", "1.200", "-7,25"], ",", [12.5, 1234.56, 3.5, 1200.0, -7.25]),  # European
+    (["1,234.56", "3.5", "1,200", "12"], ".", [1234.56, 3.5, 1200.0, 12.0]),  # US style stays
+    (["1.200", "2.500", "3.000"], ".", [1.2, 2.5, 3.0]),  # nothing proves decimal commas: read as today
+    (["1.200", "3,5", "x"], ",", [1200.0, 3.5, np.nan]),  # "3,5" proves the column writes decimal commas
+    (["1.234.567,5", "0,25", "12"], ",", [1234567.5, 0.25, 12.0]),
+])
+def test_the_decimal_mark_is_decided_per_column(values: list, mark: str, numbers: list) -> None:
+    column = pd.Series(values, dtype="str")
+    assert decimal_mark(column) == mark
+    np.testing.assert_array_equal(to_numeric(column, mark).to_numpy(), np.array(numbers, dtype="float64"))
+    assert to_numeric(pd.Series(["1.200"]), ",").tolist() == [1200.0]  # one row to predict reads like train
+
+
+def test_decimal_comma_columns_are_inferred_as_numbers_and_remember_the_mark() -> None:
+    frame = pd.DataFrame({"preis": [f"{i},{i % 100:02d} €" for i in range(1, 61)] + ["1.200,00 €"],
+                          "y": [i % 2 for i in range(61)]})
+    features, _ = infer_features(frame, ["y"])
+    (preis,) = [feature for feature in features if feature.name == "preis"]
+    assert preis.type == "number" and preis.decimal == "," and "decimal commas" in preis.note
+    plain = infer_features(pd.DataFrame({"x": [f"{i},000.{i}" for i in range(1, 61)], "y": [0, 1] * 30}), ["y"])[0]
+    assert [feature.decimal for feature in plain if feature.name == "x"] == ["."]
+
+
+def test_full_width_digits_are_numbers() -> None:
+    column = pd.Series(["１２００", "３．５", "－５", "１，２００", "￥１２", "7"], dtype="str")
+    assert to_numeric(column).tolist() == [1200.0, 3.5, -5.0, 1200.0, 12.0, 7.0]
+    features, _ = infer_features(pd.DataFrame({"n": ["１２００", "３．５", "４", "１，２５０"] * 15, "y": [0, 1] * 30}), ["y"])
+    assert [feature.type for feature in features if feature.name == "n"] == ["number"]
 
 
 # ----------------------------------------------------------------------------- dates

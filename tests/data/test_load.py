@@ -53,6 +53,17 @@ def test_gbk_chinese_names_and_values(tmp_path: Path) -> None:
     assert df["评论"].iloc[0] == "很好吃，下次再来"
 
 
+TRADITIONAL = "名字,城市,評論,價格\n陳大文,臺北,這個東西很好吃，下次還會再來,120\n林小美,高雄,服務態度非常好,80\n張偉,香港,價格實惠,95\n"
+
+
+@pytest.mark.parametrize("encoding", ["big5", "cp950"])
+def test_big5_traditional_chinese_is_sniffed(tmp_path: Path, encoding: str) -> None:
+    df = load_table(_write(tmp_path, "tw.csv", TRADITIONAL, encoding=encoding))
+    assert list(df.columns) == ["名字", "城市", "評論", "價格"]
+    assert df["城市"].tolist() == ["臺北", "高雄", "香港"] and df["評論"].iloc[0] == "這個東西很好吃，下次還會再來"
+    assert load_table(_write(tmp_path, "cn.csv", CHINESE, encoding="gbk"))["城市"].tolist() == ["北京", "上海", "广州"]
+
+
 def test_a_fallback_encoding_is_tried_after_utf8_each_file_on_its_own(tmp_path: Path) -> None:
     """A bundle trained on GBK data (data.encoding: gbk) reads UTF-8 files as UTF-8."""
     utf8 = _write(tmp_path, "utf8.csv", CHINESE)
@@ -116,12 +127,30 @@ def test_delimiter_is_sniffed(tmp_path: Path, name: str, content: str) -> None:
     assert df["a"].tolist() == [1, 2]
 
 
+def test_semicolon_files_with_decimal_commas_are_sniffed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "de.csv", "preis;stadt;menge\n1.234,56 €;Köln;3,5\n12,50 €;Bonn;2\n7;Ulm;1,25\n")
+    df = load_table(path)
+    assert list(df.columns) == ["preis", "stadt", "menge"]
+    assert df["preis"].tolist() == ["1.234,56 €", "12,50 €", "7"]  # parsed by inference, with its decimal mark
+
+
 def test_explicit_delimiter_and_its_names(tmp_path: Path) -> None:
     path = _write(tmp_path, "odd.csv", "a:b\n1:2\n")
     assert list(load_table(path, delimiter=":").columns) == ["a", "b"]
     tabs = _write(tmp_path, "t.csv", "a\tb\n1\t2\n")
     assert list(load_table(tabs, delimiter="\\t").columns) == ["a", "b"]
     assert "one character" in _error(path, delimiter="::")
+
+
+def test_a_fallback_delimiter_is_only_a_hint_each_file_is_sniffed(tmp_path: Path) -> None:
+    """A bundle trained on a ;-separated file (data.delimiter: ";") reads comma files by commas."""
+    commas = _write(tmp_path, "commas.csv", "a,b,c\n1,x,2\n2,y,3\n")
+    assert list(load_table(commas, fallback_delimiter=";").columns) == ["a", "b", "c"]
+    semis = _write(tmp_path, "semis.csv", "a;b\n1;x,y\n2;z\n")
+    assert load_table(semis, fallback_delimiter=";")["b"].tolist() == ["x,y", "z"]
+    colons = _write(tmp_path, "colons.csv", "a:b\n1:2\n")  # not a sniffed candidate: the hint is used
+    assert list(load_table(colons, fallback_delimiter=":").columns) == ["a", "b"]
+    assert "one character" in _error(colons, fallback_delimiter="::")
 
 
 def test_quoted_fields_keep_delimiters_and_newlines(tmp_path: Path) -> None:
