@@ -75,7 +75,7 @@ def test_a_bundle_trained_on_gbk_data_reads_utf8_files_to_predict(tmp_path):
     rows.to_csv(tmp_path / "utf8.csv", index=False, encoding="utf-8")
     pipeline = Pipeline(target="label", overrides={**FAST, "data.encoding": "gbk"}).fit(tmp_path / "train.csv")
     predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
-    assert predictor._frame(tmp_path / "utf8.csv")["city"].tolist() == rows["city"].tolist()
+    assert predictor.read(tmp_path / "utf8.csv")["city"].tolist() == rows["city"].tolist()
     pd.testing.assert_frame_equal(predictor.predict(tmp_path / "utf8.csv"), predictor.predict(rows.copy()))
 
 
@@ -86,7 +86,7 @@ def test_a_bundle_trained_with_a_configured_delimiter_sniffs_files_to_predict(tm
     rows.to_csv(tmp_path / "commas.csv", index=False)
     pipeline = Pipeline(target="label", overrides={**FAST, "data.delimiter": ";"}).fit(tmp_path / "train.csv")
     predictor = Pipeline.load(pipeline.save(tmp_path / "bundle")).predictor_
-    assert list(predictor._frame(tmp_path / "commas.csv").columns) == list(rows.columns)
+    assert list(predictor.read(tmp_path / "commas.csv").columns) == list(rows.columns)
     pd.testing.assert_frame_equal(predictor.predict(tmp_path / "commas.csv"), predictor.predict(rows.copy()))
 
 
