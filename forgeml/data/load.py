@@ -60,9 +60,10 @@ class _Options(NamedTuple):
 
 
 def describe_source(source: object) -> str:
-    """A short name for messages and reports: the file name, or "DataFrame"."""
+    """A short name for messages and reports: the file name, or "DataFrame" (the name of the file
+    ``load_table`` read it from, if it did: ``forgeml predict --keep`` reads first, then predicts)."""
     if isinstance(source, pd.DataFrame):
-        return "DataFrame"
+        return str(source.attrs.get("source", "DataFrame"))
     return Path(str(source)).name or str(source)
 
 
@@ -104,6 +105,7 @@ def load_table(
         raise DataError("the file has column names but no rows", where=options.where,
                         hint="add data rows below the header")
     frame.attrs["base_dir"] = str(path.resolve().parent)  # relative image paths are read from here
+    frame.attrs["source"] = describe_source(options.where)  # messages about this frame name its file
     return frame
 
 
