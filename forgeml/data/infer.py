@@ -55,6 +55,7 @@ _COMMA_DECIMAL_NUMBER = rf"^[+-]?(\d{{1,3}}([{_COMMA_GROUP_MARKS}]\d{{3}})+|\d+)
 # comma groups ("1,234,567"), is a decimal point. "1.200" and "1,200" prove nothing.
 _COMMA_DECIMAL_SIGN = r"\d,(\d{1,2}|\d{4,})(\D|$)|\d\.\d{3},\d"
 _POINT_DECIMAL_SIGN = r"\d\.(\d{1,2}|\d{4,})(\D|$)|\d,\d{3}\.\d|\d,\d{3},\d"
+DECIMAL_COMMA_SHARE = 0.05  # of the values holding a comma, at least this share must prove decimal commas
 # Full-width digits and marks from Chinese and Japanese input methods ("１２００", "３．５", "－５"):
 # U+FF01-U+FF3F, whose UTF-8 encodings all begin with these two bytes.
 _FULL_WIDTH_UTF8 = b"\xef\xbc"
@@ -124,7 +125,10 @@ def decimal_mark(series: pd.Series) -> str:
     text = _half_width(text)
     comma = pc.sum(pc.fill_null(pc.match_substring_regex(text, _COMMA_DECIMAL_SIGN), False)).as_py() or 0
     point = pc.sum(pc.fill_null(pc.match_substring_regex(text, _POINT_DECIMAL_SIGN), False)).as_py() or 0
-    return "," if comma > point else "."
+    with_comma = pc.sum(pc.fill_null(pc.match_substring(text, ","), False)).as_py() or 0
+    # In a decimal-comma column the values with a comma are mostly decimals; in an English column
+    # of "1,200", "15,000" they are thousands, and a stray "2,5" (a typo) must not turn them all into 1.2.
+    return "," if comma > point and comma >= DECIMAL_COMMA_SHARE * with_comma else "."
 
 
 def to_numeric(series: pd.Series, decimal: str = ".") -> pd.Series:

@@ -100,6 +100,8 @@ def test_to_numeric_keeps_index_and_passes_numbers_through() -> None:
     (["1.200", "2.500", "3.000"], ".", [1.2, 2.5, 3.0]),  # nothing proves decimal commas: read as today
     (["1.200", "3,5", "x"], ",", [1200.0, 3.5, np.nan]),  # "3,5" proves the column writes decimal commas
     (["1.234.567,5", "0,25", "12"], ",", [1234567.5, 0.25, 12.0]),
+    ([f"{i},{i * 7 % 1000:03d}" for i in range(1, 60)] + ["2,5"], ".",  # English thousands with one typo: not flipped
+     [float(f"{i}{i * 7 % 1000:03d}") for i in range(1, 60)] + [np.nan]),  # the typo is missing (counted)
 ])
 def test_the_decimal_mark_is_decided_per_column(values: list, mark: str, numbers: list) -> None:
     column = pd.Series(values, dtype="str")
