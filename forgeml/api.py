@@ -282,8 +282,6 @@ def model_card(pipeline: Pipeline) -> str:
     return "\n".join(lines)
 
 
-
-
 def _cell(value: object) -> str:
     """Text for one markdown table cell: a ``|`` in a column name or category value ("A|B")
     would end the cell and shift the row, a newline would end the table."""

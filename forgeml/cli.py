@@ -211,11 +211,12 @@ def predict(
     from forgeml.runs.bundle_ref import resolve_bundle
 
     predictor = Pipeline.load(resolve_bundle(bundle_ref, runs_dir)).predictor_
-    frame = predictor.read(data)
-    predictions = predictor.predict(frame)
-    if keep or keep_all:
+    if keep or keep_all:  # read once here, since the kept columns come from the same frame
+        frame = predictor.read(data)
         names = list(frame.columns) if keep_all else [name.strip() for item in keep for name in item.split(",") if name.strip()]
-        predictions = with_inputs(frame, names, predictions, source=str(data))
+        predictions = with_inputs(frame, names, predictor.predict(frame), source=str(data))
+    else:
+        predictions = predictor.predict(data)
     atomic_write_csv(output, predictions.to_csv(index=False))  # with a BOM when non-ASCII: Excel reads it right
     _console().print(f"wrote {len(predictions)} predictions to {output}")
 

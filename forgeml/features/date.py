@@ -116,10 +116,8 @@ class DateFeature(Feature):
                     if date is pd.NaT and isinstance(value, str) and value.strip() not in NA_TOKENS]
             if junk:
                 self._warn_junk(junk)
-        fill = pd.Timestamp(self.state["fill"])
-        dates = [fill if date is pd.NaT else date for date in stamps]  # fillna, without another pandas call
-        fields = {name: np.array([getattr(d, attribute) for d in dates], dtype=np.float64) for name, attribute in _FIELDS.items()}
-        return self._standardize(self._parts(_FieldView(fields)))
+        return self._rows_of([self._fill_fields() if date is pd.NaT else tuple(getattr(date, attribute) for attribute in _FIELDS.values())
+                              for date in stamps])
 
     def transform_values(self, values: list[Any]) -> np.ndarray | None:
         """Text (or missing) values: calendar fields cached per text — read with ``datetime`` for
