@@ -330,8 +330,21 @@ def main() -> None:
     except _click_exceptions() as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except RuntimeError as exc:
+        if _STATE["debug"] or not _lost_a_peer(exc):
+            raise
+        sys.exit(1)  # torchrun's launcher names the rank that died and why; the traceback is in the run's train.log
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _lost_a_peer(exc: RuntimeError) -> bool:
+    """A rank of a torchrun job whose collective failed because another rank died (gloo: "Connection
+    closed by peer"): the launcher reports that death in one line, and this rank, racing its own
+    stop, would add a traceback that says nothing more."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and (type(exc).__name__ == "DistBackendError" or "by peer" in str(exc))
 
 
 def _click_exceptions():
