@@ -3,19 +3,41 @@
 Dense columns go in as they are; category codes go in as LightGBM categorical columns; text
 token matrices are left out (trees gain little from raw token ids). Early stopping on the
 validation split picks the number of rounds. Saved in LightGBM's own text format.
+
+The options (``GBMConfig``) are read with every config, so this module's top level imports only
+pydantic and numpy; LightGBM and torch (for the thread count) are imported when a model is built.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError
-from forgeml.features.featureset import InputSpec
-from forgeml.models import estimator
-from forgeml.models.tasks import Task
-from forgeml.train.distributed import default_threads
+
+if TYPE_CHECKING:
+    from forgeml.features.featureset import InputSpec
+    from forgeml.models.estimator import FitOptions, FitSummary
+    from forgeml.models.tasks import Task
+
+STEP_NAME = "boosting round"
+
+
+class GBMConfig(_Strict):
+    type: Literal["gbm"] = "gbm"
+    num_boost_round: int = Field(1000, ge=1, description="Upper bound; early stopping on validation picks the number.")
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(20, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    bagging_fraction: float = Field(1.0, gt=0, le=1)
+    lambda_l2: float = Field(0.0, ge=0)
+    early_stopping_rounds: int = Field(50, ge=1)
+
+
 
 OBJECTIVES = {
     ("binary", "bce"): "binary",
@@ -66,14 +88,14 @@ class GBMEstimator:
             "lambda_l2": cfg.lambda_l2,
             "seed": train.seed,
             "deterministic": True,
-            "num_threads": train.threads or default_threads(),
+            "num_threads": train.threads or _default_threads(),
             "verbosity": -1,
         }
         if self.task.name == "multiclass":
             params["num_class"] = self.task.n_targets
         return params
 
-    def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
+    def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
         import time
 
         import lightgbm as lgb
@@ -123,7 +145,9 @@ class GBMEstimator:
                 for callback in options.callbacks:
                     callback.on_epoch_end(dict(row))
         best_value = history[best - 1].get("val_loss") if history else None
-        return estimator.FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
+        from forgeml.models.estimator import FitSummary
+
+        return FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         x = self._matrix(arrays)
@@ -194,4 +218,19 @@ def _safe_names(columns: list[str]) -> list[str]:
     return [f"f{i}" for i in range(len(columns))]
 
 
-estimator.register("gbm", GBMEstimator, GBMEstimator.load)
+def _default_threads() -> int:
+    from forgeml.train.distributed import default_threads
+
+    return default_threads()
+
+
+def build(config: Any, task: Task, spec: InputSpec) -> GBMEstimator:
+    return GBMEstimator(config, task, spec)
+
+
+def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> GBMEstimator:
+    return GBMEstimator.load(directory, config, task, spec)
+
+
+def describe(cfg: GBMConfig, inputs: dict[str, int]) -> str:
+    return f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
