@@ -27,6 +27,9 @@ class FitOptions:
     resume: bool = False
     val_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
     monitor_direction: str = "min"
+    # time.monotonic() value past which the estimator stops at its next epoch or boosting round
+    # and keeps its best state so far (the ensemble's time budget); None: no limit
+    deadline: float | None = None
 
 
 @dataclass

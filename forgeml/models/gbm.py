@@ -36,6 +36,8 @@ class GBMConfig(_Strict):
     bagging_fraction: float = Field(1.0, gt=0, le=1)
     lambda_l2: float = Field(0.0, ge=0)
     early_stopping_rounds: int = Field(50, ge=1)
+    extra_trees: bool = Field(False, description="Extremely randomised trees: each split picks one random threshold per feature (AutoGluon's LightGBMXT); often a good second opinion in an ensemble.")
+    min_data_per_group: int | None = Field(None, ge=1, description="Rows per category group of a many-vs-many category split; default: min_data_in_leaf.")
 
 
 
@@ -81,7 +83,8 @@ class GBMEstimator:
             "min_data_in_leaf": cfg.min_data_in_leaf,
             # LightGBM's own default (100 rows per category group) forbids every many-vs-many
             # category split below ~200 train rows: small data could never split on a category.
-            "min_data_per_group": cfg.min_data_in_leaf,
+            "min_data_per_group": cfg.min_data_per_group or cfg.min_data_in_leaf,
+            "extra_trees": cfg.extra_trees,
             "feature_fraction": cfg.feature_fraction,
             "bagging_fraction": cfg.bagging_fraction,
             "bagging_freq": 1 if cfg.bagging_fraction < 1 else 0,
@@ -120,6 +123,8 @@ class GBMEstimator:
             callbacks = [lgb.record_evaluation(record)]
             if live and options.callbacks:
                 callbacks.append(_RoundRows(options.callbacks, every, reported))
+            if getattr(options, "deadline", None) is not None:
+                callbacks.append(_Deadline(options.deadline))
             valid_sets, names = [data], ["train"]
             if x_val is not None:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
@@ -211,6 +216,25 @@ class _RoundRows:
         self.reported.append(round_number)
         for callback in self.callbacks:
             callback.on_epoch_end(row)
+
+
+class _Deadline:
+    """A LightGBM callback: stop boosting once the time budget's deadline has passed, keeping the
+    rounds so far (early stopping's own exception, so best_iteration is set: early stopping has
+    not fired yet, so the validation loss is still at or near its best)."""
+
+    order = 35  # after early stopping
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __call__(self, env: Any) -> None:
+        import time
+
+        from lightgbm.callback import EarlyStopException
+
+        if time.monotonic() >= self.deadline:
+            raise EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
 def _safe_names(columns: list[str]) -> list[str]:

@@ -48,6 +48,7 @@ class TorchEstimator:
             callbacks=options.callbacks,
             dist=options.dist,
             monitor_direction=options.monitor_direction,
+            deadline=options.deadline,
         )
         precision, dist = self.config.train.precision, options.dist
         train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))
