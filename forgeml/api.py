@@ -20,6 +20,9 @@ from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, NotFittedError
 
 
+FIT_SHARE_OF_BUDGET = 0.9
+
+
 class Pipeline:
     """Parameters
     ----------
@@ -61,13 +64,20 @@ class Pipeline:
         from forgeml.predict import Predictor
         from forgeml.workflow import prepare, val_metrics_fn
 
+        import time
+
+        started = time.monotonic()  # the time budget counts loading and preparing the data too
         prepared = prepare(self.build_config(), data, validation=validation, test=test)
         for callback in callbacks or []:  # what cleaning did (files skipped, rows dropped), before a long fit starts
             if hasattr(callback, "on_data_prepared"):
                 callback.on_data_prepared(list(prepared.cleaning.messages) + list(prepared.messages))
         estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
-        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)
+        budget = prepared.config.train.time_budget
+        # 90 % of the budget for fitting: evaluation, importance and the report come after it
+        deadline = started + budget * FIT_SHARE_OF_BUDGET if budget else None
+        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn,
+                             monitor_direction=direction, deadline=deadline)
         val_arrays = prepared.arrays.get("validation")
         self.fit_summary_ = estimator.fit(prepared.arrays["train"], prepared.targets["train"], val_arrays, prepared.targets.get("validation"), options)
         self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)

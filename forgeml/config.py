@@ -182,6 +182,10 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
+    time_budget: float | None = Field(
+        None, gt=0, description="Seconds the model may train (CLI: --time-budget 90s / 10m). Networks stop after the epoch and "
+        "LightGBM after the round that passes it, keeping their best state; the ensemble fits its members within it "
+        "(default for an ensemble: about a minute per 10,000 rows, 60 s to 10 min).")
     bagging_folds: int | Literal["auto"] = Field(
         "auto",
         description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "

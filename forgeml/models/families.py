@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "transformer": "forgeml.models.networks:TransformerConfig",
     "pretrained": "forgeml.models.networks:PretrainedConfig",
     "gbm": "forgeml.models.gbm:GBMConfig",
+    "ensemble": "forgeml.models.ensemble:EnsembleConfig",
 }
 NETWORK_MODULE = "forgeml.models.networks"
 DEFAULT_FAMILY = "mlp"  # model.type when a config does not say

@@ -142,7 +142,7 @@ class GBMEstimator:
                     key = f"{split}_loss"
                     row[key] = row.get(key, 0.0) + float(value) / len(targets)
         history = [history_by_round[k] for k in sorted(history_by_round)]
-        best = self.boosters[0].best_iteration or len(history)
+        best = min(self.boosters[0].best_iteration or len(history), len(history))  # a deadline stop may count one round more
         # the rounds not sent yet: all of them for several boosters (their mean is known only now),
         # else the last round when it fell between two reported ones
         for row in history:
