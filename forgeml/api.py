@@ -126,6 +126,21 @@ class Pipeline:
         evaluation = getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
         return evaluation.metrics if evaluation else getattr(self, "loaded_metrics_", {})
 
+    def leaderboard(self) -> Any:
+        """A DataFrame with one row per model the ensemble fitted or skipped (member, family,
+        status, out-of-fold score, validation loss, weight, fit seconds, predict ms/row), best
+        first; a single-model pipeline gives its one row."""
+        import pandas as pd
+
+        predictor = self._check_fitted()
+        rows = getattr(predictor.estimator, "leaderboard", None)
+        if rows is None:
+            rows = [{"member": predictor.config.model.type, "family": predictor.config.model.type, "status": "fitted", "weight": 1.0}]
+        frame = pd.DataFrame(rows)
+        if "val_loss" in frame:
+            frame = frame.sort_values("val_loss", na_position="last", kind="stable").reset_index(drop=True)
+        return frame
+
     def predict(self, data: Any) -> Any:
         return self._check_fitted().predict(data)
 
@@ -183,6 +198,7 @@ class Pipeline:
             config_yaml=predictor.config.to_yaml(),
             error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
+            leaderboard=getattr(predictor.estimator, "leaderboard", None),
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:

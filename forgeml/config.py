@@ -259,8 +259,15 @@ def validate_config(model: type[_ModelT], raw: dict[str, Any], source: str, hint
             shown, names = _keys_at(model, tuple(unknown["loc"]))
             raise unknown_key(shown, str(unknown["loc"][-1]), names, where=source, hint=hint) from None
         first = errors[0]
-        location = ".".join(str(part) for part in first["loc"])
+        location = ".".join(str(part) for part in _without_family_tag(tuple(first["loc"])))
         raise ConfigError(f"{location}: {first['msg']}", where=source, hint=hint) from None
+
+
+def _without_family_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic names the union member in a location (``model.ensemble.preset``); users wrote ``model.preset``."""
+    from forgeml.models.families import FAMILIES
+
+    return tuple(part for i, part in enumerate(loc) if not (i and loc[i - 1] == "model" and part in FAMILIES))
 
 
 def unknown_key(parent: list[str], key: str, names: Any, *, where: str | None, hint: str, rest: list[str] | None = None) -> ConfigError:
