@@ -228,11 +228,31 @@ def val_metrics_fn(config: Config, task: Any) -> tuple[Any, str]:
     if name in probe:
         return light, direction
 
+    probe_true, probe_scores = _probe_full(task)
+    available = compute_metrics(task.name, probe_true, **probe_scores)
+    if name not in available or not isinstance(available[name], (int, float)):
+        known = sorted(k for k, v in available.items() if isinstance(v, (int, float)) and k != "n")
+        raise ConfigError(f"{name!r} is not a {task.name} metric, so early stopping could not watch it",
+                          where="train.early_stopping_metric", hint=f"use 'loss' or one of {', '.join(known)}")
+
     def full(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
         metrics = compute_metrics(task.name, y_true, **({"y_proba": scores} if task.is_classification else {"y_pred": scores}))
         return {**light(y_true, scores), name: metrics.get(name)}
 
     return full, direction
+
+
+def _probe_full(task: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Labels and scores on which every metric of the task is defined (both classes present)."""
+    if task.is_classification:
+        classes = max(2, int(getattr(task, "n_targets", 2) or 2))
+        y = np.arange(classes * 2) % classes
+        proba = np.full((len(y), classes), 0.1 / max(classes - 1, 1))
+        proba[np.arange(len(y)), y] = 0.9
+        return y, {"y_proba": proba / proba.sum(axis=1, keepdims=True)}
+    columns = max(1, int(getattr(task, "n_targets", 1) or 1))
+    y = np.tile(np.array([[0.0], [1.0], [2.0]]), (1, columns))
+    return y, {"y_pred": y + np.array([[0.1], [-0.1], [0.2]])}
 
 
 def _probe(task: Any) -> tuple[np.ndarray, np.ndarray]:

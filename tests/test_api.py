@@ -106,7 +106,8 @@ def test_from_config_path_with_overrides(mixed_frame, tmp_path):
 
 
 def test_gbm_model(mixed_frame, tmp_path):
-    pipeline = Pipeline(target="label", model="gbm", overrides={"model.num_boost_round": 30, "model.min_data_in_leaf": 5, "train.threads": 1})
+    pipeline = Pipeline(target="label", model="gbm", overrides={"model.num_boost_round": 30, "model.min_data_in_leaf": 5, "train.threads": 1,
+                                                                "model.text_columns": "ignore"})
     pipeline.fit(mixed_frame)
     assert pipeline.predictor_.config.model.type == "gbm"
     assert 0 <= pipeline.evaluate(mixed_frame)["accuracy"] <= 1

@@ -38,6 +38,9 @@ class GBMConfig(_Strict):
     early_stopping_rounds: int = Field(50, ge=1)
     extra_trees: bool = Field(False, description="Extremely randomised trees: each split picks one random threshold per feature (AutoGluon's LightGBMXT); often a good second opinion in an ensemble.")
     min_data_per_group: int | None = Field(None, ge=1, description="Rows per category group of a many-vs-many category split; default: min_data_in_leaf.")
+    text_columns: Literal["refuse", "ignore"] = Field(
+        "refuse", description="LightGBM cannot read raw text: refuse (a one-line error naming the column) or ignore text columns "
+        "(the ensemble's LightGBM members do; its networks read the text).")
 
 
 
@@ -59,6 +62,11 @@ class GBMEstimator:
 
             raise ConfigError(f"LightGBM cannot read images (feature {spec.images[0].feature!r})", where="model.type: gbm",
                               hint="use a neural model (mlp, cnn) for image inputs")
+        if spec.tokens and getattr(config.model, "text_columns", "refuse") == "refuse":
+            from forgeml.errors import ConfigError
+
+            raise ConfigError(f"LightGBM cannot read the text column {spec.tokens[0].feature!r}", where="model.type: gbm",
+                              hint="train a network (--model mlp) or the ensemble, drop the column (data.drop), or --set model.text_columns=ignore to leave it out")
         self.boosters = boosters or []
         self.columns = list(spec.dense_columns) + [name for name, *_ in spec.codes]
         self.categorical = list(range(spec.dense_width, len(self.columns)))
@@ -129,6 +137,7 @@ class GBMEstimator:
             if x_val is not None:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
                 names.append("val")
+            if x_val is not None and self.config.train.early_stopping_patience > 0:  # 0 turns early stopping off, as for networks
                 # min_delta: on separable data the validation loss creeps towards zero by 1e-6 a round,
                 # which would otherwise count as improving for all num_boost_round rounds
                 callbacks.append(lgb.early_stopping(self.config.model.early_stopping_rounds, verbose=False,

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import pytest
+
 from forgeml import Pipeline
+from forgeml.errors import ConfigError
 from forgeml.models.gbm import rounds_between_rows
 
 QUIET = {"train.progress": False, "train.threads": 1}
@@ -75,3 +78,22 @@ def test_separable_data_stops_once_the_loss_only_creeps():
     (default_rounds, default_accuracy), (creeping_rounds, _) = fit(), fit(**{"train.early_stopping_min_delta": 0.0})
     assert default_rounds < creeping_rounds, (default_rounds, creeping_rounds)
     assert default_accuracy == 1.0
+
+
+def test_text_columns_are_refused_by_name_not_silently_dropped():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "note": [f"word{i % 7} other{i % 5} thing" for i in range(120)],
+                          "y": rng.choice(["a", "b"], size=120)})
+    with pytest.raises(ConfigError, match="cannot read the text column 'note'"):
+        Pipeline(target="y", model="gbm", overrides=QUIET).fit(frame)
+    ignored = Pipeline(target="y", model="gbm", overrides={**QUIET, "model.text_columns": "ignore"}).fit(frame)
+    assert "accuracy" in ignored.metrics_
+
+
+def test_a_metric_of_another_task_is_refused_and_patience_zero_turns_early_stopping_off():
+    frame = _by_category()
+    with pytest.raises(ConfigError, match="'r2' is not a .* metric"):
+        Pipeline(target="y", model="gbm", overrides={**QUIET, "train.early_stopping_metric": "r2"}).fit(frame)
+    rounds = 60
+    pipeline = Pipeline(target="y", model="gbm", overrides={**QUIET, "train.early_stopping_patience": 0, "model.num_boost_round": rounds}).fit(frame)
+    assert pipeline.predictor_.estimator.boosters[0].num_trees() == rounds * (1 if pipeline.predictor_.task.n_targets <= 2 else pipeline.predictor_.task.n_targets)

@@ -32,7 +32,7 @@ def ui_runs(tmp_path_factory, make_mixed) -> Path:
     registry = RunRegistry(root / "runs")
     fast = {"train.epochs": 4, "train.progress": False, "train.threads": 1}
     for name, overrides in (("slow-lr", {"train.learning_rate": 1e-4}), ("fast-lr", {"train.learning_rate": 1e-2}),
-                            ("boosted", {"model.type": "gbm", "model.num_boost_round": 20, "model.min_data_in_leaf": 5})):
+                            ("boosted", {"model.type": "gbm", "model.num_boost_round": 20, "model.min_data_in_leaf": 5, "model.text_columns": "ignore"})):
         config = apply_overrides(Config(target="label"), {**fast, **overrides})
         run_training(config, data, registry=registry, name=name, resume=False)
     return registry.root
