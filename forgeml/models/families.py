@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "transformer": "forgeml.models.networks:TransformerConfig",
     "pretrained": "forgeml.models.networks:PretrainedConfig",
     "gbm": "forgeml.models.gbm:GBMConfig",
+    "catboost": "forgeml.models.catboost_family:CatBoostConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
 }
 NETWORK_MODULE = "forgeml.models.networks"
