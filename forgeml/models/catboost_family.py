@@ -29,6 +29,7 @@ from pydantic import Field
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
 from forgeml.models.gbm import rounds_between_rows
+from forgeml.models.tabular import refuse_unread_inputs
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -61,14 +62,6 @@ def import_catboost() -> Any:
     return catboost
 
 
-def refuse_unread_inputs(spec: InputSpec, family: str, hint: str) -> None:
-    """One line naming the first text or image column a tabular family cannot read."""
-    unread = [(token.feature, "text") for token in getattr(spec, "tokens", [])] + [(image.feature, "image") for image in getattr(spec, "images", [])]
-    if unread:
-        name, kind = unread[0]
-        raise ConfigError(f"the {family} model cannot read {kind} column {name!r}", where=f"model.type: {family}", hint=hint)
-
-
 def _loss(task: Task, targets: int) -> tuple[str, str | None]:
     """CatBoost's loss function and the prediction type that gives forgeml's scores."""
     if task.is_classification:
@@ -82,7 +75,7 @@ def _loss(task: Task, targets: int) -> tuple[str, str | None]:
 
 class CatBoostEstimator:
     def __init__(self, config: Any, task: Task, spec: InputSpec, models: list | None = None):
-        refuse_unread_inputs(spec, "catboost", "set that feature's type to ignore, or use a neural model (--model mlp) that reads it")
+        refuse_unread_inputs(spec, "catboost")
         self.config, self.task, self.spec = config, task, spec
         self.models = models or []
         self.columns = list(spec.dense_columns) + [name for name, *_ in spec.codes]

@@ -30,6 +30,7 @@ FAMILIES: dict[str, str] = {
     "pretrained": "forgeml.models.networks:PretrainedConfig",
     "gbm": "forgeml.models.gbm:GBMConfig",
     "catboost": "forgeml.models.catboost_family:CatBoostConfig",
+    "linear": "forgeml.models.linear:LinearConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
 }
 NETWORK_MODULE = "forgeml.models.networks"
