@@ -9,8 +9,8 @@ as numbers. Dense columns (scaled numbers, date parts, one-hot categories) go in
 Text token arrays and images are refused with one line naming the column: a silently dropped
 column would be listed in the model card while the model never read it.
 
-Early stopping on the validation split (``early_stopping_rounds``, CatBoost's ``od_wait``) keeps
-the best tree count; a ``deadline`` in the fit options (``time.monotonic()``) stops boosting early
+Early stopping on the validation split (``early_stopping_rounds``, CatBoost's ``od_wait``, and
+``train.early_stopping_min_delta``) keeps the best tree count; a ``deadline`` in the fit options (``time.monotonic()``) stops boosting early
 and keeps the best trees so far. Saved in CatBoost's own ``.cbm`` format (no pickle).
 
 catboost is an optional extra (``pip install 'forgeml[catboost]'``): its wheel installs ~270 MB
@@ -163,7 +163,8 @@ class CatBoostEstimator:
             model = catboost.CatBoost(params)
             pool = catboost.Pool(x_train, label=target, cat_features=self.categorical or None)
             eval_set = catboost.Pool(x_val, label=val_target, cat_features=self.categorical or None) if has_val else None
-            callback = _TreeRows(options.callbacks if live else [], every, reported, deadline)
+            callback = _TreeRows(options.callbacks if live else [], every, reported, deadline,
+                                 self.config.model.early_stopping_rounds, self.config.train.early_stopping_min_delta)
             model.fit(pool, eval_set=eval_set, callbacks=[callback])
             self.models.append(model)
             for split, metrics in model.get_evals_result().items():
@@ -180,7 +181,9 @@ class CatBoostEstimator:
         best_value = history[best - 1].get("val_loss") if history and best <= len(history) else None
         from forgeml.models.estimator import FitSummary
 
-        return FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
+        # stopped early: fewer trees than allowed (a min_delta stop may keep the last tree as the best)
+        stopped = len(history) < self.config.model.iterations
+        return FitSummary(history, best, best_value, stopped, time.perf_counter() - started)
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         data = self._data(arrays)
@@ -222,23 +225,33 @@ class CatBoostEstimator:
 
 class _TreeRows:
     """A CatBoost callback: every ``every`` trees (and the first) the round's losses go to the
-    run's callbacks as a history row; past ``deadline`` (``time.monotonic()``) boosting stops
-    (``use_best_model`` then keeps the best trees so far)."""
+    run's callbacks as a history row. Boosting stops past ``deadline`` (``time.monotonic()``), or
+    when the validation loss has not beaten its best by more than ``min_delta`` for ``patience``
+    trees (CatBoost's own od_wait counts any gain, so a loss creeping towards zero on separable
+    data would run every iteration); ``use_best_model`` then keeps the best trees so far."""
 
-    def __init__(self, callbacks: list[Any], every: int, reported: list[int], deadline: float | None):
+    def __init__(self, callbacks: list[Any], every: int, reported: list[int], deadline: float | None, patience: int, min_delta: float):
         self.callbacks, self.every, self.reported, self.deadline = callbacks, every, reported, deadline
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.best_round = float("inf"), 0
 
     def after_iteration(self, info: Any) -> bool:
         round_number = info.iteration  # CatBoost counts from 1 here
+        losses = {split: next(iter(metrics.values()), []) for split, metrics in info.metrics.items()}
         if self.callbacks and (round_number == 1 or round_number % self.every == 0):
             row: dict[str, Any] = {"epoch": round_number}
-            for split, metrics in info.metrics.items():
-                values = next(iter(metrics.values()), [])
+            for split, values in losses.items():
                 if values:
                     row["train_loss" if split == "learn" else "val_loss"] = float(values[-1])
             self.reported.append(round_number)
             for callback in self.callbacks:
                 callback.on_epoch_end(row)
+        if losses.get("validation"):
+            value = float(losses["validation"][-1])
+            if value < self.best - self.min_delta:
+                self.best, self.best_round = value, round_number
+            elif round_number - self.best_round >= self.patience:
+                return False
         return self.deadline is None or time.monotonic() < self.deadline
 
 

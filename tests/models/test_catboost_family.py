@@ -78,7 +78,26 @@ def test_early_stopping_keeps_the_best_trees():
     pipeline.fit(_by_category().drop(columns=["price", "size"]))
     model, summary = pipeline.predictor_.estimator.models[0], pipeline.fit_summary_
     assert summary.stopped_early and len(summary.history) < 3000
-    assert model.tree_count_ == summary.best_epoch == len(summary.history) - 20
+    assert model.tree_count_ == summary.best_epoch >= len(summary.history) - 20
+    losses = [row["val_loss"] for row in summary.history]
+    assert losses[summary.best_epoch - 1] == min(losses)
+
+
+def test_separable_data_stops_once_the_loss_only_creeps():
+    """train.early_stopping_min_delta reaches CatBoost: a validation log-loss creeping towards zero
+    is no improvement, so far fewer trees than with min_delta 0, at the same accuracy."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(1, 2, size=300) * rng.choice([-1, 1], size=300)  # a clear gap at 0
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=300), "y": np.where(x > 0, "pos", "neg")})
+
+    def fit(**overrides):
+        settings = {**QUIET, "model.iterations": 600, "model.learning_rate": 0.3, "model.early_stopping_rounds": 20, **overrides}
+        pipeline = Pipeline(target="y", model="catboost", overrides=settings).fit(frame)
+        return len(pipeline.fit_summary_.history), pipeline.metrics_["accuracy"]
+
+    (default_trees, default_accuracy), (creeping_trees, _) = fit(), fit(**{"train.early_stopping_min_delta": 0.0})
+    assert default_trees < creeping_trees / 2, (default_trees, creeping_trees)
+    assert default_accuracy == 1.0
 
 
 def test_balanced_class_weights_raise_the_rare_class():
