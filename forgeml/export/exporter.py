@@ -56,7 +56,7 @@ def require_torch_bundle(predictor: Any, where: str) -> None:
         files = ", ".join(getattr(estimator, "files", ()) or ("its model files",))
         kind = predictor.config.model.type
         native = ("LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
-                  "or `forgeml export --format lightgbm`") if kind == "gbm" else "{files} in the bundle, in its library's own format"
+                  "or `forgeml export --format lightgbm`") if kind == "gbm" else "{files} in the bundle"
         raise ExportError(
             f"a {kind!r} bundle has no torch network for onnx, torchscript or safetensors",
             where=where,
