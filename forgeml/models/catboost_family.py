@@ -256,6 +256,7 @@ class _TreeRows:
 
 
 def build(config: Any, task: Task, spec: InputSpec) -> CatBoostEstimator:
+    import_catboost()  # a missing extra is said before any fitting starts (an ensemble then skips the member)
     return CatBoostEstimator(config, task, spec)
 
 

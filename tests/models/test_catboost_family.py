@@ -138,10 +138,15 @@ def test_a_text_column_is_refused_naming_it(make_mixed):
     assert "\n" not in str(caught.value)
 
 
-def test_without_catboost_installed_the_error_names_the_extra(monkeypatch):
-    from forgeml.models.catboost_family import import_catboost
+def test_without_catboost_installed_build_names_the_extra(monkeypatch):
+    """Said at build, before any fitting: an ensemble then lists the member as skipped."""
+    from forgeml.config import Config
+    from forgeml.features.featureset import InputSpec
+    from forgeml.models import catboost_family
+    from forgeml.models.tasks import Task
 
     monkeypatch.setitem(sys.modules, "catboost", None)  # `import catboost` now raises ImportError
+    config = Config.from_dict({"target": "y", "model": {"type": "catboost"}})
     with pytest.raises(ConfigError, match="catboost") as caught:
-        import_catboost()
+        catboost_family.build(config, Task.resolve("binary", "auto", 2), InputSpec(dense_columns=["a"]))
     assert caught.value.hint == "pip install 'forgeml[catboost]'"
