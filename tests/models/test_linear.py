@@ -107,6 +107,19 @@ def test_a_passed_deadline_keeps_the_first_fit():
     assert len(summary.history) == 1 and summary.stopped_early and estimator.alpha_ == ALPHAS[0]
 
 
+def test_balanced_class_weights_raise_the_rare_class():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400).round(3)
+    frame = pd.DataFrame({"x": x, "noise": rng.normal(size=400).round(3),
+                          "y": np.where(x + rng.normal(0, 1.0, 400) > 1.6, "rare", "common")})
+
+    def mean_rare(weighting: str) -> float:
+        pipeline = Pipeline(target="y", model="linear", overrides={**QUIET, "train.class_weight": weighting}).fit(frame)
+        return float(pipeline.predict(frame)["y_proba_rare"].mean())
+
+    assert mean_rare("balanced") > 1.5 * mean_rare("none")
+
+
 def test_multi_target_regression_round_trips(tmp_path):
     pipeline = Pipeline(target=["price", "size"], model="linear", overrides=QUIET).fit(_table().drop(columns=["y"]))
     assert pipeline.metrics_["r2"] > 0.95, pipeline.metrics_
