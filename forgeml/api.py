@@ -28,7 +28,8 @@ class Pipeline:
     ----------
     target: the column (or columns, for multi-target regression) to predict.
     config: a ``Config`` (or a path to YAML) instead of ``target``.
-    model: "mlp", "cnn", "rnn", "transformer", "pretrained" or "gbm".
+    model: a model family of ``forgeml.models.families.FAMILIES``: "mlp", "cnn", "rnn", "transformer",
+        "pretrained", "gbm", "catboost" or "linear".
     **overrides: dotted config options, e.g. ``{"train.epochs": 20}`` passed as
         ``Pipeline(target="y", overrides={"train.epochs": 20})``.
     """

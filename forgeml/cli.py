@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import typer
 
+from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
 from forgeml.train.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
@@ -19,6 +20,8 @@ runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs."
 app.add_typer(runs_app, name="runs")
 
 _STATE = {"debug": False}
+# the model families, from the registry (a new family appears here by its registry line alone)
+MODEL_HELP = f"Model family: {', '.join(FAMILIES)} (default {DEFAULT_FAMILY}; ensemble is AutoML over a portfolio of the others)."
 
 
 @app.callback()
@@ -104,7 +107,7 @@ def init(
     data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSON lines file."),
     target: list[str] = typer.Option(..., "--target", "-t", help="Column to predict (repeat for several)."),
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
-    model: Optional[str] = typer.Option(None, help="mlp or gbm."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     force: bool = typer.Option(False, help="Overwrite an existing file."),
 ) -> None:
     """Write a config with every inferred feature and default, ready to edit."""
@@ -136,7 +139,7 @@ def _relative(path: Path, base: Path) -> str:
 def train(
     source: Path = typer.Argument(..., help="Data file or image folder (with --target), or config.yaml."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
-    model: Optional[str] = typer.Option(None, help="mlp (default), cnn, rnn, transformer, pretrained, gbm or ensemble (AutoML)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Local Hugging Face checkpoint folder for --model pretrained (model.text.checkpoint)."),
     time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Training time limit, e.g. 90s, 10m (train.time_budget)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="AutoML preset fast, medium or best (model.preset; implies --model ensemble)."),

@@ -54,11 +54,13 @@ def require_torch_bundle(predictor: Any, where: str) -> None:
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
         files = ", ".join(getattr(estimator, "files", ()) or ("its model files",))
+        kind = predictor.config.model.type
+        native = ("LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
+                  "or `forgeml export --format lightgbm`") if kind == "gbm" else "{files} in the bundle"
         raise ExportError(
-            f"a {predictor.config.model.type!r} (LightGBM) bundle has no torch network for onnx, torchscript or safetensors",
+            f"a {kind!r} bundle has no torch network for onnx, torchscript or safetensors",
             where=where,
-            hint=f"its model is LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
-                 "or `forgeml export --format lightgbm`; for those formats or the onnx backend train a torch model (--model mlp)",
+            hint=f"its model is {native.format(files=files)}; for those formats or the onnx backend train a torch model (--model mlp)",
         )
 
 

@@ -19,8 +19,6 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Annotated, Any, Union
 
-from pydantic import Field
-
 # family → "module:OptionsClass", in the order the config reference lists them
 FAMILIES: dict[str, str] = {
     "mlp": "forgeml.models.networks:MLPConfig",
@@ -29,6 +27,8 @@ FAMILIES: dict[str, str] = {
     "transformer": "forgeml.models.networks:TransformerConfig",
     "pretrained": "forgeml.models.networks:PretrainedConfig",
     "gbm": "forgeml.models.gbm:GBMConfig",
+    "catboost": "forgeml.models.catboost_family:CatBoostConfig",
+    "linear": "forgeml.models.linear:LinearConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
 }
 NETWORK_MODULE = "forgeml.models.networks"
@@ -48,6 +48,8 @@ def config_class(name: str) -> type:
 
 def model_config_union() -> Any:
     """``model:``'s type: a union of every family's options, told apart by ``type``."""
+    from pydantic import Field  # here, not at the top: the CLI reads FAMILIES for its --help without pydantic
+
     classes = tuple(config_class(name) for name in FAMILIES)
     return Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]
 

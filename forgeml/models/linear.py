@@ -1,0 +1,226 @@
+"""A linear model: logistic regression (classes) or ridge regression (numbers), from scikit-learn.
+
+Why it is a family: on small or nearly linear tables a regularised linear model is hard to beat,
+and it is a cheap, differently-biased member for an ensemble. The design matrix is the ``dense``
+array (already scaled) plus a one-hot column per category code (sparse, so a 1,000-value
+category costs nothing). ``alpha`` is the L2 strength (logistic regression's C is 1/alpha);
+``auto`` fits a path from strong to weak (``ALPHAS``) and keeps the alpha with the lowest
+validation loss, the linear model's version of early stopping. Huber and Poisson losses use
+scikit-learn's HuberRegressor and PoissonRegressor, one per target.
+
+Saved as two arrays in ``linear.safetensors`` (no pickle): ``weight`` [dense columns + every
+code's one-hot width, outputs] and ``bias`` [outputs]. Predicting needs only numpy: the dense
+product plus one table row per category code, then softmax (classes), exp (Poisson) or nothing.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from forgeml.config_base import StrictModel as _Strict
+from forgeml.errors import BundleError
+from forgeml.models.tabular import refuse_unread_inputs
+
+if TYPE_CHECKING:
+    from forgeml.features.featureset import InputSpec
+    from forgeml.models.estimator import FitOptions, FitSummary
+    from forgeml.models.tasks import Task
+
+STEP_NAME = "regularisation step"  # one alpha of the path, strongest first, as epochs go simple → complex
+WEIGHTS = "linear.safetensors"
+ALPHAS = tuple(float(a) for a in np.logspace(3, -3, 7))  # strongest first
+DEFAULT_ALPHA = 1.0  # alpha "auto" without a validation split to choose with
+
+
+class LinearConfig(_Strict):
+    type: Literal["linear"] = "linear"
+    alpha: float | Literal["auto"] = Field(
+        "auto", description="L2 strength (ridge alpha; logistic regression's C is 1/alpha). auto: the alpha of 1000 … 0.001 with the "
+        "lowest validation loss (1.0 without a validation split).")
+    max_iter: int = Field(1000, ge=1, description="Solver iterations (logistic, Huber and Poisson fits).")
+
+    @field_validator("alpha")
+    @classmethod
+    def _positive(cls, value: float | str) -> float | str:
+        if not isinstance(value, str) and value <= 0:
+            raise ValueError("alpha must be greater than 0, or 'auto'")
+        return value
+
+
+def _output(task: Task) -> str:
+    """How raw outputs become scores: softmax over classes, exp for Poisson, else as they are."""
+    return "softmax" if task.is_classification else "exp" if task.loss == "poisson" else "identity"
+
+
+class LinearEstimator:
+    files: tuple[str, ...] = (WEIGHTS,)
+
+    def __init__(self, config: Any, task: Task, spec: InputSpec):
+        refuse_unread_inputs(spec, "linear")
+        self.config, self.task, self.spec = config, task, spec
+        self.weight: np.ndarray | None = None  # [dense + one-hot columns, outputs]
+        self.bias: np.ndarray | None = None  # [outputs]
+        self.alpha_: float | None = None
+        widths = [cardinality for _, cardinality, _ in spec.codes]
+        # the first weight row of each category's one-hot block
+        self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)[:-1] + spec.dense_width
+
+    # ------------------------------------------------------------------ fit
+    def _design(self, arrays: dict[str, np.ndarray]) -> Any:
+        """Dense columns plus one-hot codes, as a sparse matrix when there are codes."""
+        dense = np.nan_to_num(arrays["dense"].astype(np.float64))
+        codes = arrays["codes"].astype(np.int64)
+        if not codes.shape[1]:
+            return dense
+        from scipy import sparse
+
+        rows, width = len(dense), sum(cardinality for _, cardinality, _ in self.spec.codes)
+        columns = (codes + self.offsets - self.spec.dense_width).ravel()
+        one_hot = sparse.csr_matrix((np.ones(codes.size), (np.repeat(np.arange(rows), codes.shape[1]), columns)), shape=(rows, width))
+        return sparse.hstack([sparse.csr_matrix(dense), one_hot], format="csr")
+
+    def _fit_one(self, alpha: float, x: Any, y: np.ndarray, row_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(weight [columns, outputs], bias [outputs]) of the model at ``alpha``."""
+        from sklearn import linear_model
+
+        seed, max_iter = self.config.train.seed, self.config.model.max_iter
+        if self.task.is_classification:
+            model = linear_model.LogisticRegression(C=1.0 / alpha, max_iter=max_iter, random_state=seed).fit(x, y, sample_weight=row_weights)
+            weight, bias = np.zeros((x.shape[1], self.task.n_targets)), np.full(self.task.n_targets, -np.inf)
+            classes = model.classes_.astype(np.int64)
+            if len(classes) == 2:  # one coefficient row: softmax([0, z]) is sigmoid(z)
+                weight[:, classes[1]], bias[classes] = model.coef_[0], (0.0, model.intercept_[0])
+            else:
+                weight[:, classes], bias[classes] = model.coef_.T, model.intercept_
+            return weight, bias  # a class absent from the train rows keeps probability 0
+        y = y.reshape(len(y), -1)
+        if self.task.loss == "mse":
+            model = linear_model.Ridge(alpha=alpha, random_state=seed).fit(x, y)
+            return np.atleast_2d(model.coef_).T.copy(), np.atleast_1d(model.intercept_).astype(np.float64)
+        make = (lambda: linear_model.PoissonRegressor(alpha=alpha, max_iter=max_iter)) if self.task.loss == "poisson" else \
+            (lambda: linear_model.HuberRegressor(alpha=alpha, max_iter=max_iter))
+        fitted = [make().fit(x, y[:, i]) for i in range(y.shape[1])]
+        return np.stack([m.coef_ for m in fitted], axis=1), np.array([m.intercept_ for m in fitted], dtype=np.float64)
+
+    def _loss(self, arrays: dict[str, np.ndarray], y: np.ndarray) -> float:
+        """The task's loss on these rows: log-loss, mean squared error, Huber or Poisson deviance."""
+        scores = self.scores(arrays)
+        if self.task.is_classification:
+            picked = scores[np.arange(len(y)), np.asarray(y, dtype=np.int64).ravel()]
+            return float(-np.log(np.clip(picked, 1e-15, None)).mean())
+        y = np.asarray(y, dtype=np.float64).reshape(scores.shape)
+        if self.task.loss == "poisson":
+            return float(np.mean(scores - y * np.log(np.clip(scores, 1e-15, None))))
+        residual = np.abs(scores - y)
+        if self.task.loss == "huber":
+            return float(np.mean(np.where(residual <= 1, 0.5 * residual ** 2, residual - 0.5)))
+        return float(np.mean(residual ** 2))
+
+    def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
+        from forgeml.models.estimator import FitSummary
+
+        started = time.perf_counter()
+        has_val = val is not None and y_val is not None and len(y_val) > 0
+        setting = self.config.model.alpha
+        alphas = (ALPHAS if has_val else (DEFAULT_ALPHA,)) if setting == "auto" else (float(setting),)
+        x = self._design(train)
+        class_weights = self.task.class_weights(self.config.train.class_weight, y_train)
+        row_weights = None if class_weights is None else class_weights[np.asarray(y_train, dtype=np.int64).ravel()]
+        deadline = getattr(options, "deadline", None)
+        history: list[dict[str, Any]] = []
+        best: tuple[float, int, np.ndarray, np.ndarray, float] | None = None
+        for step, alpha in enumerate(alphas, start=1):
+            if best is not None and deadline is not None and time.monotonic() >= deadline:
+                break  # the best alpha so far is kept
+            with warnings.catch_warnings():
+                # a path point that has not converged is judged by its validation loss like any other
+                from sklearn.exceptions import ConvergenceWarning
+
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.weight, self.bias = self._fit_one(alpha, x, y_train, row_weights)
+            row: dict[str, Any] = {"epoch": step, "alpha": alpha, "train_loss": self._loss(train, y_train)}
+            if has_val:
+                row["val_loss"] = self._loss(val, y_val)
+            history.append(row)
+            for callback in options.callbacks:
+                callback.on_epoch_end(dict(row))
+            value = row.get("val_loss", row["train_loss"])
+            if best is None or value < best[0]:
+                best = (value, step, self.weight, self.bias, alpha)
+        assert best is not None
+        value, step, self.weight, self.bias, self.alpha_ = best
+        return FitSummary(history, step, value if has_val else None, len(history) < len(alphas), time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ use
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        if self.weight is None or self.bias is None:
+            from forgeml.errors import NotFittedError
+
+            raise NotFittedError("the linear model is not fitted yet", hint="call fit first")
+        width = self.spec.dense_width
+        out = np.nan_to_num(arrays["dense"].astype(np.float64)) @ self.weight[:width] + self.bias  # (N, K)
+        codes = arrays["codes"].astype(np.int64)
+        for j in range(codes.shape[1]):
+            out += self.weight[self.offsets[j] + codes[:, j]]  # the one-hot product, as a row lookup
+        kind = _output(self.task)
+        if kind == "softmax":
+            out = np.exp(out - out.max(axis=1, keepdims=True))  # exp(-inf) = 0 for a class never seen
+            return out / out.sum(axis=1, keepdims=True)
+        return np.exp(out) if kind == "exp" else out
+
+    def feature_importance(self) -> dict[str, float] | None:
+        """Per input column: mean |weight| over outputs (dense columns are scaled); for a category,
+        the spread of its one-hot weights."""
+        if self.weight is None:
+            return None
+        weight = np.abs(self.weight - self.weight.mean(axis=0, keepdims=True)) if self.task.is_classification else np.abs(self.weight)
+        values = {name: float(weight[i].mean()) for i, name in enumerate(self.spec.dense_columns)}
+        for j, (name, cardinality, _) in enumerate(self.spec.codes):
+            table = self.weight[self.offsets[j]: self.offsets[j] + cardinality]
+            values[name] = float((table.max(axis=0) - table.min(axis=0)).mean()) if cardinality else 0.0
+        total = sum(values.values())
+        return {name: v / total for name, v in values.items()} if total > 0 else None
+
+    def save(self, directory: Path) -> list[str]:
+        from safetensors.numpy import save_file
+
+        save_file({"weight": np.ascontiguousarray(self.weight), "bias": np.ascontiguousarray(self.bias)}, str(Path(directory) / WEIGHTS),
+                  metadata={"format": "forgeml", "model": "linear", "alpha": repr(self.alpha_), "output": _output(self.task)})
+        return [WEIGHTS]
+
+    @classmethod
+    def load(cls, directory: Path, config: Any, task: Task, spec: InputSpec) -> "LinearEstimator":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        instance = cls(config, task, spec)
+        path = Path(directory) / WEIGHTS
+        try:
+            tensors = load_file(str(path))
+            instance.weight, instance.bias = tensors["weight"], tensors["bias"]
+        except (SafetensorError, OSError, KeyError) as exc:
+            raise BundleError(f"linear model does not load ({exc.__class__.__name__})", where=str(path),
+                              hint="the bundle is corrupted; retrain or restore it") from None
+        rows = spec.dense_width + sum(cardinality for _, cardinality, _ in spec.codes)
+        if instance.weight.shape[0] != rows or instance.weight.shape[1] != len(instance.bias):
+            raise BundleError(f"linear weights are {instance.weight.shape}, the features need {rows} rows", where=str(path),
+                              hint="the bundle's features.json and weights come from different runs; retrain")
+        return instance
+
+
+def build(config: Any, task: Task, spec: InputSpec) -> LinearEstimator:
+    return LinearEstimator(config, task, spec)
+
+
+def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> LinearEstimator:
+    return LinearEstimator.load(directory, config, task, spec)
+
+
+def describe(cfg: LinearConfig, inputs: dict[str, int]) -> str:
+    alpha = "alpha chosen on validation" if cfg.alpha == "auto" else f"alpha {cfg.alpha:g}"
+    return f"linear model (L2, {alpha})"
