@@ -104,6 +104,7 @@ class BaggedEstimator:
                 callbacks=[FoldRows(callback, k) for callback in options.callbacks],  # every member's curve, tagged
                 resume=options.resume and folder is not None and any(folder.glob("*.pt")),
                 deadline=deadline,
+                label=f"{options.label} · fold {k + 1}/{len(splits)}" if options.label else f"member {k + 1}/{len(splits)}",
             )
             summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
             self._record_oof(k, _take(train, held_out), held_out, len(y_train))

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from forgeml.config_base import StrictModel as _Strict
-from forgeml.errors import BundleError, ForgeError
+from forgeml.errors import BundleError, ConfigError, ForgeError
 
 if TYPE_CHECKING:
     from forgeml.models.estimator import FitOptions, FitSummary
@@ -89,6 +89,9 @@ class EnsembleEstimator:
         from forgeml.models.estimator import FitSummary
 
         started = time.monotonic()
+        if options.dist is not None and getattr(options.dist, "enabled", False):
+            raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
+                              hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")
         if val is not None and y_val is not None and len(y_val):  # rows are precious: out-of-fold predictions validate
             train = {key: np.concatenate([value, val[key]]) for key, value in train.items()}
             y_train = np.concatenate([y_train, y_val])
@@ -103,24 +106,51 @@ class EnsembleEstimator:
                 self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
                 continue
             member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(plan) - position))
+            label = f"member {position + 1}/{len(plan)} {name}"
+            self._say(f"{label}: fitting {folds} folds ({left:.0f} s of the budget left)")
             try:
                 bag = self._build_member(entry, folds)
             except ForgeError as exc:  # a family this install lacks, an input kind it cannot read
                 self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
+                self._say(f"{label}: skipped ({exc.message})")
                 continue
             member_started = time.monotonic()
             checkpoint = Path(options.checkpoint_dir) / f"member_{name}" if options.checkpoint_dir else None
-            member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline,
+            member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline, label=label,
                                      callbacks=[_MemberRows(callback, name) for callback in options.callbacks])
             summary = bag.fit(train, y_train, None, None, member_options)
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
             fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3)}, bag, bag.oof_))
+            score = _score(self.task.name, y_train, bag.oof_)
+            self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
         if not fitted:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
         self._select(fitted, y_train, train)
         return FitSummary(history, 0, None, False, time.monotonic() - started)
+
+    def _say(self, line: str) -> None:
+        """One progress line per member (on stderr, like the progress bars), when train.progress is on."""
+        if self.config.train.progress:
+            import sys
+
+            print(line, file=sys.stderr, flush=True)
+
+    def member_spec(self, family: str) -> Any:
+        """The inputs member ``family`` reads: all of them for networks; the tabular families
+        (trees, linear) get the numbers and categories only — the ensemble's networks read the
+        text and images, so those families need not refuse them here."""
+        from dataclasses import replace
+
+        from forgeml.models.families import network_types
+
+        if family in network_types() or not (self.spec.tokens or self.spec.images):
+            return self.spec
+        tabular = replace(self.spec, tokens=[], images=[])
+        if not tabular.dense_width and not tabular.codes:
+            raise ForgeError("no number or category inputs to read (only text or images)")
+        return tabular
 
     def _build_member(self, entry: dict[str, Any], folds: int) -> Any:
         from forgeml.models.bagging import build_bagged
@@ -131,7 +161,7 @@ class EnsembleEstimator:
             raise ForgeError(f"model family {family!r} is not available in this install")
         config = self.member_config(entry, folds)
         module = family_module(family)
-        return build_bagged(config, self.task, self.spec, folds, module.build, module.load)
+        return build_bagged(config, self.task, self.member_spec(family), folds, module.build, module.load)
 
     def _select(self, fitted: list[tuple[dict[str, Any], Any, np.ndarray]], y: np.ndarray, train: dict[str, np.ndarray]) -> None:
         from forgeml.models.ensemble_selection import select_weights, selection_loss
@@ -193,7 +223,8 @@ class EnsembleEstimator:
                 raise BundleError(f"the ensemble member {member['member']!r} needs the model family {family!r}, which this install lacks",
                                   where=str(directory), hint="install the forgeml version (and extras) that trained it")
             member_config = instance.member_config(member, member["folds"])
-            bag = load_bagged(Path(directory) / f"member_{member['member']}", member_config, task, spec, member["folds"], family_module(family).load)
+            bag = load_bagged(Path(directory) / f"member_{member['member']}", member_config, task, instance.member_spec(family), member["folds"],
+                              family_module(family).load)
             instance.members.append({**member, "estimator": bag})
         return instance
 

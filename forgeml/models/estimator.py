@@ -30,6 +30,7 @@ class FitOptions:
     # time.monotonic() value past which the estimator stops at its next epoch or boosting round
     # and keeps its best state so far (the ensemble's time budget); None: no limit
     deadline: float | None = None
+    label: str = ""  # shown in front of progress bars: which member / fold of a bag or ensemble this fit is
 
 
 @dataclass

@@ -49,6 +49,7 @@ class TorchEstimator:
             dist=options.dist,
             monitor_direction=options.monitor_direction,
             deadline=options.deadline,
+            label=options.label,
         )
         precision, dist = self.config.train.precision, options.dist
         train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))

@@ -87,6 +87,7 @@ class Trainer:
         dist: DistContext | None = None,
         monitor_direction: str = "min",
         deadline: float | None = None,
+        label: str = "",
     ):
         self.config = config
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -94,6 +95,7 @@ class Trainer:
         self.dist = dist or DistContext()
         self.monitor_direction = monitor_direction
         self.deadline = deadline  # time.monotonic(): stop after the epoch that passes it, keep the best weights
+        self.label = label  # what this fit is part of, in front of the progress bar ("member 2/6 mlp · fold 3/5")
         self._stop_signal: int | None = None
         self.device = torch.device("cpu")  # set by fit(); predict() uses wherever the model is
 
@@ -198,7 +200,7 @@ class Trainer:
         watched = f"val_{cfg.early_stopping_metric}"
         last = state.history[-1] if state.history else {}
         note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
-        progress = _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note)
+        progress = _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
         with progress as bar:
             for step in range(state.batch, steps):
                 inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
@@ -372,9 +374,9 @@ class _Progress:
     """A rich progress bar per epoch with the running loss and the watched validation metric as
     of the previous epoch (``note``); refreshed a few times a second."""
 
-    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int, done: int = 0, note: str = ""):
+    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int, done: int = 0, note: str = "", label: str = ""):
         self.enabled = enabled
-        self.total, self.epoch, self.epochs, self.note = total, epoch, epochs, note
+        self.total, self.epoch, self.epochs, self.note, self.label = total, epoch, epochs, note, label
         self._last = 0.0
         self._done = done  # a resumed epoch starts part-way
 
@@ -388,11 +390,12 @@ class _Progress:
         if self.enabled:
 
             self._progress = Progress(
-                TextColumn(f"epoch {self.epoch}/{self.epochs}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                TextColumn(f"{self.label} · ".replace("[", r"\[") if self.label else ""), TextColumn(f"epoch {self.epoch}/{self.epochs}"),
+                BarColumn(), TextColumn("loss {task.fields[loss]}"),
                 TextColumn(self.note.replace("[", r"\[")), TimeRemainingColumn(), transient=True, console=console,
             )
             self._progress.start()
-            self._task = self._progress.add_task("train", total=self.total, completed=self._done, loss=float("nan"))
+            self._task = self._progress.add_task("train", total=self.total, completed=self._done, loss="…")  # no "nan" before the first batch
         return self
 
     def advance(self, loss: float) -> None:
@@ -401,7 +404,7 @@ class _Progress:
         self._done += 1
         now = time.perf_counter()
         if now - self._last > 0.2 or self._done == self.total:
-            self._progress.update(self._task, completed=self._done, loss=loss)
+            self._progress.update(self._task, completed=self._done, loss=f"{loss:.4f}")
             self._last = now
 
     def __exit__(self, *exc) -> None:

@@ -123,3 +123,26 @@ def test_cli_time_budget_preset_and_leaderboard(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "not a time budget" in bad.stderr and "Traceback" not in bad.stderr
     bad = cli("train", "data.csv", "--target", "y", "--preset", "ultra")
     assert bad.returncode == 2 and "model.preset" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_table_with_text_gives_the_text_to_the_networks_and_the_rest_to_the_trees(make_mixed) -> None:
+    frame = make_mixed()
+    pipeline = Pipeline(target="label", model="ensemble", overrides={**FAST, "model.members": ["lightgbm", "mlp"], "train.time_budget": 120}).fit(frame)
+    board = pipeline.leaderboard().set_index("member")
+    assert board.loc["lightgbm", "status"] == "fitted" and board.loc["mlp", "status"] == "fitted"
+    members = {m["member"]: m["estimator"] for m in pipeline.predictor_.estimator.members}
+    if "lightgbm" in members:
+        assert not members["lightgbm"].spec.tokens  # the trees never saw the text column
+    if "mlp" in members:
+        assert members["mlp"].spec.tokens  # the network reads it
+
+
+def test_the_ensemble_refuses_torchrun_with_one_line() -> None:
+    from types import SimpleNamespace
+
+    from forgeml.models.estimator import FitOptions
+    from forgeml.models.ensemble import EnsembleEstimator
+
+    estimator = EnsembleEstimator(SimpleNamespace(), None, None)
+    with pytest.raises(ConfigError, match="the ensemble trains in one process"):
+        estimator.fit({}, np.zeros(3), None, None, FitOptions(dist=SimpleNamespace(enabled=True)))
