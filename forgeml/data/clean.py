@@ -145,7 +145,7 @@ def drop_duplicates(df: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
 
 def _target_missing(column: pd.Series) -> pd.Series:
     """"NA" or "null" is missing in a numeric target, but may be a real class in a text one."""
-    from forgeml.data.infer import looks_numeric, missing_mask
+    from forgeml.data.numbers import looks_numeric, missing_mask
 
     if looks_numeric(column):
         return missing_mask(column)
@@ -302,7 +302,7 @@ def blank_unparsable_numbers(df: pd.DataFrame, columns: list[str], report: Clean
     user data) would otherwise refuse them. ``part`` names a separately given file in the message;
     ``decimals`` maps a column to its decimal mark (the feature's ``decimal``, "." if absent).
     """
-    from forgeml.data.infer import unparsable_mask
+    from forgeml.data.numbers import unparsable_mask
 
     out = df
     for column in columns:

@@ -28,7 +28,7 @@ class NumberFeature(Feature):
     type_name = "number"
 
     def parse(self, column: pd.Series) -> np.ndarray:
-        from forgeml.data.infer import to_numeric
+        from forgeml.data.numbers import to_numeric
 
         return to_numeric(column, self.config.decimal).to_numpy(dtype=np.float64)
 
@@ -72,7 +72,7 @@ class NumberFeature(Feature):
 
     def _clip_fill(self, column: pd.Series, strict: bool) -> tuple[np.ndarray, np.ndarray]:
         if strict:
-            from forgeml.data.infer import unparsable_mask
+            from forgeml.data.numbers import unparsable_mask
 
             bad = unparsable_mask(column, self.config.decimal)
             if bad.any():

@@ -61,7 +61,7 @@ class RegressionTarget:
         self.standardize = standardize
 
     def _values(self, frame: pd.DataFrame, source: str) -> np.ndarray:
-        from forgeml.data.infer import to_numeric
+        from forgeml.data.numbers import to_numeric
 
         columns = [to_numeric(frame[name]).to_numpy(dtype=np.float64) for name in self.names]
         values = np.stack(columns, axis=1)
