@@ -31,7 +31,13 @@ from forgeml.data.task import MAX_CLASS_VALUES, Task, infer_task  # noqa: F401  
 Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFeature | ImageFeature
 
 MIN_ROWS_FOR_ID = 20  # in tiny tables every value is unique; that says nothing
-ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "编号", "序号"}
+ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "pid", "rownames", "编号", "序号"}
+UNIQUE_ID_SHARE = 0.99  # distinct values per present value for a column to be unique per row
+COUNTER_SHARE = 0.90  # rows whose value is the previous row's plus (or minus) one, in a counter
+DENSE_ID_SHARE = 0.5  # unique whole numbers filling at least this share of min..max: a shuffled id
+# Counting up by one is what time does: a "year" or "day" column of a time series is no row number.
+TIME_NAME_TOKENS = {"year", "yr", "month", "week", "day", "date", "hour", "minute", "second", "time", "period",
+                    "step", "epoch", "age", "t", "年", "月", "日"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
@@ -124,17 +130,48 @@ def _rule_id_by_name(profile: _Profile) -> Feature | str | None:
 
 
 def _rule_id_number(profile: _Profile) -> str | None:
-    if not profile.is_numeric_dtype or profile.present < MIN_ROWS_FOR_ID or profile.unique_share < 0.99:
+    """Whole numbers that only number the rows, whatever the column's name: dropped.
+
+    Three shapes, each found by values alone (R's ``rownames``, pandas' ``Unnamed: 0``, the
+    penguins' "Sample Number", a shuffled ``id``):
+
+    - a counter: from one row to the next the value goes up (or down) by exactly 1 in at least
+      90% of rows, possibly restarting (a sample number per species file, pasted together);
+    - unique and dense: a different whole number in (nearly) every row, filling at least half of
+      the range min..max — a shuffled row id. A measurement cannot look like this: n values
+      drawn from a range of 2n collide with probability 1 - exp(-n/4), over 99% from 20 rows.
+
+    Such a column carries no signal beyond the row order; when the file is sorted by the target
+    (a glass data set sorted by class) it leaks that order into the model. Unique whole numbers
+    spread sparsely stay numbers, sorted or not (prices in whole euros in a file sorted by price,
+    populations): their size means something, and values cannot tell them from an id with wide
+    gaps — such an id, if it leaks, shows up as the report's dominant-feature warning instead.
+    Floats never qualify, nor columns named like a time (year, day, step...),
+    where counting up by one is what time does. A column dropped wrongly is kept by listing it
+    under ``features:`` in the config (``forgeml init`` writes them all).
+    """
+    if profile.is_numeric_dtype:
+        values = profile.column.dropna().to_numpy(dtype="float64")
+    elif profile.text_numeric:
+        values = profile.numbers.dropna().to_numpy(dtype="float64")
+    else:
         return None
-    values = profile.column.dropna()
-    if not bool((values == values.round()).all()):
-        return None  # unique floats are measurements, not ids
-    increasing = (np.diff(values.to_numpy()) > 0).mean() >= 0.99
-    consecutive = values.max() - values.min() + 1 <= 1.01 * len(values)
-    if not (increasing or consecutive):
+    if len(values) < MIN_ROWS_FOR_ID or not bool((values == np.round(values)).all()):
+        return None  # floats are measurements, not ids
+    if TIME_NAME_TOKENS & set(_name_tokens(profile.name)):
         return None
-    how = "increasing" if increasing else "a consecutive range"
-    return f"looks like a row number or id: unique whole numbers, {how}"
+    steps = np.diff(values)
+    by_one = max(float((steps == 1).mean()), float((steps == -1).mean()))
+    if by_one >= COUNTER_SHARE:
+        restarts = int((steps < 0).sum()) if (steps == 1).mean() >= COUNTER_SHARE else int((steps > 0).sum())
+        again = f", starting again {restarts} time(s)" if restarts else ""
+        return f"looks like a row number: whole numbers counting by 1 from row to row{again}"
+    if profile.unique_share < UNIQUE_ID_SHARE:
+        return None
+    if values.max() - values.min() + 1 <= len(values) / DENSE_ID_SHARE:
+        return "looks like a row number or id: a different whole number in every row, filling the range " \
+               f"{values.min():.0f}..{values.max():.0f} (no signal beyond the row order)"
+    return None
 
 
 def _rule_number(profile: _Profile) -> Feature | None:
@@ -243,3 +280,9 @@ def infer_features(df: pd.DataFrame, targets: list[str]) -> tuple[list[Feature],
                 features.append(decision)
                 break
     return features, dropped
+
+
+def drop_notes(reasons: dict[str, str]) -> list[str]:
+    """One ``data:`` line per dropped column, so a dropped id (or a column dropped by mistake)
+    is seen before training starts, not only in the config and the report."""
+    return [f"dropped column {name!r}: {reason}" for name, reason in reasons.items()]

@@ -125,6 +125,16 @@ def _header(inputs: ReportInputs) -> str:
             f"<dl>{''.join(f'<dt>{_e(k)}</dt><dd>{_e(v)}</dd>' for k, v in facts)}</dl></header>")
 
 
+def _warnings_section(inputs: ReportInputs) -> str:
+    """What may make the metrics above untrustworthy, right under them (a leak smell)."""
+    from forgeml.evaluate.importance import dominance_warning
+
+    found = [text for text in (dominance_warning(inputs.feature_importance),) if text]
+    if not found:
+        return ""
+    return _section("warnings", "Warnings", "<ul>" + "".join(f'<li class="warn">{_e(text)}</li>' for text in found) + "</ul>")
+
+
 def _metrics_section(inputs: ReportInputs) -> str:
     test = metrics_table_rows(inputs.metrics, inputs.task)
     header = ["Metric", "Test"]
@@ -220,7 +230,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, _breakdown_section, _plots_section, _errors_section,
+    _header, _metrics_section, _warnings_section, _breakdown_section, _plots_section, _errors_section,
     _data_section, _cleaning_section, _config_section, _notes_section,
 )
 
@@ -372,5 +382,6 @@ figcaption { color: var(--muted); font-size: .9rem; text-align: center; }
 pre { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6px; padding: 1rem;
   overflow-x: auto; font-size: .85rem; }
 .muted { color: var(--muted); font-style: italic; }
+.warn { color: #9a3412; }
 footer { text-align: center; color: var(--muted); font-size: .8rem; padding: 2rem 0; }
 """

@@ -156,6 +156,17 @@ def case_file_not_folder(folder, bundle, frame):
     return _predict("model.zip", folder)
 
 
+# ----------------------------------------------------------------------------- silent wrong answers (issue 18)
+def _quick(file: str, target: str, *extra: str) -> list:
+    return [*_train(file, target), "--set", "train.epochs=3", *extra]
+
+
+def case_row_number_sorted_by_class(folder, bundle, frame):
+    # pandas' to_csv with its index, of a frame sorted by the label: the row number predicts the class
+    frame.sort_values("label").reset_index(drop=True).to_csv(folder / "data.csv")
+    return _quick("data.csv", "label")
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -276,6 +287,31 @@ def test_foreign_folder(outcomes):
 
 def test_file_instead_of_folder(outcomes):
     assert_one_clear_line(outcomes["file_not_folder"].result(), "model.zip", "folder")
+
+
+# ----------------------------------------------------------------------------- silent wrong answers
+def _trained(outcome: Outcome) -> tuple[str, Path]:
+    """The run's stderr (its ``data:`` lines) and bundle, after checking it succeeded, no traceback."""
+    result = outcome.result
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result
+    assert {k: v for k, v in outcome.after.items() if k in outcome.before} == outcome.before, "an input changed"
+    bundles = list(outcome.folder.glob("runs/*/bundle"))
+    assert len(bundles) == 1, result
+    return " ".join(result.stderr.split()), bundles[0]  # rich wraps long data: lines
+
+
+def _config(bundle: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((bundle / "config.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_row_number_column_is_dropped_with_a_data_line(outcomes):
+    stderr, bundle = _trained(outcomes["row_number_sorted_by_class"].result())
+    assert "data: dropped column 'Unnamed: 0': looks like a row number" in stderr
+    config = _config(bundle)
+    assert config["data"]["drop_reasons"]["Unnamed: 0"].startswith("looks like a row number")
+    assert "Unnamed: 0" not in [feature["name"] for feature in config["features"]]
 
 
 # ----------------------------------------------------------------------------- trains anyway
