@@ -195,8 +195,8 @@ def _is_number_dtype(column: pd.Series) -> bool:
 
 def _is_numeric(column: pd.Series, *, decimal_commas: bool = False) -> bool:
     """Stored as numbers, or text of which at least 95% parses as numbers (NA tokens aside);
-    with ``decimal_commas``, in the column's own decimal mark (features: their config keeps it;
-    targets are read with decimal points only)."""
+    with ``decimal_commas``, in the column's own decimal mark (features keep it in their config,
+    regression targets in their fitted state)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return False
     if pd.api.types.is_numeric_dtype(column.dtype):

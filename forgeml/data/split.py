@@ -103,7 +103,27 @@ def split_frame(
             where="data.split",
             hint="give more rows, or a split column with some rows marked 'train'",
         )
+    _check_held_out(result, targets, task)
     return result
+
+
+def _check_held_out(result: SplitResult, targets: list[str], task: str) -> None:
+    """No validation and no test rows means no metrics, and a run without metrics is no success.
+
+    It happens when every class is too rare to split (a class per row: often a number the task
+    inference read as labels), or a split column marks nothing but train."""
+    if not (result.frames["validation"].empty and result.frames["test"].empty):
+        return
+    if task in _STRATIFIED_TASKS and targets and result.messages:
+        classes = result.frames["train"][targets[0]].nunique()
+        raise DataError(
+            f"nothing left to evaluate on: each of the {classes} classes of {targets[0]!r} has too few rows to "
+            "appear in the validation and test splits", where=f"column {targets[0]!r}",
+            hint="if the target is a quantity, set task: regression (--set task=regression); otherwise give "
+                 "at least 3 rows per class")
+    raise DataError("nothing left to evaluate on: the validation and test splits are both empty", where="data.split",
+                    hint="give a test file (data.split.test_path), mark some rows 'test' in the split column, "
+                         "or set data.split.test above 0")
 
 
 # ----------------------------------------------------------------------------- split column

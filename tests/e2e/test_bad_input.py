@@ -167,6 +167,26 @@ def case_row_number_sorted_by_class(folder, bundle, frame):
     return _quick("data.csv", "label")
 
 
+def _comma_prices(frame: pd.DataFrame) -> pd.DataFrame:
+    # a German export: semicolons, and "3101,66" prices; read as text, they were 60 classes
+    return frame.assign(price=[f"{value * 60:.2f}".replace(".", ",") for value in frame["price"]])
+
+
+def case_decimal_comma_target(folder, bundle, frame):
+    _comma_prices(frame).to_csv(folder / "data.csv", index=False, sep=";")
+    return _quick("data.csv", "price")
+
+
+def case_decimal_comma_target_told_regression(folder, bundle, frame):
+    _comma_prices(frame).to_csv(folder / "data.csv", index=False, sep=";")
+    return _quick("data.csv", "price", "--set", "task=regression")
+
+
+def case_a_class_per_row(folder, bundle, frame):
+    frame.assign(order=[f"A-{i:04d}" for i in range(len(frame))]).to_csv(folder / "data.csv", index=False)
+    return _quick("data.csv", "order")
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -312,6 +332,19 @@ def test_a_row_number_column_is_dropped_with_a_data_line(outcomes):
     config = _config(bundle)
     assert config["data"]["drop_reasons"]["Unnamed: 0"].startswith("looks like a row number")
     assert "Unnamed: 0" not in [feature["name"] for feature in config["features"]]
+
+
+@pytest.mark.parametrize("case", ["decimal_comma_target", "decimal_comma_target_told_regression"])
+def test_a_decimal_comma_target_is_a_regression(outcomes, case):
+    outcome = outcomes[case].result()
+    stderr, bundle = _trained(outcome)
+    assert json.loads((bundle / "manifest.json").read_text())["task"] == "regression"
+    metrics = json.loads((bundle / "metrics.json").read_text())["test"]
+    assert {"r2", "mae"} <= set(metrics) and 1 < metrics["mae"] < 3000  # in the file's units, not 1000x off
+
+
+def test_a_class_per_row_fails_instead_of_an_empty_metrics_table(outcomes):
+    assert_one_clear_line(outcomes["a_class_per_row"].result(), "'order'", "nothing left to evaluate on", "task: regression")
 
 
 # ----------------------------------------------------------------------------- trains anyway
