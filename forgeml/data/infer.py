@@ -32,6 +32,7 @@ Feature = NumberFeature | CategoryFeature | BinaryFeature | DateFeature | TextFe
 
 MIN_ROWS_FOR_ID = 20  # in tiny tables every value is unique; that says nothing
 ID_NAME_TOKENS = {"id", "uuid", "guid", "key", "pid", "rownames", "编号", "序号"}
+MOSTLY_MISSING = 0.5  # a two-valued column missing this often is a category with missing as a level
 UNIQUE_ID_SHARE = 0.99  # distinct values per present value for a column to be unique per row
 COUNTER_SHARE = 0.90  # rows whose value is the previous row's plus (or minus) one, in a counter
 DENSE_ID_SHARE = 0.5  # unique whole numbers filling at least this share of min..max: a shuffled id
@@ -104,9 +105,16 @@ def _rule_constant(profile: _Profile) -> str | None:
 
 
 def _rule_binary(profile: _Profile) -> Feature | None:
+    """Two values: a binary flag, unless the column is mostly missing (a house table's ``Alley``,
+    93% empty where there is no alley): then the blank is a third answer, not a gap to fill with
+    the commoner value, and the column is a category with missing as its own level."""
     if profile.distinct_raw != 2 or profile.distinct != 2:
         return None
     values = sorted(profile.values.unique().tolist(), key=str)
+    missing = 1 - profile.present / profile.rows if profile.rows else 0.0
+    if missing >= MOSTLY_MISSING:
+        note = f"two values, {values[0]!r} and {values[1]!r}, and {missing:.0%} missing: missing is its own level"
+        return CategoryFeature(name=profile.name, note=note)
     return BinaryFeature(name=profile.name, note=f"two distinct values: {values[0]!r}, {values[1]!r}")
 
 

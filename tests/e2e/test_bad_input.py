@@ -187,6 +187,17 @@ def case_a_class_per_row(folder, bundle, frame):
     return _quick("data.csv", "order")
 
 
+def case_missing_as_information(folder, bundle, frame):
+    rng = np.random.default_rng(7)
+    yes = (frame["label"] == "yes").to_numpy()
+    alley = rng.choice(["Grvl", "Pave"], len(frame)).astype(object)
+    alley[rng.random(len(frame)) < 0.9] = None  # 90% blank: no alley, not the commoner paving
+    bonus = rng.normal(100, 10, len(frame)).round(1)
+    bonus[yes & (rng.random(len(frame)) < 0.8)] = np.nan  # blank mostly where the label is yes
+    frame.assign(alley=alley, bonus=bonus).to_csv(folder / "data.csv", index=False)
+    return _quick("data.csv", "label")
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -345,6 +356,13 @@ def test_a_decimal_comma_target_is_a_regression(outcomes, case):
 
 def test_a_class_per_row_fails_instead_of_an_empty_metrics_table(outcomes):
     assert_one_clear_line(outcomes["a_class_per_row"].result(), "'order'", "nothing left to evaluate on", "task: regression")
+
+
+def test_missing_values_that_tell_something_are_kept_as_information(outcomes):
+    stderr, bundle = _trained(outcomes["missing_as_information"].result())
+    features = {feature["name"]: feature for feature in _config(bundle)["features"]}
+    assert features["alley"]["type"] == "category" and "missing is its own level" in features["alley"]["note"]
+    assert "'bonus' is missing in" in stderr and "a was-missing indicator keeps that information" in stderr
 
 
 # ----------------------------------------------------------------------------- trains anyway
