@@ -198,6 +198,12 @@ def case_missing_as_information(folder, bundle, frame):
     return _quick("data.csv", "label")
 
 
+def case_test_file_overlapping_training(folder, bundle, frame):
+    frame.iloc[:50].to_csv(folder / "train.csv", index=False)
+    frame.iloc[35:].to_csv(folder / "test.csv", index=False)  # 15 rows in both files
+    return _quick("train.csv", "label", "--set", "data.split.test_path=test.csv")
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -363,6 +369,13 @@ def test_missing_values_that_tell_something_are_kept_as_information(outcomes):
     features = {feature["name"]: feature for feature in _config(bundle)["features"]}
     assert features["alley"]["type"] == "category" and "missing is its own level" in features["alley"]["note"]
     assert "'bonus' is missing in" in stderr and "a was-missing indicator keeps that information" in stderr
+
+
+def test_rows_in_both_the_training_and_the_test_file_leave_training(outcomes):
+    stderr, bundle = _trained(outcomes["test_file_overlapping_training"].result())
+    said = "dropped 15 training row(s) that are also in the test data (test.csv)"
+    assert f"data: {said}" in stderr and said in (bundle / "report.html").read_text(encoding="utf-8")
+    assert json.loads((bundle / "metrics.json").read_text())["test"]["n"] == 25  # the test file whole
 
 
 # ----------------------------------------------------------------------------- trains anyway
