@@ -59,7 +59,11 @@ def dominance_warning(importance: dict[str, float] | None) -> str | None:
     total = sum(value for value, _ in ranked if value > 0)
     if top < DOMINANT_MIN or top < DOMINANT_SHARE * total or top < DOMINANT_RATIO * second:
         return None
-    times = f"{top / second:.0f}× the next input ({runner_up!r})" if second > 0 else "the other inputs count for nothing"
+    if second <= 0:
+        times = "the other inputs count for nothing"
+    else:
+        ratio = top / second
+        times = f"{'over 100' if ratio > 100 else f'{ratio:.0f}'}× the next input ({runner_up!r})"
     return (f"possible leak: {name!r} holds {top / total:.0%} of the permutation importance ({times}); "
             f"if it numbers the rows, was recorded after the outcome or is derived from the target, "
             f"drop it (data.drop) and train again")

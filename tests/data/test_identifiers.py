@@ -67,6 +67,7 @@ def test_a_dominant_input_is_a_leak_smell_and_a_strong_one_is_not() -> None:
     leak = {"id": 0.9, "RI": 0.05, "Na": 0.03, "Mg": 0.0}
     warning = dominance_warning(leak)
     assert warning and warning.startswith("possible leak: 'id' holds 92%") and "18× the next input ('RI')" in warning
+    assert "over 100× the next input" in dominance_warning({"id": 0.9, "RI": 0.001, "Na": 0.0})
     assert dominance_warning({"a": 0.9, "b": 0.0}) is None  # two inputs: one often carries it all
     assert dominance_warning({"a": 0.01, "b": 0.0, "c": 0.0}) is None  # nothing matters much
     assert dominance_warning(None) is None and dominance_warning({}) is None

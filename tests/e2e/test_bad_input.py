@@ -204,6 +204,12 @@ def case_test_file_overlapping_training(folder, bundle, frame):
     return _quick("train.csv", "label", "--set", "data.split.test_path=test.csv")
 
 
+def case_a_column_derived_from_the_target(folder, bundle, frame):
+    # who checked the order, known only once its label was: a leak that looks like a perfect feature
+    frame.assign(checked_by=frame["label"].map({"yes": "anna", "no": "ben"})).to_csv(folder / "data.csv", index=False)
+    return [*_train("data.csv", "label"), "--model", "gbm"]
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -376,6 +382,13 @@ def test_rows_in_both_the_training_and_the_test_file_leave_training(outcomes):
     said = "dropped 15 training row(s) that are also in the test data (test.csv)"
     assert f"data: {said}" in stderr and said in (bundle / "report.html").read_text(encoding="utf-8")
     assert json.loads((bundle / "metrics.json").read_text())["test"]["n"] == 25  # the test file whole
+
+
+def test_a_dominant_input_is_reported_as_a_possible_leak(outcomes):
+    stderr, bundle = _trained(outcomes["a_column_derived_from_the_target"].result())
+    assert "data: possible leak: 'checked_by' holds 100% of the permutation importance" in stderr
+    report = (bundle / "report.html").read_text(encoding="utf-8")
+    assert '<section id="warnings">' in report and "possible leak: &#x27;checked_by&#x27;" in report
 
 
 # ----------------------------------------------------------------------------- trains anyway
