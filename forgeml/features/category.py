@@ -55,7 +55,7 @@ def value_labels(values: list, fill_value: str) -> list[str] | None:
 def repaired_labels(labels: list[str]) -> list[str]:
     """``clean.repair_cell`` on the labels that need it: exactly what ``repair_text`` changes (it
     looks at non-ASCII, control characters and space runs; the labels are already stripped)."""
-    from forgeml.data.clean import repair_cell
+    from forgeml.data.repair import repair_cell
 
     return [label if label.isascii() and label.isprintable() and "  " not in label else repair_cell(label)
             for label in labels]
@@ -97,7 +97,7 @@ class CategoryFeature(Feature):
     def codes(self, column: pd.Series) -> np.ndarray:
         """Index into the vocabulary; 0 (= "<other>") for rare and never-seen values."""
         if self.repairs:
-            from forgeml.data.clean import repair_text
+            from forgeml.data.repair import repair_text
 
             column = repair_text(column)[0]
         index = pd.Index(self.vocabulary)
