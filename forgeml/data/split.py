@@ -186,8 +186,8 @@ def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None]) -> tup
     for name, frame in present.items():
         inside = np.isin(keys, _row_keys(frame, [df, *present.values()]))
         if inside.any():
-            where = frame.attrs.get("source", f"the {name} file")
-            messages.append(f"dropped {int(inside.sum())} training row(s) that are also in the {name} data ({where}): "
+            where = f" ({frame.attrs['source']})" if frame.attrs.get("source") else ""  # the file's name, if read from one
+            messages.append(f"dropped {int(inside.sum())} training row(s) that are also in the {name} data{where}: "
                             "the model would have been scored on rows it learned")
         overlap |= inside
     return (df.loc[~overlap] if overlap.any() else df), messages
