@@ -37,9 +37,10 @@ def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarr
 
 
 # A leak smell: one input carries nearly all of the model's skill. Legitimate dominant features
-# exist (the penguins' culmen length holds 61% of the total, 3.9x the next), so all three must hold.
-DOMINANT_SHARE = 0.75  # of the summed importance
-DOMINANT_RATIO = 5.0  # times the runner-up's importance
+# exist (the penguins' culmen length holds 61% of the total, 3.9x the next; among three weak wine
+# measurements, alcalinity of ash 78%, 6.5x), so all three must hold.
+DOMINANT_SHARE = 0.8  # of the summed importance
+DOMINANT_RATIO = 10.0  # times the runner-up's importance
 DOMINANT_MIN = 0.05  # loss increase; below this nothing matters much and there is nothing to warn about
 
 
@@ -49,7 +50,7 @@ def dominance_warning(importance: dict[str, float] | None) -> str | None:
     Why: an id column sorted with the target, a timestamp of when the label was entered or a
     column derived from the target looks to the model like a perfect feature; held-out metrics
     then shine and production predictions do not. forgeml cannot tell a leak from a strong
-    feature, so it says what it sees (at least 75% of the summed importance, at least 5× the
+    feature, so it says what it sees (at least 80% of the summed importance, at least 10× the
     runner-up, among three or more inputs) and leaves the decision to the user.
     """
     if not importance or len(importance) < 3:

@@ -64,6 +64,7 @@ def test_penguins_sample_number_is_dropped_and_the_measurements_kept() -> None:
 def test_a_dominant_input_is_a_leak_smell_and_a_strong_one_is_not() -> None:
     penguins = {"Culmen Length (mm)": 0.449, "Date Egg": 0.116, "Delta 13 C": 0.057, "Flipper": 0.048, "Island": 0.043}
     assert dominance_warning(penguins) is None  # 61% of the total, 3.9x the next: a strong feature
+    assert dominance_warning({"alcalinity_of_ash": 0.91, "ash": 0.14, "magnesium": 0.12}) is None  # 78%, 6.5x
     leak = {"id": 0.9, "RI": 0.05, "Na": 0.03, "Mg": 0.0}
     warning = dominance_warning(leak)
     assert warning and warning.startswith("possible leak: 'id' holds 92%") and "18× the next input ('RI')" in warning
