@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from forgeml.evaluate.metrics import HEADLINE
+from forgeml.evaluate.report_warnings import warnings_section
 from forgeml.fileio import atomic_write_text
 
 # Headline rows per task, in reading order; the task's headline metric is moved to the top.
@@ -125,16 +126,6 @@ def _header(inputs: ReportInputs) -> str:
             f"<dl>{''.join(f'<dt>{_e(k)}</dt><dd>{_e(v)}</dd>' for k, v in facts)}</dl></header>")
 
 
-def _warnings_section(inputs: ReportInputs) -> str:
-    """What may make the metrics above untrustworthy, right under them (a leak smell)."""
-    from forgeml.evaluate.importance import dominance_warning
-
-    found = [text for text in (dominance_warning(inputs.feature_importance),) if text]
-    if not found:
-        return ""
-    return _section("warnings", "Warnings", "<ul>" + "".join(f'<li class="warn">{_e(text)}</li>' for text in found) + "</ul>")
-
-
 def _metrics_section(inputs: ReportInputs) -> str:
     test = metrics_table_rows(inputs.metrics, inputs.task)
     header = ["Metric", "Test"]
@@ -230,7 +221,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, _warnings_section, _breakdown_section, _plots_section, _errors_section,
+    _header, _metrics_section, warnings_section, _breakdown_section, _plots_section, _errors_section,
     _data_section, _cleaning_section, _config_section, _notes_section,
 )
 
