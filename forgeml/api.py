@@ -20,6 +20,9 @@ from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, NotFittedError
 
 
+FIT_SHARE_OF_BUDGET = 0.9
+
+
 class Pipeline:
     """Parameters
     ----------
@@ -61,13 +64,20 @@ class Pipeline:
         from forgeml.predict import Predictor
         from forgeml.workflow import prepare, val_metrics_fn
 
+        import time
+
+        started = time.monotonic()  # the time budget counts loading and preparing the data too
         prepared = prepare(self.build_config(), data, validation=validation, test=test)
         for callback in callbacks or []:  # what cleaning did (files skipped, rows dropped), before a long fit starts
             if hasattr(callback, "on_data_prepared"):
                 callback.on_data_prepared(list(prepared.cleaning.messages) + list(prepared.messages))
         estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
-        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)
+        budget = prepared.config.train.time_budget
+        # 90 % of the budget for fitting: evaluation, importance and the report come after it
+        deadline = started + budget * FIT_SHARE_OF_BUDGET if budget else None
+        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn,
+                             monitor_direction=direction, deadline=deadline)
         val_arrays = prepared.arrays.get("validation")
         self.fit_summary_ = estimator.fit(prepared.arrays["train"], prepared.targets["train"], val_arrays, prepared.targets.get("validation"), options)
         self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)
@@ -118,6 +128,21 @@ class Pipeline:
         self._check_fitted()
         evaluation = getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
         return evaluation.metrics if evaluation else getattr(self, "loaded_metrics_", {})
+
+    def leaderboard(self) -> Any:
+        """A DataFrame with one row per model the ensemble fitted or skipped (member, family,
+        status, out-of-fold score, validation loss, weight, fit seconds, predict ms/row), best
+        first; a single-model pipeline gives its one row."""
+        import pandas as pd
+
+        predictor = self._check_fitted()
+        rows = getattr(predictor.estimator, "leaderboard", None)
+        if rows is None:
+            rows = [{"member": predictor.config.model.type, "family": predictor.config.model.type, "status": "fitted", "weight": 1.0}]
+        frame = pd.DataFrame(rows)
+        if "val_loss" in frame:
+            frame = frame.sort_values("val_loss", na_position="last", kind="stable").reset_index(drop=True)
+        return frame
 
     def predict(self, data: Any) -> Any:
         return self._check_fitted().predict(data)
@@ -176,6 +201,7 @@ class Pipeline:
             config_yaml=predictor.config.to_yaml(),
             error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
+            leaderboard=getattr(predictor.estimator, "leaderboard", None),
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
@@ -228,14 +254,9 @@ def describe_model(predictor: Any) -> str:
     kinds: dict[str, int] = {}
     for feature in predictor.featureset.features:
         kinds[feature.type_name] = kinds.get(feature.type_name, 0) + 1
-    if cfg.type == "gbm":
-        shape = f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
-    else:
-        shape = f"{cfg.num_layers}×{cfg.hidden_size} {cfg.norm}-norm {'residual ' if cfg.residual else ''}MLP"
-        encoders = ([f"{cfg.text.type} text encoder" + (f" ({cfg.text.checkpoint})" if cfg.text.type == "pretrained" else "")] if kinds.get("text") else []) \
-            + ([f"{cfg.image.type} image encoder"] if kinds.get("image") else [])
-        if encoders or cfg.combiner != "concat":
-            shape = f"{', '.join(encoders) or 'tabular encoders'} → {cfg.combiner} combiner → {shape}"
+    from forgeml.models.families import family_module
+
+    shape = family_module(cfg.type).describe(cfg, kinds)
     inputs = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     members = getattr(predictor.estimator, "members", None)
     if hasattr(predictor.estimator, "model") or members:

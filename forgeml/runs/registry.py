@@ -370,14 +370,12 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-# What one history row counts, per model family: torch models train epochs, LightGBM adds
-# boosting rounds (its rows keep the key "epoch", which every curve reads).
-STEP_NAMES: dict[str, str] = {"gbm": "boosting round"}
-
-
 def step_name(model: str | None) -> str:
-    """"epoch", or "boosting round" for LightGBM: what the report and `runs show` call a row."""
-    return STEP_NAMES.get(model or "", "epoch")
+    """What one history row counts, as its model family says (``STEP_NAME``): "epoch" for torch
+    models, "boosting round" for LightGBM (whose rows keep the key "epoch", which every curve reads)."""
+    from forgeml.models.families import step_name as family_step_name
+
+    return family_step_name(model or "")
 
 
 def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

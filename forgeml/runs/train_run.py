@@ -86,12 +86,17 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
 
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
     """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``)."""
+    from forgeml.train.distributed import rank_session
+
+    with rank_session(config.train.device) as dist:
+        return _run_training(dist, config, data, registry=registry, name=name, resume=resume, log=log)
+
+
+def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str]) -> RunResult | None:
     from forgeml.api import Pipeline
     from forgeml.evaluate.metrics import HEADLINE
-    from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env(config.train.device)
     if log:
         from forgeml.runs.loggers import build_loggers, check_loggers
 
