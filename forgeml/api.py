@@ -84,6 +84,9 @@ class Pipeline:
         self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)
         self.prepared_ = prepared
         self._evaluate_splits(prepared)
+        from forgeml.evaluate.importance import announce_dominance
+
+        announce_dominance(self.importance_, callbacks)  # a leak smell, said where the data: lines went
         self.created_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return self
 

@@ -104,6 +104,7 @@ def load_frame(data: Any, config: Config, *, other_file: bool = False) -> pd.Dat
 
 def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = None) -> Prepared:
     from forgeml.data import clean
+    from forgeml.data.infer import drop_notes
     from forgeml.data.load import describe_source
     from forgeml.data.split import split_frame
     from forgeml.evaluate.summary import summarize_data
@@ -125,6 +126,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     keep = [f.name for f in config.features] + list(config.target) + ([config.data.split.column] if config.data.split.column else [])
     report = clean.CleaningReport(rows_in=len(frame))
     report.messages.extend(frame.attrs.get("notes", []))  # e.g. an image folder's ignored files
+    report.messages.extend(drop_notes(config.data.drop_reasons))  # an id column dropped: said before training
 
     def tidy(part: pd.DataFrame, *, dedupe: bool, name: str = "") -> pd.DataFrame:
         part = part[[c for c in keep if c in part.columns]]

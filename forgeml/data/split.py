@@ -87,6 +87,7 @@ def split_frame(
         for name, frame in given.items():
             if frame is not None:
                 given[name] = _align_columns(frame, df, name)
+        df, overlap_messages = drop_overlap(df, given)
         total = len(df) + sum(len(f) for f in given.values() if f is not None)
         if total < MIN_ROWS:
             raise DataError(
@@ -95,6 +96,7 @@ def split_frame(
                 hint="add more rows (a few hundred give meaningful numbers)",
             )
         result = _split_random(df, targets, task, config, given, consume=consume)
+        result.messages[:0] = overlap_messages
     for name, frame in result.frames.items():
         result.frames[name] = frame.reset_index(drop=True)
     if result.frames["train"].empty:
@@ -103,7 +105,27 @@ def split_frame(
             where="data.split",
             hint="give more rows, or a split column with some rows marked 'train'",
         )
+    _check_held_out(result, targets, task)
     return result
+
+
+def _check_held_out(result: SplitResult, targets: list[str], task: str) -> None:
+    """No validation and no test rows means no metrics, and a run without metrics is no success.
+
+    It happens when every class is too rare to split (a class per row: often a number the task
+    inference read as labels), or a split column marks nothing but train."""
+    if not (result.frames["validation"].empty and result.frames["test"].empty):
+        return
+    if task in _STRATIFIED_TASKS and targets and result.messages:
+        classes = result.frames["train"][targets[0]].nunique()
+        raise DataError(
+            f"nothing left to evaluate on: each of the {classes} classes of {targets[0]!r} has too few rows to "
+            "appear in the validation and test splits", where=f"column {targets[0]!r}",
+            hint="if the target is a quantity, set task: regression (--set task=regression); otherwise give "
+                 "at least 3 rows per class")
+    raise DataError("nothing left to evaluate on: the validation and test splits are both empty", where="data.split",
+                    hint="give a test file (data.split.test_path), mark some rows 'test' in the split column, "
+                         "or set data.split.test above 0")
 
 
 # ----------------------------------------------------------------------------- split column
@@ -143,6 +165,42 @@ def _align_columns(frame: pd.DataFrame, df: pd.DataFrame, name: str) -> pd.DataF
     if frame.empty:
         raise DataError(f"the {name} data has no rows", where=f"data.split.{name}_path", hint="check the file")
     return frame.loc[:, list(df.columns)]
+
+
+def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None]) -> tuple[pd.DataFrame, list[str]]:
+    """``df`` without the rows that also appear in a separate validation or test file, and what
+    was dropped, in words.
+
+    A row the model trained on scores well in the test file whatever the model is worth, so such
+    rows inflate the held-out metrics without a word. They are dropped from *training*, not from
+    the test file: the test file is the user's fixed benchmark, compared across runs and models,
+    and stays exactly as given. Rows match when every column (features and target) holds the same
+    value; numbers compare as numbers (a 3 in one file is the 3.0 of the other).
+    """
+    present = {name: frame for name, frame in given.items() if frame is not None and len(frame)}
+    if not present or df.empty:
+        return df, []
+    keys = _row_keys(df, [df, *present.values()])
+    overlap = np.zeros(len(df), dtype=bool)
+    messages = []
+    for name, frame in present.items():
+        inside = np.isin(keys, _row_keys(frame, [df, *present.values()]))
+        if inside.any():
+            where = f" ({frame.attrs['source']})" if frame.attrs.get("source") else ""  # the file's name, if read from one
+            messages.append(f"dropped {int(inside.sum())} training row(s) that are also in the {name} data{where}: "
+                            "the model would have been scored on rows it learned")
+        overlap |= inside
+    return (df.loc[~overlap] if overlap.any() else df), messages
+
+
+def _row_keys(frame: pd.DataFrame, frames: list[pd.DataFrame]) -> np.ndarray:
+    """A 64-bit hash per row; a column numeric in every frame is hashed as float64, others as text."""
+    columns = {}
+    for name in frame.columns:
+        numeric = all(pd.api.types.is_numeric_dtype(other[name].dtype) and not pd.api.types.is_bool_dtype(other[name].dtype)
+                      for other in frames)
+        columns[name] = frame[name].astype("float64") if numeric else frame[name].astype(object).where(frame[name].notna(), None).astype(str)
+    return pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
 
 
 # ----------------------------------------------------------------------------- random

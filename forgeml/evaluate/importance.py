@@ -34,3 +34,47 @@ def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarr
         shuffled[name] = frame[name].to_numpy()[rng.permutation(len(frame))]
         importance[name] = max(0.0, _loss(predictor.task, y_true, predictor.scores(shuffled)) - base)
     return importance
+
+
+# A leak smell: one input carries nearly all of the model's skill. Legitimate dominant features
+# exist (the penguins' culmen length holds 61% of the total, 3.9x the next; among three weak wine
+# measurements, alcalinity of ash 78%, 6.5x), so all three must hold.
+DOMINANT_SHARE = 0.8  # of the summed importance
+DOMINANT_RATIO = 10.0  # times the runner-up's importance
+DOMINANT_MIN = 0.05  # loss increase; below this nothing matters much and there is nothing to warn about
+
+
+def dominance_warning(importance: dict[str, float] | None) -> str | None:
+    """A sentence when a single input dominates the permutation importance by a wide margin, else None.
+
+    Why: an id column sorted with the target, a timestamp of when the label was entered or a
+    column derived from the target looks to the model like a perfect feature; held-out metrics
+    then shine and production predictions do not. forgeml cannot tell a leak from a strong
+    feature, so it says what it sees (at least 80% of the summed importance, at least 10× the
+    runner-up, among three or more inputs) and leaves the decision to the user.
+    """
+    if not importance or len(importance) < 3:
+        return None
+    ranked = sorted(((float(value), str(name)) for name, value in importance.items() if np.isfinite(value)), reverse=True)
+    (top, name), (second, runner_up) = ranked[0], ranked[1]
+    total = sum(value for value, _ in ranked if value > 0)
+    if top < DOMINANT_MIN or top < DOMINANT_SHARE * total or top < DOMINANT_RATIO * second:
+        return None
+    if second <= 0:
+        times = "the other inputs count for nothing"
+    else:
+        ratio = top / second
+        times = f"{'over 100' if ratio > 100 else f'{ratio:.0f}'}× the next input ({runner_up!r})"
+    return (f"possible leak: {name!r} holds {top / total:.0%} of the permutation importance ({times}); "
+            f"if it numbers the rows, was recorded after the outcome or is derived from the target, "
+            f"drop it (data.drop) and train again")
+
+
+def announce_dominance(importance: dict[str, float] | None, callbacks: list | None) -> str | None:
+    """Send ``dominance_warning`` where the ``data:`` lines go (the terminal and train.log), since
+    the report is opened later, if at all. Returns the warning (None when there is none)."""
+    warning = dominance_warning(importance)
+    for callback in callbacks or [] if warning else []:
+        if hasattr(callback, "on_data_prepared"):
+            callback.on_data_prepared([warning])
+    return warning

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from forgeml.evaluate.metrics import HEADLINE
+from forgeml.evaluate.report_warnings import warnings_section
 from forgeml.fileio import atomic_write_text
 
 # Headline rows per task, in reading order; the task's headline metric is moved to the top.
@@ -237,8 +238,8 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, _leaderboard_section, _breakdown_section, _plots_section, _errors_section,
-    _data_section, _cleaning_section, _config_section, _notes_section,
+    _header, _metrics_section, warnings_section, _leaderboard_section, _breakdown_section, _plots_section,
+    _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
 )
 
 
@@ -389,5 +390,6 @@ figcaption { color: var(--muted); font-size: .9rem; text-align: center; }
 pre { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6px; padding: 1rem;
   overflow-x: auto; font-size: .85rem; }
 .muted { color: var(--muted); font-style: italic; }
+.warn { color: #9a3412; }
 footer { text-align: center; color: var(--muted); font-size: .8rem; padding: 2rem 0; }
 """

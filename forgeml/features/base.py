@@ -101,6 +101,7 @@ class FitContext:
     report: Any  # CleaningReport (records fills, clips, repairs)
     seed: int = 0
     checkpoint: str | None = None  # the pretrained text encoder's folder, whose tokenizer text features use
+    target: Any = None  # features.missingness.TrainTarget: the train split's target (set by FeatureSet.fit)
 
 
 FEATURE_TYPES: dict[str, type[Feature]] = {}

@@ -55,7 +55,7 @@ def value_labels(values: list, fill_value: str) -> list[str] | None:
 def repaired_labels(labels: list[str]) -> list[str]:
     """``clean.repair_cell`` on the labels that need it: exactly what ``repair_text`` changes (it
     looks at non-ASCII, control characters and space runs; the labels are already stripped)."""
-    from forgeml.data.clean import repair_cell
+    from forgeml.data.repair import repair_cell
 
     return [label if label.isascii() and label.isprintable() and "  " not in label else repair_cell(label)
             for label in labels]
@@ -97,7 +97,7 @@ class CategoryFeature(Feature):
     def codes(self, column: pd.Series) -> np.ndarray:
         """Index into the vocabulary; 0 (= "<other>") for rare and never-seen values."""
         if self.repairs:
-            from forgeml.data.clean import repair_text
+            from forgeml.data.repair import repair_text
 
             column = repair_text(column)[0]
         index = pd.Index(self.vocabulary)
@@ -155,16 +155,34 @@ class BinaryFeature(Feature):
         if true_value is None:
             true_value = next((v for v in values if v.lower() in TRUE_WORDS), values[-1] if values else "")
         self.state = {"values": values, "true_value": str(true_value), "fill": str(fill)}
+        if cfg.missing == "mode" and n_missing:  # the default: see features.missingness
+            from forgeml.features.missingness import indicator_note, informative_missing
+
+            p_value = informative_missing(column.isna().to_numpy(), context.target)
+            if p_value is not None:  # missing becomes a third level: (filled flag, was missing)
+                self.state["indicator"] = True
+                context.report.messages.append(indicator_note(cfg.name, n_missing, p_value))
+
+    @property
+    def has_indicator(self) -> bool:
+        return bool(self.state.get("indicator"))
 
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
         labels = as_labels(column, self.state["fill"])
-        return (labels == self.state["true_value"]).to_numpy(dtype=np.float32)[:, None]
+        flags = (labels == self.state["true_value"]).to_numpy(dtype=np.float32)[:, None]
+        if self.has_indicator:
+            flags = np.concatenate([flags, column.isna().to_numpy(dtype=np.float32)[:, None]], axis=1)
+        return flags
 
     def transform_small(self, column: pd.Series) -> np.ndarray | None:
+        if self.has_indicator:
+            return None  # rare enough to take the pandas path
         labels = small_labels(column, self.state["fill"])
         return None if labels is None else self._flags(labels)
 
     def transform_values(self, values: list) -> np.ndarray | None:
+        if self.has_indicator:
+            return None
         labels = value_labels(values, self.state["fill"])
         return None if labels is None else self._flags(labels)
 
@@ -172,4 +190,5 @@ class BinaryFeature(Feature):
         return np.array([label == self.state["true_value"] for label in labels], dtype=np.float32)[:, None]
 
     def output_spec(self) -> OutputSpec:
-        return OutputSpec("dense", width=1, columns=(self.name,))
+        columns = (self.name,) + ((f"{self.name}__missing",) if self.has_indicator else ())
+        return OutputSpec("dense", width=len(columns), columns=columns)

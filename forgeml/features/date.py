@@ -47,7 +47,7 @@ class DateFeature(Feature):
     type_name = "date"
 
     def parse(self, column: pd.Series) -> pd.Series:
-        from forgeml.data.infer import to_datetime
+        from forgeml.data.dates import to_datetime
 
         fmt = self.state.get("format", self.config.format) if self.state else self.config.format
         return to_datetime(column, fmt)
@@ -62,7 +62,7 @@ class DateFeature(Feature):
         return parts
 
     def fit(self, column: pd.Series, context: FitContext) -> None:
-        from forgeml.data.infer import guess_date_format
+        from forgeml.data.dates import guess_date_format
 
         fmt = self.config.format or guess_date_format(column)
         self.state = {"format": fmt}
@@ -85,7 +85,7 @@ class DateFeature(Feature):
     def transform(self, column: pd.Series, *, strict: bool = False) -> np.ndarray:
         parsed = self.parse(column)
         if strict:
-            from forgeml.data.infer import missing_mask
+            from forgeml.data.numbers import missing_mask
 
             junk = parsed.isna().to_numpy() & ~missing_mask(column).to_numpy(dtype=bool)
             if junk.any():
@@ -110,7 +110,7 @@ class DateFeature(Feature):
         parsed = _small_parse(values, self.state.get("format", self.config.format))
         stamps = (self.parse(column) if parsed is None else parsed).tolist()
         if parsed is not None and pd.NaT in stamps:
-            from forgeml.data.infer import NA_TOKENS
+            from forgeml.data.numbers import NA_TOKENS
 
             junk = [value for value, date in zip(values, stamps)
                     if date is pd.NaT and isinstance(value, str) and value.strip() not in NA_TOKENS]
@@ -124,7 +124,7 @@ class DateFeature(Feature):
         the ISO formats, else from pandas' own parse of that one text (``parsed_fields``), since
         a server sees the same dates again and again; None for non-text values or an ISO text
         that pandas must decide (``iso_fields``)."""
-        from forgeml.data.infer import NA_TOKENS
+        from forgeml.data.numbers import NA_TOKENS
 
         fmt = self.state.get("format", self.config.format)
         if fmt is None:
@@ -186,7 +186,8 @@ class DateFeature(Feature):
 def _small_parse(values: list[Any], fmt: str | None) -> pd.Series | None:
     """``infer.to_datetime`` for a few text values: strip and NA tokens in plain Python, then the
     same ``parse_dates`` call; None (use ``parse``) for non-text values or no known format."""
-    from forgeml.data.infer import NA_TOKENS, parse_dates
+    from forgeml.data.dates import parse_dates
+    from forgeml.data.numbers import NA_TOKENS
 
     if fmt is None:
         return None
@@ -242,7 +243,7 @@ def parsed_fields(fmt: str | None, text: str) -> tuple[int, ...]:
     """The calendar fields of one text as the pandas path parses it (``infer.to_datetime`` with
     the fitted format), or ``NOT_A_DATE``. Parsing is per value, so one text alone gives what
     it gives inside a column; the cache makes a repeated date cost a dictionary look-up."""
-    from forgeml.data.infer import to_datetime
+    from forgeml.data.dates import to_datetime
 
     moment = to_datetime(pd.Series([text], dtype=object), fmt).iloc[0]
     if moment is pd.NaT:

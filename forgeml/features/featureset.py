@@ -1,7 +1,7 @@
 """All of a run's features together: fit on train, transform any split into a few big arrays."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -95,10 +95,20 @@ class FeatureSet:
     def fit(self, train: pd.DataFrame, context: FitContext) -> "FeatureSet":
         self.__dict__.pop("_kinds", None)  # output kinds are read from the fitted state
         self.__dict__.pop("_block", None)
+        self.target.fit(train)  # first: features may ask whether their blanks tell something about it
+        if context.target is None:
+            context = replace(context, target=self._train_target(train))
         for feature in self.features:
             feature.fit(train[feature.name], context)
-        self.target.fit(train)
         return self
+
+    def _train_target(self, train: pd.DataFrame) -> Any:
+        """The train split's target for ``features.missingness``: class codes, or the first target's values."""
+        from forgeml.features.missingness import TrainTarget
+
+        if isinstance(self.target, ClassTarget):
+            return TrainTarget(self.target.encode(train, source="train split"), is_class=True)
+        return TrainTarget(self.target.raw(train, source="train split")[:, 0], is_class=False)
 
     def check_columns(self, frame: pd.DataFrame, *, source: str) -> None:
         missing = [name for name in self.input_names if name not in frame.columns]

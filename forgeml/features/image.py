@@ -136,7 +136,7 @@ class ImageFeature(Feature):
     def __init__(self, config: Any, state: dict[str, Any] | None = None):
         super().__init__(config, state)
         self._cache: dict[str, np.ndarray] = {}  # decoded at the fitted size; filled in training only
-        self._geometry: tuple[int, int] | None = None  # (size, channels) chosen before fitting
+        self._cached_geometry: tuple[int, int] | None = None  # (size, channels) the cached arrays were decoded at
         self._unreadable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ geometry
@@ -197,10 +197,13 @@ class ImageFeature(Feature):
 
     # ------------------------------------------------------------------ Feature
     def missing_mask(self, column: pd.Series) -> np.ndarray:
-        """Rows whose file is missing, not an image or truncated (decoded here once, then cached)."""
+        """Rows whose file is missing, not an image or truncated (decoded here once, then cached).
+
+        This runs on every row before the split, so the geometry used here is provisional: ``fit``
+        chooses the real one on the train split and decodes again only if it differs."""
         paths = self._paths(column)
-        self._geometry = self._choose_geometry(paths)
-        _, errors = self._decode_all(paths, *self._geometry, keep=True)
+        self._cached_geometry = self._choose_geometry(paths)
+        _, errors = self._decode_all(paths, *self._cached_geometry, keep=True)
         mask = np.zeros(len(column), dtype=bool)
         mask[list(errors)] = True
         return mask
@@ -208,7 +211,10 @@ class ImageFeature(Feature):
     def fit(self, column: pd.Series, context: FitContext) -> None:
         cfg = self.config
         paths = self._paths(column)
-        size, channels = self._geometry or self._choose_geometry(paths)
+        size, channels = self._choose_geometry(paths)  # the train split's files: test images never choose
+        if self._cached_geometry not in (None, (size, channels)):
+            self._cache.clear()  # decoded at the provisional geometry of all rows
+        self._cached_geometry = (size, channels)
         images, errors = self._decode_all(paths, size, channels, keep=True)
         good = np.setdiff1d(np.arange(len(paths)), list(errors))
         pixels = images[good].astype(np.float32) / 255.0  # (N, C, S, S)

@@ -28,7 +28,7 @@ class NumberFeature(Feature):
     type_name = "number"
 
     def parse(self, column: pd.Series) -> np.ndarray:
-        from forgeml.data.infer import to_numeric
+        from forgeml.data.numbers import to_numeric
 
         return to_numeric(column, self.config.decimal).to_numpy(dtype=np.float64)
 
@@ -62,6 +62,13 @@ class NumberFeature(Feature):
         if n_missing:
             context.report.record_missing(cfg.name, n_missing, cfg.missing, fill)
         state: dict = {"low": _finite_or_none(low), "high": _finite_or_none(high), "fill": fill}
+        if cfg.missing == "median" and n_missing:  # the default: the user chose nothing else
+            from forgeml.features.missingness import indicator_note, informative_missing
+
+            p_value = informative_missing(np.isnan(values), context.target)
+            if p_value is not None:
+                state["indicator"] = True
+                context.report.messages.append(indicator_note(cfg.name, n_missing, p_value))
         filled = np.where(np.isnan(values), fill, np.clip(values, low, high))
         if cfg.bins:
             edges = np.unique(np.quantile(filled, np.linspace(0, 1, cfg.bins + 1))[1:-1])
@@ -72,7 +79,7 @@ class NumberFeature(Feature):
 
     def _clip_fill(self, column: pd.Series, strict: bool) -> tuple[np.ndarray, np.ndarray]:
         if strict:
-            from forgeml.data.infer import unparsable_mask
+            from forgeml.data.numbers import unparsable_mask
 
             bad = unparsable_mask(column, self.config.decimal)
             if bad.any():
@@ -107,11 +114,16 @@ class NumberFeature(Feature):
             return None
         return self._encode(*self._fill_clip(np.array([np.nan if v is None else v for v in values], dtype=np.float64)))
 
+    @property
+    def has_indicator(self) -> bool:
+        """A was-missing column: configured (``missing: indicator``), or found informative on train."""
+        return self.config.missing == "indicator" or bool(self.state.get("indicator"))
+
     def _encode(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         if "bin_edges" in self.state:
             return np.searchsorted(np.asarray(self.state["bin_edges"]), values, side="right").astype(np.int64)
         scaled = _apply_scaling(self.state, values).astype(np.float32)[:, None]
-        if self.config.missing == "indicator":
+        if self.has_indicator:
             scaled = np.concatenate([scaled, missing.astype(np.float32)[:, None]], axis=1)
         return scaled
 
@@ -119,7 +131,7 @@ class NumberFeature(Feature):
         if "bin_edges" in self.state:
             cardinality = len(self.state["bin_edges"]) + 1
             return OutputSpec("codes", cardinality=cardinality, embedding_dim=default_embedding_dim(cardinality))
-        columns = (self.name,) + ((f"{self.name}__missing",) if self.config.missing == "indicator" else ())
+        columns = (self.name,) + ((f"{self.name}__missing",) if self.has_indicator else ())
         return OutputSpec("dense", width=len(columns), columns=columns)
 
 
@@ -156,7 +168,7 @@ class NumberBlock:
     def takes(feature: Feature) -> bool:
         state = feature.state or {}
         return (type(feature) is NumberFeature and "bin_edges" not in state and state.get("scaling") in _AFFINE
-                and feature.config.missing != "indicator")
+                and not feature.has_indicator)
 
     def transform_values(self, columns: list[list]) -> np.ndarray | None:
         """(rows, k) float32 from each feature's list of values; None if any value is not a plain number."""

@@ -61,23 +61,32 @@ class RegressionTarget:
         self.standardize = standardize
 
     def _values(self, frame: pd.DataFrame, source: str) -> np.ndarray:
-        from forgeml.data.infer import to_numeric
+        from forgeml.data.numbers import to_numeric
 
-        columns = [to_numeric(frame[name]).to_numpy(dtype=np.float64) for name in self.names]
+        # bundles written before targets kept their decimal mark read decimal points
+        decimals = self.state.get("decimal") or ["."] * len(self.names)
+        columns = [to_numeric(frame[name], decimal).to_numpy(dtype=np.float64) for name, decimal in zip(self.names, decimals)]
         values = np.stack(columns, axis=1)
         bad = np.isnan(values).any(axis=1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"target value in row {row + 1} is not a number", where=source, hint="regression targets must be numbers")
+            name = self.names[int(np.flatnonzero(np.isnan(values[row]))[0])]
+            raise DataError(f"target {name!r} value {frame[name].iloc[row]!r} in row {row + 1} is not a number", where=source,
+                            hint="regression targets must be numbers: fix or remove that row")
         return values
 
     def fit(self, frame: pd.DataFrame) -> None:
+        """Standardisation learned on the train split, and each target's decimal mark: "3101,66"
+        is read as 3101.66 in training, evaluation and any later file, as number features are."""
+        from forgeml.data.numbers import decimal_mark
+
+        self.state = {"decimal": [decimal_mark(frame[name]) for name in self.names]}
         values = self._values(frame, "train split")
         if self.standardize:
             std = values.std(axis=0)
-            self.state = {"mean": values.mean(axis=0).tolist(), "std": np.where(std > 1e-12, std, 1.0).tolist()}
+            self.state.update(mean=values.mean(axis=0).tolist(), std=np.where(std > 1e-12, std, 1.0).tolist())
         else:
-            self.state = {"mean": [0.0] * len(self.names), "std": [1.0] * len(self.names)}
+            self.state.update(mean=[0.0] * len(self.names), std=[1.0] * len(self.names))
 
     @property
     def output_size(self) -> int:

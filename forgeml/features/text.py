@@ -127,7 +127,7 @@ def clean_texts(column: pd.Series, config: Any) -> list[str]:
     """Texts ready for the tokenizer: NULL markers missing, then filled, repaired, URLs removed."""
     texts = column.mask(missing_texts(column)).fillna(config.fill_value).astype(str)
     if config.repair:
-        from forgeml.data.clean import repair_text
+        from forgeml.data.repair import repair_text
 
         texts, _ = repair_text(texts)  # NFKC, control and broken characters
     out = texts.tolist()

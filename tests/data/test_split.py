@@ -100,7 +100,7 @@ def test_split_column_missing() -> None:
 
 
 def test_separate_test_file_splits_the_rest() -> None:
-    df, test = _frame(850), _frame(150)
+    df, test = _frame(850), _frame(150).assign(x=lambda f: f["x"] + 850)  # other rows than training's
     test["extra"] = 1
     result = split_frame(df, ["y"], "regression", SplitConfig(), test_df=test)
     assert result["test"] is not test
@@ -111,7 +111,7 @@ def test_separate_test_file_splits_the_rest() -> None:
 
 
 def test_separate_validation_and_test_files() -> None:
-    df, val, test = _frame(50), _frame(20), _frame(30)
+    df, val, test = _frame(50), _frame(20).assign(x=lambda f: f["x"] + 50), _frame(30).assign(x=lambda f: f["x"] + 70)
     result = split_frame(df, ["y"], "regression", SplitConfig(), validation_df=val, test_df=test)
     assert result.sizes() == {"train": 50, "validation": 20, "test": 30}
 
@@ -170,3 +170,25 @@ def test_consume_keeps_the_frame_attrs():
     frame.attrs["base_dir"] = "/data"
     result = split_frame(frame, ["y"], "binary", SplitConfig(), consume=True)
     assert all(part.attrs.get("base_dir") == "/data" for part in result.frames.values())
+
+
+def test_rows_also_in_a_separate_test_file_are_dropped_from_training() -> None:
+    df = pd.DataFrame({"x": np.arange(100, dtype=float), "c": ["a", "b"] * 50, "y": np.arange(100) % 3})
+    test = df.iloc[80:].copy().astype({"x": "int64"})  # 3 in one file is 3.0 in the other
+    test.loc[95, "c"] = "z"  # no longer the same row
+    test.attrs["source"] = "test.csv"
+    before = test.copy()
+    result = split_frame(df, ["y"], "multiclass", SplitConfig(), test_df=test)
+    kept = set(pd.concat([result["train"], result["validation"]])["x"])
+    assert kept == set(range(80)) | {95}  # the 19 shared rows left training; the altered one stayed
+    assert result.messages[0].startswith("dropped 19 training row(s) that are also in the test data (test.csv)")
+    pd.testing.assert_frame_equal(result["test"], before.reset_index(drop=True))  # the benchmark as given
+
+
+def test_validation_file_overlap_is_dropped_too_and_no_overlap_says_nothing() -> None:
+    df = pd.DataFrame({"x": np.arange(60.0), "y": np.arange(60.0) * 2})
+    result = split_frame(df, ["y"], "regression", SplitConfig(), validation_df=df.iloc[:5], test_df=df.iloc[50:].copy())
+    assert len(result["train"]) + len(result["validation"]) + len(result["test"]) == 60  # 15 dropped, 15 given back
+    assert [m.split(" that")[0] for m in result.messages] == ["dropped 5 training row(s)", "dropped 10 training row(s)"]
+    fresh = pd.DataFrame({"x": np.arange(100.0, 120.0), "y": np.arange(20.0)})
+    assert split_frame(df, ["y"], "regression", SplitConfig(), test_df=fresh).messages == []

@@ -125,3 +125,17 @@ def test_one_class_folder_cannot_train(tmp_path):
     root = write_image_folder(tmp_path / "one", per_class=5, classes=("left",))
     with pytest.raises(DataError, match="single value 'left'"):
         Pipeline(target="label").fit(root)
+
+
+def test_geometry_is_chosen_on_the_train_split_not_on_every_row(tmp_path):
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        shape_image("left", rng, 16, "L").save(tmp_path / f"train{i}.png")
+    for i in range(5):  # the held-out rows are larger and in colour: they must not decide
+        shape_image("right", rng, 48, "RGB").save(tmp_path / f"test{i}.png")
+    every = column([f"train{i}.png" for i in range(3)] + [f"test{i}.png" for i in range(5)], tmp_path)
+    feature = build_feature(ImageFeature(name="img"))
+    assert not feature.missing_mask(every).any()  # before the split: all rows, a provisional 48 px RGB
+    feature.fit(column([f"train{i}.png" for i in range(3)], tmp_path), FitContext(CleanConfig(), CleaningReport()))
+    assert (feature.state["size"], feature.state["channels"]) == (16, 1)
+    assert feature.transform(every).shape == (8, 1, 16, 16)  # nothing decoded at the provisional size is served
