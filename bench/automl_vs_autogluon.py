@@ -19,7 +19,8 @@ Contenders:
   as a subprocess (``_autogluon_runner.py``); ``persist()`` before predict timing.
 * ``lightgbm``: ``LGBMClassifier()`` / ``LGBMRegressor()`` defaults (n_jobs=threads), no
   tuning, no early stopping: the floor forgeml must never fall below. Inputs: numbers as they are,
-  dates as int64, every other column a pandas category with the train split's values.
+  dates as int64, every other column a pandas category with the train split's values. Single
+  rows are predicted on one thread (two make a row wait on OpenMP when the machine is busy).
 
 Verdicts per set, forgeml against each peer (issue 13's margins): tie within 0.002 AUC/accuracy
 or within 0.5 % of the peer's RMSE, else win/loss. Fit time is checked against budget + 10 %.
@@ -202,15 +203,20 @@ def run_lightgbm(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, clas
                 frame[column] = frame[column].astype("int64").where(frame[column].notna())
         return frame
 
+    def threads_for(frame: pd.DataFrame) -> int:
+        # one row on 2 OpenMP threads waits on the other thread: 12 ms instead of 0.35 ms when
+        # another process is busy; a server predicting single rows would use one
+        return 1 if len(frame) == 1 else ARGS.threads
+
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.task == "regression":
             model = lgb.LGBMRegressor(verbose=-1, n_jobs=ARGS.threads).fit(inputs(train), train[spec.target].to_numpy(float))
-            predict = lambda frame: model.predict(inputs(frame))  # noqa: E731
+            predict = lambda frame: model.predict(inputs(frame), num_threads=threads_for(frame))  # noqa: E731
         else:
             model = lgb.LGBMClassifier(verbose=-1, n_jobs=ARGS.threads).fit(inputs(train), train[spec.target].map(label_key).to_numpy())
-            predict = lambda frame: model.predict_proba(inputs(frame))  # noqa: E731
+            predict = lambda frame: model.predict_proba(inputs(frame), num_threads=threads_for(frame))  # noqa: E731
         fit_seconds = time.perf_counter() - started
         single, batch, output = time_predictions(predict, test)
     outcome = Outcome(fit_seconds=fit_seconds, predict_single_ms=single, predict_batch_ms_per_row=batch,
@@ -413,13 +419,22 @@ def print_table(rows: list[dict], summary: dict) -> None:
         print(f"fit ≤ budget {ARGS.budget:g} s + 10 %: {', '.join(budgeted)}")
 
 
+def code_version() -> str:
+    """forgeml's commit (``+dirty`` with uncommitted changes): the bench follows the code, so results name it."""
+    root = BENCH_DIR.parent
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "forgeml"], capture_output=True, text=True).stdout.strip()
+    return (head or "?") + ("+dirty" if dirty else "")
+
+
 def main() -> int:
     args = ARGS
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log file while the bench runs
     names = args.only or default_names()
-    versions = {"lightgbm": __import__("lightgbm").__version__ if "lightgbm" in args.contenders else None,
+    versions = {"forgeml": code_version(), "lightgbm": __import__("lightgbm").__version__ if "lightgbm" in args.contenders else None,
                 "autogluon": autogluon_version() if "autogluon" in args.contenders else None}
     started_at = datetime.now(timezone.utc)
-    print(f"automl_vs_autogluon: budget {args.budget:g} s, {args.threads} threads, AutoGluon {versions['autogluon'] or '-'} {args.ag_preset}, "
+    print(f"automl_vs_autogluon: forgeml {versions['forgeml']}, budget {args.budget:g} s, {args.threads} threads, AutoGluon {versions['autogluon'] or '-'} {args.ag_preset}, "
           f"forgeml overrides {args.forgeml_overrides or 'none (defaults)'}; {'peers from cache when present' if args.reuse_peers else 'peers recomputed'}")
     print(f"machine: {machine_line()}\n")
     load = ForeignLoad()
