@@ -394,6 +394,13 @@ def summarize(rows: list[dict]) -> dict:
     for contender in ("forgeml", "autogluon"):
         fits = [r["contenders"][contender]["fit_seconds"] for r in rows if r["contenders"].get(contender, {}).get("fit_seconds") is not None]
         summary[f"{contender}_within_budget"] = f"{sum(s <= ARGS.budget * BUDGET_SLACK for s in fits)}/{len(fits)}"
+    for contender in CONTENDERS:
+        single = [r["contenders"][contender]["predict_single_ms"] for r in rows if r["contenders"].get(contender, {}).get("predict_single_ms") is not None]
+        summary[f"{contender}_predict_single_ms_median"] = float(np.median(single)) if single else None
+    ratios = [r["contenders"]["autogluon"]["predict_batch_ms_per_row"] / r["contenders"]["forgeml"]["predict_batch_ms_per_row"] for r in rows
+              if (r["contenders"].get("autogluon", {}).get("predict_batch_ms_per_row") or 0) > 0
+              and (r["contenders"].get("forgeml", {}).get("predict_batch_ms_per_row") or 0) > 0]
+    summary["batch_speedup_vs_autogluon_median"] = float(np.median(ratios)) if ratios else None  # issue 13: ≥ 20×
     return summary
 
 
@@ -417,6 +424,9 @@ def print_table(rows: list[dict], summary: dict) -> None:
     budgeted = [f"{c} {summary[f'{c}_within_budget']}" for c in ("forgeml", "autogluon") if c in names]
     if budgeted:
         print(f"fit ≤ budget {ARGS.budget:g} s + 10 %: {', '.join(budgeted)}")
+    single = [f"{c} {summary[f'{c}_predict_single_ms_median']:.2f}" for c in names if summary[f"{c}_predict_single_ms_median"] is not None]
+    print(f"single-row predict, median over sets (ms): {', '.join(single)}"
+          + (f"; batch rows/s forgeml ÷ autogluon, median over sets: {summary['batch_speedup_vs_autogluon_median']:.1f}×" if summary["batch_speedup_vs_autogluon_median"] else ""))
 
 
 def code_version() -> str:
@@ -439,13 +449,15 @@ def main() -> int:
     print(f"machine: {machine_line()}\n")
     load = ForeignLoad()
     cache = load_cache()
-    rows = []
+    rows, skipped = [], []
     for name in names:
         for seed in args.seeds:
             row = run_set(SETS[name], seed, cache, versions)
-            if row is not None:
-                rows.append(row)
-                save_cache(cache)
+            if row is None:
+                skipped.append(name)
+                break
+            rows.append(row)
+            save_cache(cache)
     if not rows:
         print("no data set ran")
         return 1
@@ -458,7 +470,7 @@ def main() -> int:
     out.write_text(json.dumps({"started": started_at.isoformat(timespec="seconds"), "argv": sys.argv[1:], "machine": machine_line(),
                                "budget": args.budget, "threads": args.threads, "ag_preset": args.ag_preset,
                                "forgeml_overrides": args.forgeml_overrides, "versions": versions, "other_cores": share,
-                               "summary": summary, "rows": rows}, indent=1, default=str) + "\n")
+                               "summary": summary, "skipped": skipped, "rows": rows}, indent=1, default=str) + "\n")
     print(f"written: {out}")
     return 0
 
