@@ -5,8 +5,9 @@
 
 WORKDIR holds ``train.parquet`` (the 80 %, target included), ``test.parquet`` (the 20 %, no
 target) and ``settings.json`` (target, task, eval_metric, preset, time_limit, threads,
-latency_calls, latency_seconds). It writes ``result.json``: predictions and class
-probabilities for every test row, fit seconds, predict timings, versions and the leaderboard.
+latency_calls, latency_seconds, verbosity, fit_kwargs: extra ``fit`` arguments). It writes
+``result.json``: predictions and class probabilities for every test row, fit seconds, predict
+timings, versions and the leaderboard.
 Scoring is left to the bench, so every contender is scored by the same code.
 
 Timing follows the bench's protocol for all contenders: fit wall time around ``fit``;
@@ -34,7 +35,7 @@ def main(workdir: Path) -> int:
     predictor = TabularPredictor(label=settings["target"], problem_type=settings["task"], eval_metric=settings["eval_metric"],
                                  path=str(workdir / "model"), verbosity=settings.get("verbosity", 1))
     predictor.fit(train, presets=settings["preset"], time_limit=settings["time_limit"],
-                  num_cpus=settings["threads"], num_gpus=0)
+                  num_cpus=settings["threads"], num_gpus=0, **settings.get("fit_kwargs", {}))
     fit_seconds = time.perf_counter() - started
     predictor.persist()
 

@@ -63,6 +63,7 @@ AG_METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "root
 TIE_ABSOLUTE = 0.002  # AUC / accuracy
 TIE_RELATIVE = 0.005  # RMSE, as a share of the peer's
 BUDGET_SLACK = 1.10
+PROTOCOL = 1  # in the peer cache's keys: bump when a change here changes what a peer's figures mean
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,6 +72,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--budget", type=float, default=120.0, help="fit time budget in seconds (default 120)")
     parser.add_argument("--ag-preset", default="medium_quality", help="AutoGluon preset (best_quality for the best-vs-best run)")
+    parser.add_argument("--ag-fit", dest="ag_fit", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra TabularPredictor.fit argument, repeatable (YAML values), e.g. "
+                             "'ag_args_ensemble={fold_fitting_strategy: sequential_local}' to bag without ray")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="split seeds; each (set, seed) is a row")
     parser.add_argument("--threads", type=int, default=2, help="cores every contender may use (default 2)")
     parser.add_argument("--forgeml-set", dest="forgeml_set", action="append", default=[], metavar="KEY=VALUE",
@@ -85,6 +89,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     import yaml
 
+    args.ag_fit_kwargs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.ag_fit)}
     args.forgeml_overrides = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.forgeml_set)}
     return args
 
@@ -252,7 +257,7 @@ def run_autogluon(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, cla
     test.drop(columns=[spec.target]).to_parquet(workdir / "test.parquet")
     settings = {"target": spec.target, "task": spec.task, "eval_metric": AG_METRICS[spec.task], "preset": ARGS.ag_preset,
                 "time_limit": ARGS.budget, "threads": ARGS.threads, "latency_calls": ARGS.latency_calls,
-                "latency_seconds": ARGS.latency_seconds, "verbosity": 2}
+                "latency_seconds": ARGS.latency_seconds, "verbosity": 2, "fit_kwargs": ARGS.ag_fit_kwargs}
     (workdir / "settings.json").write_text(json.dumps(settings))
     runner = [str(AG_PYTHON), str(BENCH_DIR / "_autogluon_runner.py"), str(workdir)]
     env = {**thread_env(ARGS.threads), "HF_HUB_OFFLINE": "1"}
@@ -260,15 +265,20 @@ def run_autogluon(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, cla
         done = subprocess.run(runner, env=env, capture_output=True, text=True, timeout=3 * ARGS.budget + 600)
     except subprocess.TimeoutExpired:
         return Outcome(version=version, error="AutoGluon did not finish within 3 × budget + 10 min")
-    (workdir / "runner.log").write_text(done.stdout + done.stderr)
+    log = done.stdout + done.stderr
+    (workdir / "runner.log").write_text(log)
+    crashes = log.count("Fatal Python error") + log.count("Traceback (most recent call last)")
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
         return Outcome(version=version, error=f"runner exited {done.returncode}: {tail[0][:200]} (see {workdir / 'runner.log'})")
     result = json.loads((workdir / "result.json").read_text())
     outcome = Outcome(fit_seconds=result["fit_seconds"], predict_single_ms=result["predict_single_ms_median"],
                       predict_batch_ms_per_row=result["predict_batch_ms_per_row"], version=result["version"],
-                      settings=f"{ARGS.ag_preset}, time_limit={ARGS.budget:g}",
+                      settings=f"{ARGS.ag_preset}, time_limit={ARGS.budget:g}" + "".join(f", {k}={v}" for k, v in ARGS.ag_fit_kwargs.items()),
                       notes=[f"best {result['best_model']}; {len(result['models'])} models"])
+    if crashes:  # seen here: ray fold workers aborting ("Mutex corrupt") under best_quality
+        outcome.notes.append(f"{crashes} crash(es) in its log ({workdir / 'runner.log'}); "
+                             "'--ag-fit ag_args_ensemble={fold_fitting_strategy: sequential_local}' bags without ray")
     proba = {label_key(k): np.asarray(v) for k, v in (result["proba"] or {}).items()}
     outcome.score, outcome.extra = score(spec, test[spec.target], result["predictions"], proba, classes)
     if not ARGS.keep:
@@ -313,7 +323,7 @@ def run_forgeml(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, class
                       version=getattr(forgeml, "__version__", "?"), settings=", ".join(f"{k}={v}" for k, v in shown.items()), notes=notes)
     config = pipeline.prepared_.config
     outcome.notes.append(f"model {config.model.type}, bagging folds {config.train.bagging_folds}, "
-                         f"{len(pipeline.fit_summary_.history)} epochs")
+                         f"{len(pipeline.fit_summary_.history)} {'rounds' if config.model.type == 'gbm' else 'epochs'}")
     prefix = f"{spec.target}_proba_"
     proba = {label_key(c[len(prefix):]): output[c].to_numpy() for c in output.columns if c.startswith(prefix)}
     outcome.score, outcome.extra = score(spec, test[spec.target], output[f"{spec.target}_prediction"].tolist(), proba, classes)
@@ -323,8 +333,9 @@ def run_forgeml(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, class
 # ----------------------------------------------------------------------------- cache
 def peer_key(name: str, seed: int, print_: str, peer: str, version: str) -> str:
     if peer == "lightgbm":  # no budget, no preset
-        return f"{name}|seed={seed}|split={print_}|lightgbm|defaults|threads={ARGS.threads}|{version}"
-    return f"{name}|seed={seed}|split={print_}|autogluon|{ARGS.ag_preset}|budget={ARGS.budget:g}|threads={ARGS.threads}|{version}"
+        return f"v{PROTOCOL}|{name}|seed={seed}|split={print_}|lightgbm|defaults|threads={ARGS.threads}|{version}"
+    extra = json.dumps(ARGS.ag_fit_kwargs, sort_keys=True) if ARGS.ag_fit_kwargs else ""
+    return f"v{PROTOCOL}|{name}|seed={seed}|split={print_}|autogluon|{ARGS.ag_preset}{extra}|budget={ARGS.budget:g}|threads={ARGS.threads}|{version}"
 
 
 def load_cache() -> dict:
@@ -444,7 +455,7 @@ def main() -> int:
     versions = {"forgeml": code_version(), "lightgbm": __import__("lightgbm").__version__ if "lightgbm" in args.contenders else None,
                 "autogluon": autogluon_version() if "autogluon" in args.contenders else None}
     started_at = datetime.now(timezone.utc)
-    print(f"automl_vs_autogluon: forgeml {versions['forgeml']}, budget {args.budget:g} s, {args.threads} threads, AutoGluon {versions['autogluon'] or '-'} {args.ag_preset}, "
+    print(f"automl_vs_autogluon: forgeml {versions['forgeml']}, budget {args.budget:g} s, {args.threads} threads, AutoGluon {versions['autogluon'] or '-'} {args.ag_preset} {args.ag_fit_kwargs or ''}, "
           f"forgeml overrides {args.forgeml_overrides or 'none (defaults)'}; {'peers from cache when present' if args.reuse_peers else 'peers recomputed'}")
     print(f"machine: {machine_line()}\n")
     load = ForeignLoad()
@@ -468,7 +479,7 @@ def main() -> int:
     out = args.out or RESULTS_DIR / f"automl_vs_autogluon-{started_at:%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"started": started_at.isoformat(timespec="seconds"), "argv": sys.argv[1:], "machine": machine_line(),
-                               "budget": args.budget, "threads": args.threads, "ag_preset": args.ag_preset,
+                               "budget": args.budget, "threads": args.threads, "ag_preset": args.ag_preset, "ag_fit": args.ag_fit_kwargs,
                                "forgeml_overrides": args.forgeml_overrides, "versions": versions, "other_cores": share,
                                "summary": summary, "skipped": skipped, "rows": rows}, indent=1, default=str) + "\n")
     print(f"written: {out}")
