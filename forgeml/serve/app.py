@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.errors import BundleError, ForgeError
+from forgeml.serve.docs import add_docs
 from forgeml.serve.guard import GuardRules, RequestGuard
 from forgeml.serve.metrics import MetricsMiddleware, ServeMetrics
 from forgeml.serve.settings import ServeSettings
@@ -140,8 +141,9 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
             app.state.ready = False  # uvicorn has stopped accepting; in-flight requests have finished
             await service.stop()
 
-    app = FastAPI(title=f"forgeml: {version}", version=version, lifespan=lifespan,
+    app = FastAPI(title=f"forgeml: {version}", version=version, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Predictions from the forgeml bundle {bundle} ({kind}, backend {settings.backend}).")
+    add_docs(app)
     app.state.ready = False
     app.state.service = service
     app.state.metrics = metrics

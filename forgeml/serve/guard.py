@@ -15,7 +15,9 @@ from forgeml.serve.auth import is_authorized, presented_key
 
 @dataclass
 class GuardRules:
-    protected_prefix: str = "/v1/"
+    # /docs and /openapi.json show training categories and clip ranges: as private as /v1/
+    protected_prefixes: tuple[str, ...] = ("/v1/", "/docs", "/openapi.json")
+    browser_prefixes: tuple[str, ...] = ("/docs", "/openapi.json")  # 401 asks a browser for the key (HTTP Basic)
     key_digests: tuple[bytes, ...] | None = None  # None: no API keys required
     max_body_bytes: int = 1 << 20
     body_limits: dict[str, int] = field(default_factory=dict)  # path → limit (uploads)
@@ -38,10 +40,11 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         rules, path = self.rules, scope["path"]
         headers = dict(scope["headers"])
-        if rules.key_digests is not None and path.startswith(rules.protected_prefix):
+        if rules.key_digests is not None and path.startswith(rules.protected_prefixes):
             if not is_authorized(presented_key(headers), rules.key_digests):
-                return await send_error(send, 401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                                        [(b"www-authenticate", b"Bearer")])
+                challenge = b'Basic realm="forgeml", charset="UTF-8"' if path.startswith(rules.browser_prefixes) else b"Bearer"
+                return await send_error(send, 401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                                        " (a browser: any user name, the key as password)", [(b"www-authenticate", challenge)])
         if scope["method"] == "POST" and path in rules.json_paths:
             content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if content_type != b"application/json":

@@ -173,3 +173,16 @@ def test_a_bundle_in_a_chinese_named_folder_serves_csv(saved_bundle, mixed_frame
         assert response.status_code == 200, response.text
         version = client.get("/v1/model").json()["model_version"]
     assert version.startswith("订单模型@") and unquote(response.headers["x-model-version"]) == version
+
+
+def test_docs_work_offline_from_local_assets(saved_bundle):
+    """Swagger UI's script and stylesheet come from this server, not a CDN: /docs renders without network."""
+    with TestClient(create_app(saved_bundle)) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "cdn.jsdelivr" not in page.text and "unpkg" not in page.text
+        script = client.get("/docs/assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "SwaggerUIBundle" in script.text[:2000]
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+        assert client.get("/docs/assets/..%2Fcore.py").status_code == 404  # only the listed files
+        assert client.get("/openapi.json").status_code == 200  # no keys set: public, as before

@@ -84,9 +84,9 @@ def test_model_info_docs_and_metrics(torch_server, auth):
     assert set(properties) == {"age", "income", "city", "signup", "review", "price", "size"}
     assert {"type": "number"} in properties["age"]["anyOf"]
     assert "predictions" in info["output_schema"]["properties"] and info["metrics"]
-    openapi = httpx.get(f"{torch_server.url}/openapi.json").json()
+    openapi = httpx.get(f"{torch_server.url}/openapi.json", headers=auth).json()
     assert "age" in json.dumps(openapi["components"]["schemas"]["Row"])
-    assert httpx.get(f"{torch_server.url}/docs").status_code == 200
+    assert httpx.get(f"{torch_server.url}/docs", headers=auth).status_code == 200
     assert httpx.get(f"{torch_server.url}/healthz").json() == {"status": "ok"}
     metrics = httpx.get(f"{torch_server.url}/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
@@ -156,6 +156,19 @@ def test_api_keys(torch_server, rows):
     assert post(torch_server, body, {"X-API-Key": "another-plain-key"}).status_code == 200
     assert httpx.get(f"{torch_server.url}/v1/model").status_code == 401
     assert httpx.get(f"{torch_server.url}/readyz").status_code == 200  # probes need no key
+
+
+def test_docs_and_openapi_need_the_key_and_a_browser_is_asked_for_it(torch_server, auth):
+    """The schema lists training categories and clip ranges: with keys set it is as private as /v1/."""
+    for path in ("/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js"):
+        refused = httpx.get(f"{torch_server.url}{path}")
+        assert refused.status_code == 401, path
+        assert refused.headers["www-authenticate"].startswith("Basic")  # the browser's own key prompt
+    basic = httpx.BasicAuth("anyone", auth["Authorization"].removeprefix("Bearer "))
+    assert httpx.get(f"{torch_server.url}/openapi.json", auth=httpx.BasicAuth("anyone", "wrong")).status_code == 401
+    page = httpx.get(f"{torch_server.url}/docs", auth=basic)
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "Row" in httpx.get(f"{torch_server.url}/openapi.json", auth=basic).json()["components"]["schemas"]
 
 
 # ----------------------------------------------------------------------------- limits and bad input
