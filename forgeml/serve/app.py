@@ -9,7 +9,8 @@ The rest comes from a *service* chosen by the bundle manifest's ``kind`` (``bund
 kind adds itself with ``register_service(kind, factory)``.
 
 Errors: a request that does not fit the schema is a 422 whose ``detail`` names each field
-(``rows[0].carat``); guard failures are 401/413/415; a request's timeout is 504. Anything else
+(``rows[0].carat``); guard failures are 401/408/413/415; a request's timeout is 504; a request refused because
+the queue is full is 503 with ``Retry-After``. Anything else
 is a bug, answered 500 without internals.
 """
 from __future__ import annotations
@@ -171,7 +172,9 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
     app.add_exception_handler(ForgeError, _forge_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestGuard, rules=GuardRules(key_digests=key_digests, max_body_bytes=settings.max_body_bytes,
-                                                      body_limits=service.body_limits, json_paths=service.json_paths))
+                                                      body_limits=service.body_limits, json_paths=service.json_paths,
+                                                      multipart_paths=getattr(service, "multipart_paths", set()),
+                                                      body_timeout_s=settings.body_timeout_s))
     known = {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)} | set(service.json_paths) | set(service.body_limits)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)  # outermost: counts guard answers too
     return app

@@ -2,10 +2,12 @@
 
 A pure ASGI middleware, so an unauthenticated or oversized request is answered (401, 413, 415)
 without reading or parsing its body; a body that arrives chunked, without a Content-Length, is
-counted as it streams and cut off at the limit.
+counted as it streams and cut off at the limit. A client that stops sending its body (slowloris)
+gets a 408 after ``body_timeout_s`` of silence instead of holding a parser forever.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,8 @@ class GuardRules:
     max_body_bytes: int = 1 << 20
     body_limits: dict[str, int] = field(default_factory=dict)  # path → limit (uploads)
     json_paths: set[str] = field(default_factory=set)  # POST bodies that must be JSON
+    multipart_paths: set[str] = field(default_factory=set)  # POST bodies that must be multipart/form-data (uploads)
+    body_timeout_s: float = 30.0  # longest silence while a body arrives; then 408
 
 
 async def send_error(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -45,10 +49,13 @@ class RequestGuard:
                 challenge = b'Basic realm="forgeml", charset="UTF-8"' if path.startswith(rules.browser_prefixes) else b"Bearer"
                 return await send_error(send, 401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
                                         " (a browser: any user name, the key as password)", [(b"www-authenticate", challenge)])
-        if scope["method"] == "POST" and path in rules.json_paths:
+        if scope["method"] == "POST" and (path in rules.json_paths or path in rules.multipart_paths):
             content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if content_type != b"application/json":
-                return await send_error(send, 415, f"send JSON with 'content-type: application/json' (got {content_type.decode('latin-1') or 'none'})")
+            got = content_type.decode("latin-1") or "none"
+            if path in rules.json_paths and content_type != b"application/json":
+                return await send_error(send, 415, f"send JSON with 'content-type: application/json' (got {got})")
+            if path in rules.multipart_paths and content_type != b"multipart/form-data":
+                return await send_error(send, 415, f"upload the file as multipart/form-data, field 'file' (curl -F file=@rows.csv; got {got})")
         limit = rules.body_limits.get(path, rules.max_body_bytes)
         declared = headers.get(b"content-length")
         if declared is not None:
@@ -62,12 +69,20 @@ class RequestGuard:
         started = rejected = False
 
         async def counted_receive() -> dict:
-            # Over the limit mid-stream: answer 413 ourselves and tell the app the client left
-            # (FastAPI would turn an exception raised here into a 400).
+            # Over the limit mid-stream, or silent too long: answer 413/408 ourselves and tell the
+            # app the client left (FastAPI would turn an exception raised here into a 400).
             nonlocal seen, started, rejected
             if rejected:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), rules.body_timeout_s)
+            except asyncio.TimeoutError:
+                rejected = True
+                if not started:
+                    started = True
+                    await send_error(send, 408, f"no body bytes for {rules.body_timeout_s:g} s: request timed out",
+                                     [(b"connection", b"close")])
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:

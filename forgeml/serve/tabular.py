@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from forgeml.errors import ForgeError
 from forgeml.fileio import to_plain
-from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
+from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher, Overloaded
 from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
 from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
+from forgeml.serve.upload import UploadRefused, check_declared, copy_csv
 
 log = logging.getLogger("forgeml.serve")
 
@@ -31,6 +32,19 @@ class RequestFailed(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
+
+
+class CsvChunk:
+    """Rows of an upload scored in the batch thread, so uploads and JSON requests share one model
+    thread (and its queue's limits) instead of competing for the cores."""
+
+    def __init__(self, frame: pd.DataFrame, header: bool):
+        self.frame, self.header = frame, header
+
+
+def overloaded(exc: Overloaded) -> HTTPException:
+    return HTTPException(503, f"server overloaded: retry in {exc.retry_after_s} s",
+                         headers={"retry-after": str(exc.retry_after_s)})
 
 
 class TabularService:
@@ -50,10 +64,12 @@ class TabularService:
         self.classes = self.predictor.class_names
         self.metrics_json = to_plain(read_json(bundle, "metrics.json") or {})
         self.Request = request_model(self.featureset, settings.max_rows)
-        self.batcher = MicroBatcher(self.run_batch, max_batch_rows=settings.max_batch_size,
-                                    max_wait_s=settings.max_wait_ms / 1000, on_batch=metrics.on_batch)
+        self.batcher = MicroBatcher(self.run_batch, max_batch_rows=settings.max_batch_size, max_wait_s=settings.max_wait_ms / 1000,
+                                    on_batch=metrics.on_batch, max_pending_rows=settings.queue_rows)
         self.json_paths = {"/v1/predict"}
+        self.multipart_paths = {"/v1/predict/csv"}
         self.body_limits = {"/v1/predict/csv": settings.max_csv_bytes}
+        self.uploads = 0  # being read or streamed back; each holds up to max_csv_bytes of table
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -92,8 +108,11 @@ class TabularService:
             return [{"prediction": value, "probabilities": None} for value in to_plain(scores[:, 0].tolist())]
         return [{"prediction": dict(zip(self.targets, to_plain(row.tolist()))), "probabilities": None} for row in scores]
 
-    def run_batch(self, payloads: Sequence[list[dict[str, Any]]]) -> list[Any]:
-        """One forward pass for every request; if it fails, each request alone, so only the bad one fails."""
+    def run_batch(self, payloads: Sequence[Any]) -> list[Any]:
+        """One forward pass for every request; if it fails, each request alone, so only the bad one
+        fails. An upload's chunk is scored on its own (the batcher lets it run alone)."""
+        if any(isinstance(payload, CsvChunk) for payload in payloads):
+            return [self._csv_text(p) if isinstance(p, CsvChunk) else self._alone(p) for p in payloads]
         try:
             flat = self.score_rows([row for rows in payloads for row in rows])
         except Exception as exc:
@@ -105,6 +124,14 @@ class TabularService:
             out.append(flat[start : start + len(rows)])
             start += len(rows)
         return out
+
+    def _csv_text(self, chunk: CsvChunk) -> Any:
+        try:
+            out = io.StringIO()
+            self.predictor.predict(chunk.frame).to_csv(out, index=False, header=chunk.header)
+            return out.getvalue()
+        except Exception as exc:
+            return _as_failure(exc)
 
     def _alone(self, rows: list[dict[str, Any]]) -> Any:
         try:
@@ -121,7 +148,8 @@ class TabularService:
             output_schema=PredictResponse.model_json_schema(), metrics=self.metrics_json,
             limits={"max_rows": self.settings.max_rows, "max_body_bytes": self.settings.max_body_bytes,
                     "max_csv_bytes": self.settings.max_csv_bytes, "timeout_ms": self.settings.timeout_ms,
-                    "max_batch_size": self.settings.max_batch_size, "max_wait_ms": self.settings.max_wait_ms},
+                    "max_batch_size": self.settings.max_batch_size, "max_wait_ms": self.settings.max_wait_ms,
+                    "max_queue_rows": self.settings.queue_rows, "max_csv_uploads": self.settings.max_csv_uploads},
         )
 
     def router(self) -> APIRouter:
@@ -135,6 +163,8 @@ class TabularService:
                 predictions = await service.batcher.submit(rows, len(rows), service.settings.timeout_ms / 1000)
             except DeadlineExceeded:
                 raise HTTPException(504, f"no answer within the {service.settings.timeout_ms:g} ms request timeout") from None
+            except Overloaded as exc:
+                raise overloaded(exc) from None
             except RequestFailed as failure:
                 raise HTTPException(failure.status, failure.message) from None
             return JSONResponse({"model_version": service.model_version, "predictions": predictions})
@@ -143,48 +173,82 @@ class TabularService:
         router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,
                              summary="Predict JSON rows (micro-batched with concurrent requests)")
 
-        async def predict_csv(file: UploadFile = File(..., description="CSV with the model's input columns")) -> StreamingResponse:
+        async def predict_csv(file: UploadFile = File(..., description="CSV (or gzip'd CSV) with the model's input columns; "
+                                                                     f"at most {service.settings.max_csv_bytes} bytes, after decompression")) -> StreamingResponse:
             return await service.stream_csv(file)
 
         router.add_api_route("/predict/csv", predict_csv, methods=["POST"], response_class=StreamingResponse,
-                             summary="Upload a CSV; predictions stream back as CSV, one line per input row")
+                             summary="Upload a CSV (optionally gzip'd); predictions stream back as CSV, one line per input row",
+                             responses={413: {"description": "over --max-csv-bytes (after decompression)"},
+                                        415: {"description": "not CSV (Parquet, JSON: the message names the route)"},
+                                        503: {"description": "overloaded: retry after the Retry-After header's seconds"}})
         return router
 
     async def stream_csv(self, file: UploadFile) -> StreamingResponse:
-        """The upload is read by the training loader's rules (``load_upload``: sniffed encoding and
-        delimiter, only empty cells missing), then scored and streamed back in chunks."""
+        """Read the upload (``serve.upload``: CSV only, decompressed size capped) by the training
+        loader's rules, then score it chunk by chunk through the batcher, one chunk in flight:
+        the first chunk is admitted like any request (503 when overloaded), later ones wait."""
+        if self.uploads >= self.settings.max_csv_uploads:
+            await file.close()
+            raise overloaded(Overloaded(1))
+        self.uploads += 1
+        streaming = False
         try:
-            frame = await run_in_threadpool(self._read_upload, file)
-            first = await run_in_threadpool(self._csv_chunk, frame, 0)
+            try:
+                frame = await run_in_threadpool(self._read_upload, file)
+            finally:
+                await file.close()
+            first = await self._score_chunk(frame, 0, admit=True)
+            streaming = True
+        except UploadRefused as refused:
+            raise HTTPException(refused.status, refused.message) from None
         except ForgeError as exc:
             raise HTTPException(422, str(exc)) from None
+        except Overloaded as exc:
+            raise overloaded(exc) from None
+        except DeadlineExceeded:
+            raise HTTPException(504, f"no answer within the {self.settings.timeout_ms:g} ms request timeout") from None
+        except RequestFailed as failure:
+            raise HTTPException(failure.status, failure.message) from None
         finally:
-            await file.close()
+            if not streaming:
+                self.uploads -= 1
 
         async def body() -> AsyncIterator[str]:
-            yield first
-            for start in range(self.settings.csv_chunk_rows, len(frame), self.settings.csv_chunk_rows):
-                try:
-                    chunk = await run_in_threadpool(self._csv_chunk, frame, start)
-                except (ForgeError, ValueError) as exc:  # headers are sent: say so in-band and stop
-                    yield f"# error: {str(exc).splitlines()[0][:300]}\n"
-                    break
-                yield chunk
+            try:
+                yield first
+                for start in range(self.settings.csv_chunk_rows, len(frame), self.settings.csv_chunk_rows):
+                    try:
+                        chunk = await self._score_chunk(frame, start, admit=False)
+                    except (RequestFailed, DeadlineExceeded) as exc:  # headers are sent: say so in-band and stop
+                        message = exc.message if isinstance(exc, RequestFailed) else "request timeout"
+                        yield f"# error: {message.splitlines()[0][:300]}\n"
+                        break
+                    yield chunk
+            finally:
+                self.uploads -= 1
 
         return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": header_value(self.model_version)})
 
-    def _read_upload(self, file: UploadFile) -> pd.DataFrame:
-        from forgeml.data.load import load_upload
-
-        data = self.predictor.config.data
-        return load_upload(file.file, file.filename or "upload.csv", fallback_encoding=data.encoding,
-                           fallback_delimiter=data.delimiter)
-
-    def _csv_chunk(self, frame: pd.DataFrame, start: int) -> str:
-        out = io.StringIO()
+    async def _score_chunk(self, frame: pd.DataFrame, start: int, *, admit: bool) -> str:
         part = frame.iloc[start : start + self.settings.csv_chunk_rows]
-        self.predictor.predict(part).to_csv(out, index=False, header=start == 0)
-        return out.getvalue()
+        rows = max(len(part), self.settings.max_batch_size)  # a full batch's worth: the chunk runs alone
+        return await self.batcher.submit(CsvChunk(part, header=start == 0), rows, self.settings.timeout_ms / 1000, admit=admit)
+
+    def _read_upload(self, file: UploadFile) -> pd.DataFrame:
+        import tempfile
+
+        from forgeml.data.load import load_table
+
+        name = check_declared(file.filename, file.content_type)
+        shown = Path(file.filename or "upload.csv").name or "upload.csv"
+        data = self.predictor.config.data
+        with tempfile.TemporaryDirectory(prefix="forgeml-upload-") as folder:
+            path = Path(folder) / name
+            copy_csv(file.file, path, self.settings.max_csv_bytes)
+            frame = load_table(path, name=shown, fallback_encoding=data.encoding, fallback_delimiter=data.delimiter)
+        frame.attrs.pop("base_dir", None)  # the temporary folder is gone
+        return frame
 
 
 def _as_failure(exc: Exception) -> RequestFailed:

@@ -78,9 +78,9 @@ def key_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def torch_server(saved_bundle, key_file, tmp_path_factory) -> Iterator[Server]:
-    """API keys on; small limits so the limit tests need small bodies."""
+    """API keys on; small limits so the limit tests need small bodies (a 2 s body timeout for the slow client)."""
     with serve(saved_bundle, "--api-key-file", str(key_file), "--max-rows", "50", "--max-body-bytes", "20000",
-               "--max-csv-bytes", "200000", "--max-wait-ms", "10", workdir=tmp_path_factory.mktemp("torch_server")) as server:
+               "--max-csv-bytes", "200000", "--max-wait-ms", "10", "--body-timeout-s", "2", workdir=tmp_path_factory.mktemp("torch_server")) as server:
         yield server
 
 

@@ -329,3 +329,57 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------- hostile clients
+def _rss_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _gzip_bomb(block: bytes, mebibytes: int) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    unit = block * ((1 << 20) // len(block))
+    return b"".join(packer.compress(unit) for _ in range(mebibytes)) + packer.flush()
+
+
+@pytest.mark.parametrize("block, mebibytes, status", [(b"\0", 128, 422), (b"1,2,3,4,5,6,7,8\n", 64, 413)])
+def test_decompression_bomb_is_refused_fast_without_memory_growth(torch_server, auth, block, mebibytes, status):
+    """A gzip upload of 64-128 MiB (zeros, or CSV text) is refused in under a second and the server's
+    peak memory grows by less than 50 MB: it is inflated block by block, up to the cap, never whole."""
+    bomb = _gzip_bomb(block, mebibytes)
+    assert len(bomb) < 200_000  # under the body limit: the cap after decompression must catch it
+    pid = torch_server.process.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak (VmHWM) to the current resident size
+    before = _rss_kib(pid, "VmRSS")
+    started = time.perf_counter()
+    response = httpx.post(f"{torch_server.url}/v1/predict/csv", headers=auth, timeout=30,
+                          files={"file": ("rows.csv.gz", bomb, "application/gzip")})
+    seconds = time.perf_counter() - started
+    grown_mb = (_rss_kib(pid, "VmHWM") - before) / 1024
+    assert response.status_code == status, response.text
+    assert seconds < 1.0 and grown_mb < 50, (seconds, grown_mb)
+
+
+def test_a_slow_client_is_cut_off_and_does_not_hold_up_others(torch_server, auth, rows):
+    """A client that sends headers and a little of its body, then nothing: others are answered
+    meanwhile, and it gets a 408 once the body timeout (2 s here) has passed."""
+    import socket
+
+    port = int(torch_server.url.rsplit(":", 1)[1])
+    key = auth["Authorization"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall((f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: {key}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"rows\": [").encode())
+        started = time.perf_counter()
+        for _ in range(3):
+            fast = post(torch_server, {"rows": rows[:2]}, auth)
+            assert fast.status_code == 200
+        assert time.perf_counter() - started < 1.5
+        answer = slow.recv(4096).decode("latin-1")
+        waited = time.perf_counter() - started
+    assert answer.startswith("HTTP/1.1 408") and "timed out" in answer, answer
+    assert 1.5 < waited < 6, waited
