@@ -62,7 +62,9 @@ def _ensure_registered(kind: str) -> None:
 
 def model_version(bundle: Path, manifest: dict[str, Any]) -> str:
     """``<run or bundle name>@<12 hex of the manifest's checksums>``: changes whenever any file does."""
-    digest = hashlib.sha256(repr(sorted(manifest.get("files", {}).items())).encode()).hexdigest()[:12]
+    from forgeml.bundle import model_files
+
+    digest = hashlib.sha256(repr(sorted(model_files(manifest).items())).encode()).hexdigest()[:12]  # an export does not change it
     name = bundle.resolve().parent.name if bundle.name == "bundle" else bundle.name
     return f"{name}@{digest}"
 
@@ -108,12 +110,13 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> FastAPI:
-    """Load and check the bundle now (a tampered or wrong bundle fails here, before binding a port)."""
+    """Load and check the bundle now (a corrupted, unsigned-while-a-key-is-set or wrong bundle
+    fails here, before binding a port)."""
     from forgeml.bundle import read_manifest
 
     settings = settings or ServeSettings()
     bundle = Path(bundle)
-    manifest = read_manifest(bundle)  # verifies every file's SHA-256
+    manifest = read_manifest(bundle, verify=False)  # the service's loader verifies each file as it reads it
     kind = bundle_kind(manifest)
     _ensure_registered(kind)
     if kind not in SERVICES:
