@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port."),
         backend: str = typer.Option("torch", help="torch (the bundle's own model) or onnx (onnxruntime, verified against torch at start)."),
         api_key_file: Optional[Path] = typer.Option(None, help="File with one API key per line (or sha256:<hex>); requests to /v1/ then need one."),
+        image_root: Optional[Path] = typer.Option(None, help="Image features: also accept paths to files inside this folder (by default clients send image bytes, base64)."),
         max_batch_size: int = typer.Option(64, help="Rows per forward pass when requests are batched."),
         max_wait_ms: float = typer.Option(5.0, help="How long a request may wait for others to share its batch."),
         max_rows: int = typer.Option(1000, help="Rows allowed in one JSON request."),
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         settings = ServeSettings(backend=backend, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_rows=max_rows,
                                  max_body_bytes=max_body_bytes, max_csv_bytes=max_csv_bytes, max_csv_uploads=max_csv_uploads,
                                  max_queue_rows=max_queue_rows, timeout_ms=timeout_ms, body_timeout_s=body_timeout_s,
-                                 threads=threads, api_key_file=api_key_file, device=device, max_new_tokens=max_new_tokens)
+                                 threads=threads, api_key_file=api_key_file, image_root=image_root, device=device, max_new_tokens=max_new_tokens)
         app = create_app(bundle, settings)
         print(f"serving {bundle} ({settings.backend}) on http://{host}:{port}  (docs: /docs, Ctrl-C to stop)", flush=True)
         # Graceful shutdown: on SIGTERM/Ctrl-C uvicorn stops accepting, lets in-flight requests

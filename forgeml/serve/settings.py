@@ -24,6 +24,7 @@ class ServeSettings:
     body_timeout_s: float = 30.0  # a client that sends no byte of its body for this long gets 408
     threads: int | None = 1  # torch/onnxruntime threads: the event loop needs the other core
     api_key_file: Path | None = None
+    image_root: Path | None = None  # image features: paths accepted only inside this folder (else bytes only)
     device: str = "auto"  # language models: auto (a CUDA GPU when there is one), cpu or cuda
     max_new_tokens: int = 1024  # language models: the most tokens one request may ask for
 
@@ -39,6 +40,9 @@ class ServeSettings:
         if self.max_queue_rows is not None and self.max_queue_rows < max(self.max_rows, self.max_batch_size):
             raise ConfigError(f"max-queue-rows must hold at least one full request ({max(self.max_rows, self.max_batch_size)} rows)",
                               where="--max-queue-rows", hint="raise it, or lower --max-rows")
+        if self.image_root is not None and not Path(self.image_root).is_dir():
+            raise ConfigError("the image root is not a folder", where=f"--image-root {self.image_root}",
+                              hint="give the folder whose images clients may name by path")
         if self.max_wait_ms < 0 or self.timeout_ms <= 0 or self.body_timeout_s <= 0:
             raise ConfigError("max-wait-ms must be ≥ 0, timeout-ms and body-timeout-s > 0", where="--max-wait-ms/--timeout-ms/--body-timeout-s")
 

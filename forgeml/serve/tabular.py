@@ -20,6 +20,7 @@ from forgeml.fileio import to_plain
 from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher, Overloaded
 from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
 from forgeml.serve.headers import header_value
+from forgeml.serve.images import ImageInputs
 from forgeml.serve.settings import ServeSettings
 from forgeml.serve.upload import UploadRefused, check_declared, copy_csv
 
@@ -36,10 +37,11 @@ class RequestFailed(Exception):
 
 class CsvChunk:
     """Rows of an upload scored in the batch thread, so uploads and JSON requests share one model
-    thread (and its queue's limits) instead of competing for the cores."""
+    thread (and its queue's limits) instead of competing for the cores. ``originals``: the image
+    cells as uploaded (paths or base64), written back in place of the bytes they were read into."""
 
-    def __init__(self, frame: pd.DataFrame, header: bool):
-        self.frame, self.header = frame, header
+    def __init__(self, frame: pd.DataFrame, header: bool, originals: dict[str, pd.Series]):
+        self.frame, self.header, self.originals = frame, header, originals
 
 
 def overloaded(exc: Overloaded) -> HTTPException:
@@ -60,6 +62,8 @@ class TabularService:
         self.featureset = self.predictor.featureset
         self.input_names = self.featureset.input_names
         self.number_names = {f.name for f in self.featureset.features if f.type_name == "number"}
+        image_names = [f.name for f in self.featureset.features if f.type_name == "image"]
+        self.images = ImageInputs(image_names, settings.image_root) if image_names else None
         self.targets = list(self.predictor.config.target)
         self.classes = self.predictor.class_names
         self.metrics_json = to_plain(read_json(bundle, "metrics.json") or {})
@@ -75,7 +79,9 @@ class TabularService:
     async def start(self) -> None:
         await self.batcher.start()
         # One real prediction before /readyz says yes: a model that cannot score fails at start-up.
-        await self.batcher.submit([example_row(self.featureset)], 1, timeout_s=60)
+        # The example row goes through the request model, as a client's would (base64 images → bytes).
+        example = self.Request.model_validate({"rows": [example_row(self.featureset)]})
+        await self.batcher.submit([row.model_dump(by_alias=True) for row in example.rows], 1, timeout_s=60)
 
     async def stop(self) -> None:
         await self.batcher.stop()
@@ -128,7 +134,10 @@ class TabularService:
     def _csv_text(self, chunk: CsvChunk) -> Any:
         try:
             out = io.StringIO()
-            self.predictor.predict(chunk.frame).to_csv(out, index=False, header=chunk.header)
+            answer = self.predictor.predict(chunk.frame)
+            for name, cells in chunk.originals.items():
+                answer[name] = cells.to_numpy()
+            answer.to_csv(out, index=False, header=chunk.header)
             return out.getvalue()
         except Exception as exc:
             return _as_failure(exc)
@@ -159,6 +168,8 @@ class TabularService:
 
         async def predict(body: Request) -> JSONResponse:  # type: ignore[valid-type]
             rows = [row.model_dump(by_alias=True) for row in body.rows]
+            if service.images is not None:  # paths under --image-root are read off the event loop
+                rows = await run_in_threadpool(service.images.resolve_rows, rows)
             try:
                 predictions = await service.batcher.submit(rows, len(rows), service.settings.timeout_ms / 1000)
             except DeadlineExceeded:
@@ -195,10 +206,10 @@ class TabularService:
         streaming = False
         try:
             try:
-                frame = await run_in_threadpool(self._read_upload, file)
+                frame, originals = await run_in_threadpool(self._read_upload, file)
             finally:
                 await file.close()
-            first = await self._score_chunk(frame, 0, admit=True)
+            first = await self._score_chunk(frame, originals, 0, admit=True)
             streaming = True
         except UploadRefused as refused:
             raise HTTPException(refused.status, refused.message) from None
@@ -219,7 +230,7 @@ class TabularService:
                 yield first
                 for start in range(self.settings.csv_chunk_rows, len(frame), self.settings.csv_chunk_rows):
                     try:
-                        chunk = await self._score_chunk(frame, start, admit=False)
+                        chunk = await self._score_chunk(frame, originals, start, admit=False)
                     except (RequestFailed, DeadlineExceeded) as exc:  # headers are sent: say so in-band and stop
                         message = exc.message if isinstance(exc, RequestFailed) else "request timeout"
                         yield f"# error: {message.splitlines()[0][:300]}\n"
@@ -230,12 +241,16 @@ class TabularService:
 
         return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": header_value(self.model_version)})
 
-    async def _score_chunk(self, frame: pd.DataFrame, start: int, *, admit: bool) -> str:
-        part = frame.iloc[start : start + self.settings.csv_chunk_rows]
+    async def _score_chunk(self, frame: pd.DataFrame, originals: dict[str, pd.Series], start: int, *, admit: bool) -> str:
+        end = start + self.settings.csv_chunk_rows
+        part = frame.iloc[start:end]
+        chunk = CsvChunk(part, start == 0, {name: cells.iloc[start:end] for name, cells in originals.items()})
         rows = max(len(part), self.settings.max_batch_size)  # a full batch's worth: the chunk runs alone
-        return await self.batcher.submit(CsvChunk(part, header=start == 0), rows, self.settings.timeout_ms / 1000, admit=admit)
+        return await self.batcher.submit(chunk, rows, self.settings.timeout_ms / 1000, admit=admit)
 
-    def _read_upload(self, file: UploadFile) -> pd.DataFrame:
+    def _read_upload(self, file: UploadFile) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+        """The upload as a frame (image cells read into bytes: base64, or paths under
+        --image-root) and the image cells as sent, to write back into the answer."""
         import tempfile
 
         from forgeml.data.load import load_table
@@ -248,7 +263,12 @@ class TabularService:
             copy_csv(file.file, path, self.settings.max_csv_bytes)
             frame = load_table(path, name=shown, fallback_encoding=data.encoding, fallback_delimiter=data.delimiter)
         frame.attrs.pop("base_dir", None)  # the temporary folder is gone
-        return frame
+        originals: dict[str, pd.Series] = {}
+        for name in self.images.names if self.images is not None else []:
+            if name in frame.columns:
+                originals[name] = frame[name]
+                frame[name] = pd.Series([self.images.resolve_cell(value) for value in frame[name].tolist()], index=frame.index, dtype=object)
+        return frame, originals
 
 
 def _as_failure(exc: Exception) -> RequestFailed:
