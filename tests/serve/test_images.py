@@ -15,18 +15,7 @@ from fastapi.testclient import TestClient
 from forgeml.errors import ConfigError
 from forgeml.serve.app import create_app
 from forgeml.serve.settings import ServeSettings
-from multimodal_data import shape_image, write_image_folder
-
-
-@pytest.fixture(scope="module")
-def image_bundle(tmp_path_factory) -> tuple[Path, Path]:
-    """(bundle, image folder): a one-epoch classifier of 16 px shapes; predictions need not be good."""
-    from forgeml import Pipeline
-
-    root = write_image_folder(tmp_path_factory.mktemp("shapes") / "images", per_class=6, size=16)
-    pipeline = Pipeline(target="label", overrides={"train.epochs": 1, "train.progress": False, "train.threads": 1,
-                                                   "train.bagging_folds": 1}).fit(root)
-    return pipeline.save(tmp_path_factory.mktemp("image_bundle") / "bundle"), root
+from multimodal_data import shape_image
 
 
 def b64(path: Path) -> str:
