@@ -66,14 +66,16 @@ class RequestGuard:
             if too_big:
                 return await send_error(send, 413, f"request body over the {limit}-byte limit")
         seen = 0
-        started = rejected = False
+        started = rejected = body_done = False
 
         async def counted_receive() -> dict:
             # Over the limit mid-stream, or silent too long: answer 413/408 ourselves and tell the
             # app the client left (FastAPI would turn an exception raised here into a 400).
-            nonlocal seen, started, rejected
+            nonlocal seen, started, rejected, body_done
             if rejected:
                 return {"type": "http.disconnect"}
+            if body_done:  # a streamed answer waits here for the client to leave: no deadline then
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), rules.body_timeout_s)
             except asyncio.TimeoutError:
@@ -84,6 +86,7 @@ class RequestGuard:
                                      [(b"connection", b"close")])
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     rejected = True

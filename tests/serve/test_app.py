@@ -256,3 +256,19 @@ def test_overload_is_503_with_retry_after_not_a_wall_of_504s(saved_bundle, rows)
         service.uploads = service.settings.max_csv_uploads  # as many uploads in flight as allowed
         busy = client.post("/v1/predict/csv", files={"file": ("rows.csv", "age\n1\n", "text/csv")})
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+
+
+def test_a_stream_may_outlast_the_body_timeout(saved_bundle, mixed_frame):
+    """The body timeout is for a client that stops sending; an answer streaming for longer is fine."""
+    import io
+
+    import pandas as pd
+
+    app = create_app(saved_bundle, ServeSettings(body_timeout_s=0.3, csv_chunk_rows=10))
+    service = app.state.service
+    real = service.predictor.predict
+    service.predictor.predict = lambda frame: time.sleep(0.15) or real(frame)
+    frame = mixed_frame.drop(columns=["label"]).head(60)  # 6 chunks: ~0.9 s of streaming
+    with TestClient(app) as client:
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", frame.to_csv(index=False), "text/csv")})
+    assert response.status_code == 200 and len(pd.read_csv(io.StringIO(response.text))) == 60, response.text[-300:]
