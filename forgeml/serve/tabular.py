@@ -6,6 +6,7 @@ reads the endpoint's annotations at run time, and the request model is built per
 """
 import io
 import logging
+import weakref
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
@@ -237,9 +238,15 @@ class TabularService:
                         break
                     yield chunk
             finally:
-                self.uploads -= 1
+                finished()
 
-        return StreamingResponse(body(), media_type="text/csv", headers={"x-model-version": header_value(self.model_version)})
+        stream = body()
+        # Also when the stream is dropped unstarted (the client left first): its `finally` never runs then.
+        finished = weakref.finalize(stream, self._upload_finished)
+        return StreamingResponse(stream, media_type="text/csv", headers={"x-model-version": header_value(self.model_version)})
+
+    def _upload_finished(self) -> None:
+        self.uploads -= 1
 
     async def _score_chunk(self, frame: pd.DataFrame, originals: dict[str, pd.Series], start: int, *, admit: bool) -> str:
         end = start + self.settings.csv_chunk_rows

@@ -272,3 +272,30 @@ def test_a_stream_may_outlast_the_body_timeout(saved_bundle, mixed_frame):
     with TestClient(app) as client:
         response = client.post("/v1/predict/csv", files={"file": ("rows.csv", frame.to_csv(index=False), "text/csv")})
     assert response.status_code == 200 and len(pd.read_csv(io.StringIO(response.text))) == 60, response.text[-300:]
+
+
+def test_an_upload_slot_is_freed_when_its_stream_is_never_read(saved_bundle, mixed_frame):
+    import asyncio
+    import gc
+    import io
+
+    from starlette.datastructures import Headers, UploadFile
+
+    app = create_app(saved_bundle, ServeSettings(max_csv_uploads=1))
+    service = app.state.service
+    csv = mixed_frame.drop(columns=["label"]).head(5).to_csv(index=False).encode()
+
+    async def upload_and_leave() -> None:
+        await service.batcher.start()
+        try:
+            for _ in range(3):  # with one slot, a leaked slot would make the second a 503
+                upload = UploadFile(io.BytesIO(csv), filename="rows.csv", headers=Headers({"content-type": "text/csv"}))
+                response = await service.stream_csv(upload)
+                assert service.uploads == 1
+                del response  # the client left before the answer was sent
+                gc.collect()
+                assert service.uploads == 0
+        finally:
+            await service.batcher.stop()
+
+    asyncio.run(upload_and_leave())
