@@ -9,10 +9,13 @@ each a value or an exception, so one bad request fails alone. A request larger t
 limit runs by itself; one that would overflow the current batch starts the next.
 
 Admission: with ``max_pending_rows`` set, a request that would push the rows waiting or running
-past it, or whose expected wait (batches ahead of it × a recent forward pass) is longer than its
-own deadline, is refused at once with ``Overloaded`` (the server's 503 with ``Retry-After``):
-under overload a client hears "come back in N s" in microseconds instead of a wall of 504s after
-the full timeout, and the requests that were accepted keep their normal latency.
+past it, or whose expected wait (batches ahead of it × a recent forward pass) is longer than
+``WAIT_SHARE`` of its own deadline, is refused at once with ``Overloaded`` (the server's 503 with
+``Retry-After``): under overload a client hears "come back in N s" in microseconds instead of a
+wall of 504s after the full timeout, and the accepted requests finish well inside their deadline.
+Measured at 4× capacity (a model slowed to 40 requests/s, 2 s deadline, 160 requests/s offered):
+with a quarter, 0 × 504 and accepted p99 0.56 s (0.26 s at half capacity); with the whole deadline
+as the limit, 22 × 504 in 1,280 and p99 2.0 s (the estimate lags a growing queue).
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+
+WAIT_SHARE = 0.25  # of a request's deadline that the work queued ahead of it may take
 
 
 class DeadlineExceeded(Exception):
@@ -94,7 +100,7 @@ class MicroBatcher:
     def _admit(self, rows: int, timeout_s: float) -> None:
         if self.max_pending_rows is None or not self._pending_rows:  # an idle server takes any request
             return
-        if self._pending_rows + rows > self.max_pending_rows or self.expected_wait_s() > timeout_s:
+        if self._pending_rows + rows > self.max_pending_rows or self.expected_wait_s() > WAIT_SHARE * timeout_s:
             raise Overloaded(max(1, math.ceil(self.expected_wait_s(self._pending_rows))))
 
     async def submit(self, payload: Any, rows: int, timeout_s: float, admit: bool = True) -> Any:
@@ -167,7 +173,7 @@ class MicroBatcher:
             except Exception as exc:  # run_batch isolates requests itself; this is the last resort
                 results = [exc] * len(batch)
             seconds = time.monotonic() - started
-            self._run_s = 0.8 * self._run_s + 0.2 * seconds
+            self._run_s = 0.8 * self._run_s + 0.2 * seconds if self._run_s else seconds  # the first pass sets it whole
             if self.on_batch is not None:
                 self.on_batch(sum(item.rows for item in batch), len(batch), seconds)
             for item, result in zip(batch, results):
