@@ -239,11 +239,11 @@ def verified_bundle(path: str | Path) -> Iterator[VerifiedBundle]:
 
     path = Path(path)
     manifest = read_manifest(path, verify=False)
-    folder = Path(tempfile.mkdtemp(prefix="forgeml-bundle-"))  # mode 0700: nobody else can swap a file in
+    names = [name for name in manifest["files"] if not name.startswith(EXPORTS_PREFIX)]
+    folder = Path(tempfile.mkdtemp(prefix="forgeml-bundle-", dir=_scratch_dir(path, names)))  # 0700: nobody else can swap a file in
     try:
-        for name, expected in manifest["files"].items():
-            if name.startswith(EXPORTS_PREFIX):
-                continue
+        for name in names:
+            expected = manifest["files"][name]
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
             _copy_verified(path, name, expected, target)
@@ -255,6 +255,19 @@ def verified_bundle(path: str | Path) -> Iterator[VerifiedBundle]:
             raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scratch_dir(path: Path, names: list[str]) -> str | None:
+    """Memory (/dev/shm) when it has room for twice the files: on disk the copy's folders cost
+    ~5 ms each to remove (30 ms of a 55 ms load for a bagged bundle); containers often give
+    /dev/shm only 64 MB, so large bundles go to the usual temporary folder."""
+    shm = "/dev/shm"
+    try:
+        size = sum((path / name).stat().st_size for name in names)
+        free = os.statvfs(shm)
+    except OSError:
+        return None
+    return shm if free.f_bavail * free.f_frsize > 2 * size and os.access(shm, os.W_OK) else None
 
 
 def model_files(manifest: dict[str, Any]) -> dict[str, str]:
