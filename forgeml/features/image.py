@@ -32,6 +32,9 @@ from forgeml.features.base import Feature, FitContext, OutputSpec, register
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F", "La"})
 MIN_SIZE, MAX_SIZE = 16, 224
+# Uploaded bytes (a server's clients) decode at most this many pixels, counted after JPEG's
+# reduced-scale draft: a 1 MB PNG can hold 150 megapixels, half a gigabyte once decoded.
+MAX_UPLOAD_PIXELS = 40_000_000
 _SHOWN = 5  # unreadable paths named in a message
 
 
@@ -85,6 +88,9 @@ def decode(path: Source, size: int, channels: int, resize: str) -> np.ndarray:
     try:
         with _open(path) as image:
             image.draft("L" if channels == 1 else "RGB", (size, size))  # JPEG: decode at a reduced scale when much larger
+            if isinstance(path, bytes) and image.width * image.height > MAX_UPLOAD_PIXELS:
+                raise ImageReadError(f"too large to decode ({image.width}×{image.height} pixels; at most "
+                                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels): resize it first")
             image.load()  # raises on truncated files
             image = _to_mode(image, channels)
             image = _RESIZERS[resize](image, size)

@@ -105,3 +105,21 @@ def test_csv_upload_reads_image_cells_as_base64_or_under_the_root(image_bundle, 
 def test_image_root_must_be_a_folder(tmp_path):
     with pytest.raises(ConfigError, match="image root"):
         ServeSettings(image_root=tmp_path / "nope")
+
+
+def test_an_uploaded_pixel_bomb_is_refused_before_decoding(image_bundle, monkeypatch):
+    """A small file can hold a huge picture; uploads decode at most MAX_UPLOAD_PIXELS (lowered here)."""
+    from PIL import Image
+
+    import forgeml.features.image as image_module
+
+    bundle, _ = image_bundle
+    monkeypatch.setattr(image_module, "MAX_UPLOAD_PIXELS", 100 * 100)
+    big = io.BytesIO()
+    Image.new("L", (400, 300), 0).save(big, format="PNG")
+    small = io.BytesIO()
+    Image.new("L", (90, 90), 0).save(small, format="PNG")
+    with TestClient(create_app(bundle)) as client:
+        refused = predict(client, base64.b64encode(big.getvalue()).decode())
+        assert refused["status"] == 422 and "too large to decode (400×300 pixels" in refused["error"]
+        assert predict(client, base64.b64encode(small.getvalue()).decode())["status"] == 200
