@@ -1,7 +1,8 @@
 """Image features at serve time: clients send the image's bytes, not a path on the server.
 
 By default an image field takes base64 bytes (a ``data:image/png;base64,...`` URL too), in JSON
-and in CSV cells alike; the server never opens a path a client names. ``forgeml serve
+and in CSV cells alike, and a CSV upload may carry the image files beside it (multipart parts
+``images``, named by the cells); the server never opens a path a client names. ``forgeml serve
 --image-root DIR`` also accepts paths (``{"path": "cats/1.png"}`` in JSON, the cell itself in a
 CSV upload), resolved inside DIR: regular files only (a FIFO or a tty would wedge the scoring
 thread, so they are opened non-blocking and refused), no escape by ``..`` or a symlink (checked
@@ -59,10 +60,13 @@ class ImageInputs:
             out.append(row)
         return out
 
-    def resolve_cell(self, value: Any) -> Any:
-        """A CSV cell: a path under the root when there is one, else base64; bytes or the row's error."""
+    def resolve_cell(self, value: Any, uploaded: dict[str, bytes] | None = None) -> Any:
+        """A CSV cell: the file uploaded with the CSV under that name, else a path under the root
+        when there is one, else base64; bytes or the row's error."""
         if not isinstance(value, str) or not value.strip():
             return None
+        if uploaded and value.strip() in uploaded:
+            return uploaded[value.strip()]
         if self.root is not None:
             return self.read(value)
         try:

@@ -185,21 +185,30 @@ class TabularService:
         router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,
                              summary="Predict JSON rows (micro-batched with concurrent requests)")
 
-        async def predict_csv(file: UploadFile = File(..., description="CSV (or gzip'd CSV) with the model's input columns; "
-                                                                     f"at most {service.settings.max_csv_bytes} bytes, after decompression")) -> StreamingResponse:
-            return await service.stream_csv(file)
+        csv_description = (f"CSV (or gzip'd CSV) with the model's input columns; at most {service.settings.max_csv_bytes} bytes, "
+                           "after decompression")
 
-        router.add_api_route("/predict/csv", predict_csv, methods=["POST"], response_class=StreamingResponse,
+        async def predict_csv(file: UploadFile = File(..., description=csv_description)) -> StreamingResponse:
+            return await service.stream_csv(file, [])
+
+        async def predict_csv_images(file: UploadFile = File(..., description=csv_description),
+                                     images: list[UploadFile] = File([], description="image files that image cells name by file name "
+                                                                                     "(curl -F file=@rows.csv -F images=@cat.png)")) -> StreamingResponse:
+            return await service.stream_csv(file, images)
+
+        router.add_api_route("/predict/csv", predict_csv_images if self.images is not None else predict_csv, methods=["POST"],
+                             response_class=StreamingResponse,
                              summary="Upload a CSV (optionally gzip'd); predictions stream back as CSV, one line per input row",
                              responses={413: {"description": "over --max-csv-bytes (after decompression)"},
                                         415: {"description": "not CSV (Parquet, JSON: the message names the route)"},
                                         503: {"description": "overloaded: retry after the Retry-After header's seconds"}})
         return router
 
-    async def stream_csv(self, file: UploadFile) -> StreamingResponse:
+    async def stream_csv(self, file: UploadFile, images: list[UploadFile]) -> StreamingResponse:
         """Read the upload (``serve.upload``: CSV only, decompressed size capped) by the training
         loader's rules, then score it chunk by chunk through the batcher, one chunk in flight:
-        the first chunk is admitted like any request (503 when overloaded), later ones wait."""
+        the first chunk is admitted like any request (503 when overloaded), later ones wait.
+        ``images``: files uploaded beside the CSV, which image cells name by file name."""
         if self.uploads >= self.settings.max_csv_uploads:
             await file.close()
             raise overloaded(Overloaded(1))
@@ -207,9 +216,10 @@ class TabularService:
         streaming = False
         try:
             try:
-                frame, originals = await run_in_threadpool(self._read_upload, file)
+                frame, originals = await run_in_threadpool(self._read_upload, file, images)
             finally:
-                await file.close()
+                for upload in (file, *images):
+                    await upload.close()
             first = await self._score_chunk(frame, originals, 0, admit=True)
             streaming = True
         except UploadRefused as refused:
@@ -255,9 +265,9 @@ class TabularService:
         rows = max(len(part), self.settings.max_batch_size)  # a full batch's worth: the chunk runs alone
         return await self.batcher.submit(chunk, rows, self.settings.timeout_ms / 1000, admit=admit)
 
-    def _read_upload(self, file: UploadFile) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-        """The upload as a frame (image cells read into bytes: base64, or paths under
-        --image-root) and the image cells as sent, to write back into the answer."""
+    def _read_upload(self, file: UploadFile, images: list[UploadFile]) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+        """The upload as a frame (image cells read into bytes: a file uploaded with it, base64, or
+        a path under --image-root) and the image cells as sent, to write back into the answer."""
         import tempfile
 
         from forgeml.data.load import load_table
@@ -271,10 +281,12 @@ class TabularService:
             frame = load_table(path, name=shown, fallback_encoding=data.encoding, fallback_delimiter=data.delimiter)
         frame.attrs.pop("base_dir", None)  # the temporary folder is gone
         originals: dict[str, pd.Series] = {}
+        uploaded = {Path(image.filename).name: image.file.read() for image in images if image.filename}  # within the body limit
         for name in self.images.names if self.images is not None else []:
             if name in frame.columns:
                 originals[name] = frame[name]
-                frame[name] = pd.Series([self.images.resolve_cell(value) for value in frame[name].tolist()], index=frame.index, dtype=object)
+                cells = [self.images.resolve_cell(value, uploaded) for value in frame[name].tolist()]
+                frame[name] = pd.Series(cells, index=frame.index, dtype=object)
         return frame, originals
 
 

@@ -290,7 +290,7 @@ def test_an_upload_slot_is_freed_when_its_stream_is_never_read(saved_bundle, mix
         try:
             for _ in range(3):  # with one slot, a leaked slot would make the second a 503
                 upload = UploadFile(io.BytesIO(csv), filename="rows.csv", headers=Headers({"content-type": "text/csv"}))
-                response = await service.stream_csv(upload)
+                response = await service.stream_csv(upload, [])
                 assert service.uploads == 1
                 del response  # the client left before the answer was sent
                 gc.collect()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -123,3 +124,23 @@ def test_an_uploaded_pixel_bomb_is_refused_before_decoding(image_bundle, monkeyp
         refused = predict(client, base64.b64encode(big.getvalue()).decode())
         assert refused["status"] == 422 and "too large to decode (400×300 pixels" in refused["error"]
         assert predict(client, base64.b64encode(small.getvalue()).decode())["status"] == 200
+
+
+def test_csv_upload_with_the_images_beside_it(image_bundle):
+    """curl -F file=@rows.csv -F images=@a.png -F images=@b.png: cells name the uploaded files."""
+    bundle, root = image_bundle
+    first, second = root / "left" / "left_004.png", root / "stripes" / "stripes_004.png"
+    csv = pd.DataFrame({"image": ["a.png", "b.png", "c.png"]}).to_csv(index=False)
+    files = [("file", ("rows.csv", csv, "text/csv")), ("images", ("a.png", first.read_bytes(), "image/png")),
+             ("images", ("b.png", second.read_bytes(), "image/png"))]
+    app = create_app(bundle)
+    want = app.state.service.predictor.predict(pd.DataFrame({"image": [str(first), str(second)]}))
+    with TestClient(app) as client:
+        response = client.post("/v1/predict/csv", files=files)
+        schema = client.get("/openapi.json").json()
+    assert response.status_code == 200, response.text
+    got = pd.read_csv(io.StringIO(response.text))
+    assert got["image"].tolist() == ["a.png", "b.png", "c.png"]
+    assert got["label_prediction"].tolist()[:2] == want["label_prediction"].tolist()
+    assert pd.isna(got.loc[2, "label_prediction"]) and "--image-root" in got.loc[2, "error"]  # not uploaded, and no root
+    assert "images" in json.dumps(schema["components"]["schemas"])
