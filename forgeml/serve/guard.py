@@ -18,8 +18,8 @@ from forgeml.serve.auth import is_authorized, presented_key
 @dataclass
 class GuardRules:
     # /docs and /openapi.json show training categories and clip ranges: as private as /v1/
-    protected_prefixes: tuple[str, ...] = ("/v1/", "/docs", "/openapi.json")
-    browser_prefixes: tuple[str, ...] = ("/docs", "/openapi.json")  # 401 asks a browser for the key (HTTP Basic)
+    protected_prefixes: tuple[str, ...] = ("/v1/", "/docs", "/redoc", "/openapi.json")
+    browser_prefixes: tuple[str, ...] = ("/docs", "/redoc", "/openapi.json")  # 401 asks a browser for the key (HTTP Basic)
     key_digests: tuple[bytes, ...] | None = None  # None: no API keys required
     max_body_bytes: int = 1 << 20
     body_limits: dict[str, int] = field(default_factory=dict)  # path → limit (uploads)

@@ -184,6 +184,8 @@ def test_docs_work_offline_from_local_assets(saved_bundle):
         assert script.status_code == 200 and "SwaggerUIBundle" in script.text[:2000]
         assert script.headers["content-type"].startswith("text/javascript")
         assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+        redoc = client.get("/redoc")
+        assert redoc.status_code == 200 and "/docs/assets/redoc.standalone.js" in redoc.text and "googleapis" not in redoc.text
         assert client.get("/docs/assets/..%2Fcore.py").status_code == 404  # only the listed files
         assert client.get("/openapi.json").status_code == 200  # no keys set: public, as before
 

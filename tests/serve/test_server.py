@@ -160,7 +160,7 @@ def test_api_keys(torch_server, rows):
 
 def test_docs_and_openapi_need_the_key_and_a_browser_is_asked_for_it(torch_server, auth):
     """The schema lists training categories and clip ranges: with keys set it is as private as /v1/."""
-    for path in ("/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js"):
+    for path in ("/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js", "/redoc"):
         refused = httpx.get(f"{torch_server.url}{path}")
         assert refused.status_code == 401, path
         assert refused.headers["www-authenticate"].startswith("Basic")  # the browser's own key prompt
