@@ -93,9 +93,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words for non-UTF-8
-        return JSONResponse({"detail": [{"field": "body", "message": "malformed JSON: not UTF-8 text"}],
-                             "error": "body: malformed JSON: not UTF-8 text"}, status_code=422)
+    if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words for non-UTF-8 or too deep
+        words = "malformed JSON: not UTF-8 text, or nested too deeply"
+        return JSONResponse({"detail": [{"field": "body", "message": words}], "error": f"body: {words}"}, status_code=422)
     return JSONResponse({"detail": [{"field": None, "message": message}], "error": message},
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 

@@ -234,6 +234,7 @@ def test_null_is_a_missing_value(torch_server, auth, rows):
     (b'{"rows": [1]}', 422, "rows[0]"),
     (b'{"rows": [{}], "extra": 1}', 422, "extra"),
     (b"\xff\xfe\x00", 422, ""),
+    (b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}", 422, "nested too deeply"),  # a recursion bomb, under the body limit
 ])
 def test_malformed_bodies(torch_server, auth, data, status, words):
     response = raw(torch_server, data, auth)
