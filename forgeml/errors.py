@@ -36,7 +36,7 @@ class ConfigError(ForgeError):
 
 
 class BundleError(ForgeError):
-    """A model bundle is missing, corrupted, tampered with or not a forgeml bundle."""
+    """A model bundle is missing, corrupted, badly signed or not a forgeml bundle."""
 
 
 class CheckpointError(ForgeError):

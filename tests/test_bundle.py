@@ -137,3 +137,112 @@ def test_loading_never_unpickles(saved_bundle, mixed_frame, monkeypatch):
 def test_a_bundle_can_move(saved_bundle, tmp_path, mixed_frame):
     moved = Path(shutil.copytree(saved_bundle, tmp_path / "elsewhere" / "model"))
     assert len(Pipeline.load(moved).predict(mixed_frame.head(3))) == 3
+
+
+# ----------------------------------------------------------------------------- integrity
+def _rewrite_manifest(bundle: Path, change) -> None:
+    manifest = _manifest(bundle)
+    change(manifest)
+    (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["../outside.json", "/etc/hostname", "fold0/../../x", "a//b", "C:evil", "manifest.json"])
+def test_unsafe_names_in_the_manifest_are_refused(bundle_copy, name):
+    _rewrite_manifest(bundle_copy, lambda m: m["files"].__setitem__(name, "0" * 64))
+    with pytest.raises(BundleError, match="unsafe file name"):
+        Pipeline.load(bundle_copy)
+
+
+def test_a_file_the_loader_reads_must_be_listed(bundle_copy):
+    _rewrite_manifest(bundle_copy, lambda m: m["files"].pop("features.json"))
+    with pytest.raises(BundleError, match="features.json is not listed"):
+        load_predictor(bundle_copy)
+    from forgeml.bundle import read_json
+
+    _rewrite_manifest(bundle_copy, lambda m: m["files"].pop("metrics.json"))  # on disk, but not listed
+
+    with pytest.raises(BundleError, match="metrics.json is not listed"):
+        read_json(bundle_copy, "metrics.json")
+    assert read_json(bundle_copy, "no_such.json") is None  # older bundles lack some files
+
+
+def test_the_bytes_parsed_are_the_bytes_checked_and_each_file_is_read_once(saved_bundle, bundle_copy, monkeypatch):
+    """A file swapped on disk right after its check is never parsed: the loader reads the
+    verified copy. And loading opens each bundle file exactly once (no check-then-read-again)."""
+    import sys
+
+    import forgeml.bundle as bundle_module
+
+    real = bundle_module._copy_verified
+
+    def swap_after_check(root, name, expected, target):
+        real(root, name, expected, target)
+        if name == "features.json":
+            (root / name).write_text("{}", encoding="utf-8")  # a swap between the check and the parse
+
+    monkeypatch.setattr(bundle_module, "_copy_verified", swap_after_check)
+    assert load_predictor(bundle_copy).featureset.input_names  # the checked bytes were parsed
+    monkeypatch.setattr(bundle_module, "_copy_verified", real)
+    with pytest.raises(BundleError, match="features.json is corrupted"):
+        load_predictor(bundle_copy)
+
+    opened: list[str] = []
+    root = str(saved_bundle.resolve())
+    watching = [True]
+
+    def audit(event, args):
+        if watching[0] and event == "open" and isinstance(args[0], (str, Path)) and str(args[0]).startswith(root):
+            opened.append(Path(args[0]).relative_to(root).as_posix())
+
+    sys.addaudithook(audit)  # audit hooks cannot be removed: this one goes quiet after the load
+    try:
+        load_predictor(saved_bundle.resolve())
+    finally:
+        watching[0] = False
+    assert sorted(opened) == sorted([MANIFEST, *_manifest(saved_bundle)["files"]])
+
+
+def test_a_fifo_in_place_of_a_file_is_refused_without_hanging(bundle_copy):
+    import os
+
+    (bundle_copy / "model_card.md").unlink()
+    os.mkfifo(bundle_copy / "model_card.md")  # reading it would block forever
+    with pytest.raises(BundleError, match="model_card.md is not a regular file"):
+        load_predictor(bundle_copy)
+
+
+def test_an_optional_signature_detects_what_checksums_cannot(fitted_pipeline, tmp_path, monkeypatch, mixed_frame):
+    """Checksums catch corruption; an edit that also fixes the checksum needs the HMAC key to catch."""
+    from forgeml.bundle import SIGNING_KEY_ENV
+
+    unsigned = _write(fitted_pipeline, tmp_path / "unsigned")
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    signed = _write(fitted_pipeline, tmp_path / "signed")
+    assert _manifest(signed)["signature"]["algorithm"] == "hmac-sha256"
+    assert len(load_predictor(signed).predict(mixed_frame.head(2))) == 2
+    with pytest.raises(BundleError, match="not signed"):
+        load_predictor(unsigned)
+
+    def edit_consistently(manifest):  # change a file and write its new checksum, as an attacker would
+        metrics = signed / "metrics.json"
+        metrics.write_text('{"accuracy": 1.0}\n', encoding="utf-8")
+        manifest["files"]["metrics.json"] = hashlib.sha256(metrics.read_bytes()).hexdigest()
+
+    _rewrite_manifest(signed, edit_consistently)
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_predictor(signed)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "another key")
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_predictor(unsigned.parent / "signed")
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    assert load_predictor(signed)  # without the key only checksums are checked, and they hold
+    assert load_predictor(unsigned)
+
+
+def test_a_bundle_written_by_an_earlier_version_loads(saved_bundle, tmp_path, mixed_frame):
+    """Before this version: no signature, exports/manifest.json beside the checksums, not in them."""
+    old = Path(shutil.copytree(saved_bundle, tmp_path / "old"))
+    (old / "exports").mkdir()
+    (old / "exports" / "manifest.json").write_text('{"format": "forgeml-exports", "exports": {}}', encoding="utf-8")
+    assert "signature" not in _manifest(old)
+    assert len(Pipeline.load(old).predict(mixed_frame.head(3))) == 3

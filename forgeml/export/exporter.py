@@ -6,6 +6,11 @@ file back with its own runtime → compare with the *unmodified* eager model on 
 every code and token id) at batch 1 and batch N → only then move it into ``<bundle>/exports/``
 and record it, with its SHA-256 and the bundle's weights checksum, in ``exports/manifest.json``.
 A mismatch above the tolerance raises ``ExportError`` and leaves nothing behind.
+
+The bundle's own ``manifest.json`` then lists ``exports/manifest.json`` and every export file
+with their SHA-256 (re-signed when ``FORGEML_BUNDLE_KEY`` is set), so an export is checked like
+any other bundle file: a loader uses it only if its bytes match. Exports written before that
+(not listed) are ignored by the onnx backend, which exports in memory instead.
 """
 from __future__ import annotations
 
@@ -41,7 +46,9 @@ class ExportResult:
 
 def weights_checksum(manifest: dict[str, Any]) -> str:
     """What ties an export to the bundle it came from: the weights file's recorded SHA-256."""
-    files = manifest.get("files", {})
+    from forgeml.bundle import model_files
+
+    files = model_files(manifest)  # not the exports themselves: exporting must not change it
     weights = {name: digest for name, digest in files.items() if name.rsplit("/", 1)[-1] == "weights.safetensors"}
     if len(weights) == 1:
         return next(iter(weights.values()))
@@ -128,13 +135,12 @@ def export_bundle(bundle: str | os.PathLike, fmt: str, *, data: Any = None, tole
     from forgeml.bundle import _sha256, load_predictor, read_manifest
     from forgeml.export.formats import FORMATS
     from forgeml.export.native import NATIVE_FORMATS
-    from forgeml.fileio import atomic_write_json
 
     if fmt not in FORMATS and fmt not in NATIVE_FORMATS:
         raise ExportError(f"unknown export format {fmt!r}", hint=f"use one of {sorted([*FORMATS, *NATIVE_FORMATS])}")
     bundle = Path(bundle)
     predictor = load_predictor(bundle)
-    manifest = read_manifest(bundle)
+    manifest = read_manifest(bundle, verify=False)  # load_predictor has just verified the files
     native = NATIVE_FORMATS.get(fmt)
     if native is not None:
         native.check(predictor, str(bundle))
@@ -163,31 +169,64 @@ def export_bundle(bundle: str | os.PathLike, fmt: str, *, data: Any = None, tole
     exports[fmt] = {"file": final.name, "sha256": digest, **({"sha256_by_file": digests} if len(digests) > 1 else {}),
                     "weights_sha256": weights_checksum(manifest),
                     "max_abs_diff": worst, "rows_checked": rows, "tolerance": tolerance, **info}
-    atomic_write_json(target_dir / EXPORT_MANIFEST, {"format": "forgeml-exports", "exports": exports})
+    record_exports(bundle, manifest, {"format": "forgeml-exports", "exports": exports}, digests)
     return ExportResult(fmt, final, digest, worst, rows)
 
 
-def read_exports(bundle: Path) -> dict[str, Any]:
-    file = Path(bundle) / EXPORTS_DIR / EXPORT_MANIFEST
+def record_exports(bundle: Path, manifest: dict[str, Any], export_manifest: dict[str, Any], digests: dict[str, str]) -> None:
+    """Write ``exports/manifest.json``, then list it and the new files in the bundle's manifest
+    (re-signed), each atomically: a crash between the two leaves an export the loader ignores."""
+    from forgeml.bundle import MANIFEST, sign, signing_key
+    from forgeml.fileio import _json_default, atomic_write_json, atomic_write_text
+
+    if "signature" in manifest and signing_key() is None:
+        raise ExportError("the bundle is signed: recording an export in it needs its key", where=str(bundle),
+                          hint="set FORGEML_BUNDLE_KEY to the key it was signed with and export again")
+    text = json.dumps(export_manifest, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        atomic_write_text(bundle / EXPORTS_DIR / EXPORT_MANIFEST, text)
+        files = dict(manifest["files"])
+        files[f"{EXPORTS_DIR}/{EXPORT_MANIFEST}"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        files.update({f"{EXPORTS_DIR}/{name}": digest for name, digest in digests.items()})
+        atomic_write_json(bundle / MANIFEST, sign({**manifest, "files": files}))
+    except OSError as exc:
+        raise BundleError(f"could not record the export ({exc.strerror or exc})", where=str(bundle), hint="check the folder's permissions and free space") from exc
+
+
+def read_exports(bundle: Path) -> dict[str, Any]:
+    """The exports recorded in the bundle's manifest (verified); {} for none or for exports
+    written before the bundle's manifest listed them."""
+    from forgeml.bundle import read_manifest, read_verified
+
+    name = f"{EXPORTS_DIR}/{EXPORT_MANIFEST}"
+    manifest = read_manifest(bundle, verify=False)
+    if name not in manifest["files"]:
         return {}
+    try:
+        data = json.loads(read_verified(bundle, name, manifest))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BundleError(f"{name} does not parse", where=str(bundle), hint=f"delete {EXPORTS_DIR}/ and export again") from None
     return data.get("exports", {}) if isinstance(data, dict) else {}
 
 
-def verified_export(bundle: Path, fmt: str, manifest: dict[str, Any]) -> Path | None:
-    """The export file for ``fmt`` if it exists, is unchanged and belongs to these weights."""
-    from forgeml.bundle import _sha256
+def verified_export(bundle: Path, fmt: str, manifest: dict[str, Any]) -> bytes | None:
+    """The bytes of the export for ``fmt``, if it is recorded, unchanged and from these weights
+    (the bytes returned are the bytes hashed); None if there is none to use."""
+    from forgeml.bundle import read_verified
 
     entry = read_exports(bundle).get(fmt)
     if not entry:
         return None
-    path = Path(bundle) / EXPORTS_DIR / entry.get("file", "")
-    if not path.is_file():
+    name = f"{EXPORTS_DIR}/{entry.get('file', '')}"
+    if not (Path(bundle) / name).is_file():
         return None
     if entry.get("weights_sha256") != weights_checksum(manifest):
-        raise BundleError(f"exports/{path.name} was made from other weights", where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`")
-    if _sha256(path) != entry.get("sha256"):
-        raise BundleError(f"exports/{path.name} was changed after export (checksum mismatch)", where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`")
-    return path
+        raise BundleError(f"{name} was made from other weights", where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`")
+    try:
+        data = read_verified(bundle, name)
+    except BundleError as exc:
+        raise BundleError(exc.message, where=str(bundle), hint=f"re-run `forgeml export {bundle} --format {fmt}`") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise BundleError(f"{name} is corrupted (checksum mismatch with exports/manifest.json)", where=str(bundle),
+                          hint=f"re-run `forgeml export {bundle} --format {fmt}`")
+    return data

@@ -9,10 +9,16 @@ touches the train split only and costs torch ops, not Pillow calls.
 
 A missing, non-image or truncated file is never a crash mid-epoch: before the split, those rows
 are dropped (counted, the first paths named in the cleaning report); at predict time each such
-row gets an error entry and the others are predicted.
+row gets an error entry and the others are predicted, and nothing about the failure is kept (the
+file may be there next time).
+
+A cell may also hold the image's bytes (``bytes``): the server decodes what clients upload without
+a path ever reaching this module (``forgeml.serve.images``), or an ``ImageReadError`` it already
+met (a path refused outside ``--image-root``), reported as that row's error.
 """
 from __future__ import annotations
 
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +32,9 @@ from forgeml.features.base import Feature, FitContext, OutputSpec, register
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F", "La"})
 MIN_SIZE, MAX_SIZE = 16, 224
+# Uploaded bytes (a server's clients) decode at most this many pixels, counted after JPEG's
+# reduced-scale draft: a 1 MB PNG can hold 150 megapixels, half a gigabyte once decoded.
+MAX_UPLOAD_PIXELS = 40_000_000
 _SHOWN = 5  # unreadable paths named in a message
 
 
@@ -33,37 +42,55 @@ class ImageReadError(Exception):
     """One file could not be used; the message says why in a few words."""
 
 
-def resolve_path(value: Any, base_dir: str | None) -> Path | None:
+Source = Any  # Path | bytes | ImageReadError | None: where one row's image comes from
+
+
+def resolve_path(value: Any, base_dir: str | None) -> Source:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, ImageReadError):
+        return value
     if not isinstance(value, str) or not value.strip():
         return None
     path = Path(value.strip()).expanduser()
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
-def read_header(path: Path | None) -> tuple[int, int, str]:
+def _open(source: Source) -> Any:
+    from PIL import Image
+
+    if source is None:
+        raise ImageReadError("no path")
+    if isinstance(source, ImageReadError):
+        raise source
+    if isinstance(source, bytes):
+        return Image.open(io.BytesIO(source))
+    return Image.open(source)
+
+
+def read_header(path: Source) -> tuple[int, int, str]:
     """(width, height, mode) without decoding the pixels."""
     from PIL import Image, UnidentifiedImageError
 
-    if path is None:
-        raise ImageReadError("no path")
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise ImageReadError("file not found")
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             return image.width, image.height, image.mode
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageReadError("not an image" if isinstance(exc, UnidentifiedImageError) else f"unreadable ({exc.__class__.__name__})") from None
 
 
-def decode(path: Path | None, size: int, channels: int, resize: str) -> np.ndarray:
-    """Decode one file to uint8 [C, size, size]; ``ImageReadError`` if that is impossible."""
+def decode(path: Source, size: int, channels: int, resize: str) -> np.ndarray:
+    """Decode one file (or image bytes) to uint8 [C, size, size]; ``ImageReadError`` if that is impossible."""
     from PIL import Image, UnidentifiedImageError
 
-    if path is None:
-        raise ImageReadError("no path")
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             image.draft("L" if channels == 1 else "RGB", (size, size))  # JPEG: decode at a reduced scale when much larger
+            if isinstance(path, bytes) and image.width * image.height > MAX_UPLOAD_PIXELS:
+                raise ImageReadError(f"too large to decode ({image.width}×{image.height} pixels; at most "
+                                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels): resize it first")
             image.load()  # raises on truncated files
             image = _to_mode(image, channels)
             image = _RESIZERS[resize](image, size)
@@ -76,6 +103,19 @@ def decode(path: Path | None, size: int, channels: int, resize: str) -> np.ndarr
         text = str(exc)
         raise ImageReadError("truncated" if "truncated" in text else f"unreadable ({exc.__class__.__name__})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _key(source: Source, row: int) -> str | None:
+    """Cache key of a file; bytes and refusals get one per row (never cached, never shared)."""
+    if source is None:
+        return None
+    return str(source) if isinstance(source, Path) else f"\0row {row}"
+
+
+def _label(source: Source) -> str:
+    if source is None:
+        return "empty path"
+    return "image bytes" if isinstance(source, bytes) else "" if isinstance(source, ImageReadError) else str(source)
 
 
 def _to_mode(image, channels: int):
@@ -140,7 +180,7 @@ class ImageFeature(Feature):
         self._unreadable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ geometry
-    def _choose_geometry(self, paths: list[Path | None]) -> tuple[int, int]:
+    def _choose_geometry(self, paths: list[Source]) -> tuple[int, int]:
         """Size and channels from the files' headers (no pixels, so no statistics leak)."""
         if self.state:
             return self.state["size"], self.state["channels"]
@@ -160,37 +200,42 @@ class ImageFeature(Feature):
         channels = cfg.channels if cfg.channels != "auto" else (1 if all(mode in GRAY_MODES for *_, mode in headers) else 3)
         return size, int(channels)
 
-    def _paths(self, column: pd.Series) -> list[Path | None]:
+    def _paths(self, column: pd.Series) -> list[Source]:
         base_dir = column.attrs.get("base_dir")
         return [resolve_path(value, base_dir) for value in column.tolist()]
 
-    def _decode_all(self, paths: list[Path | None], size: int, channels: int, *, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
+    def _decode_all(self, paths: list[Source], size: int, channels: int, *, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
+        """Decode every row. ``keep`` (training): decoded arrays and failures are remembered; at
+        predict time neither is, so a server neither grows nor refuses a file forever once fixed."""
         out = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
         errors: dict[int, str] = {}
-        todo = sorted({str(p) for p in paths if p is not None and str(p) not in self._cache and str(p) not in self._unreadable})
+        unreadable = self._unreadable if keep else {}
+        keys = [_key(source, row) for row, source in enumerate(paths)]
+        sources = {key: source for key, source in zip(keys, paths) if key is not None}
+        todo = sorted(key for key in sources if key not in self._cache and key not in unreadable)
         decoded: dict[str, np.ndarray] = {}
         if todo:
             def one(key: str) -> tuple[str, np.ndarray | str]:
                 try:
-                    return key, decode(Path(key), size, channels, self.config.resize)
+                    return key, decode(sources[key], size, channels, self.config.resize)
                 except ImageReadError as exc:
                     return key, str(exc)
 
-            with ThreadPoolExecutor(_workers()) as pool:
+            with ThreadPoolExecutor(min(_workers(), len(todo))) as pool:
                 for key, result in pool.map(one, todo):
                     if isinstance(result, str):
-                        self._unreadable[key] = result
+                        unreadable[key] = result
                     else:
                         decoded[key] = result
             if keep:
                 self._cache.update(decoded)
-        for row, path in enumerate(paths):
-            key = str(path) if path is not None else None
+        for row, (key, source) in enumerate(zip(keys, paths)):
             array = self._cache.get(key) if key is not None else None
             if array is None and key is not None:
                 array = decoded.get(key)
             if array is None:
-                errors[row] = f"{path if path is not None else 'empty path'}: {self._unreadable.get(key, 'no path') if key else 'no path'}"
+                reason = unreadable.get(key, "no path") if key else "no path"
+                errors[row] = f"{_label(source)}: {reason}" if _label(source) else reason
             else:
                 out[row] = array
         return out, errors

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeml.bundle import read_manifest, write_bundle_files
+from forgeml.bundle import verified_bundle, write_bundle_files
 from forgeml.errors import BundleError
 from forgeml.lm.config import LMConfig
 
@@ -48,20 +48,28 @@ def write_lm_bundle(path: str | Path, model: Any, tokenizer_json: str, config: L
 
 def load_lm(path: str | Path, device: str = "auto") -> LMBundle:
     """Verify checksums, then rebuild the GPT and its tokenizer from plain files (no pickle).
-    ``device``: auto (a CUDA GPU when there is one), cpu or cuda."""
+    ``device``: auto (a CUDA GPU when there is one), cpu or cuda. The files are parsed from the
+    verified copy ``verified_bundle`` makes, so what is parsed is what was checked."""
     path = Path(path)
-    manifest = read_manifest(path)
-    if manifest.get("task") != TASK:
-        raise BundleError(f"not a language-model bundle (task {manifest.get('task')!r})", where=str(path),
-                          hint="use `forgeml predict` for this bundle; `forgeml lm train` writes LM bundles")
+    with verified_bundle(path) as bundle:
+        if bundle.manifest.get("task") != TASK:
+            raise BundleError(f"not a language-model bundle (task {bundle.manifest.get('task')!r})", where=str(path),
+                              hint="use `forgeml predict` for this bundle; `forgeml lm train` writes LM bundles")
+        return _load_lm(bundle.folder, path, device)
+
+
+def _load_lm(folder: Path, path: Path, device: str) -> LMBundle:
     from safetensors.torch import load_file
 
     from forgeml.lm.gpt import GPT
     from forgeml.lm.tokenizer import load_tokenizer
 
-    config = LMConfig.from_yaml(path / "config.yaml")
+    for name in ("config.yaml", "weights.safetensors", "tokenizer.json", "metrics.json"):
+        if not (folder / name).is_file():
+            raise BundleError(f"{name} is not listed in manifest.json", where=str(path), hint="restore the bundle or retrain")
+    config = LMConfig.from_yaml(folder / "config.yaml")
     model = GPT(config.model)
-    state = load_file(str(path / "weights.safetensors"))
+    state = load_file(str(folder / "weights.safetensors"))
     if config.model.tie_weights:
         state["lm_head.weight"] = state["wte.weight"]
     try:
@@ -71,8 +79,8 @@ def load_lm(path: str | Path, device: str = "auto") -> LMBundle:
     from forgeml.train.device import resolve_device
 
     model.to(resolve_device(device, where="--device")).eval()
-    tokenizer = load_tokenizer((path / "tokenizer.json").read_text(encoding="utf-8"))
-    metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    tokenizer = load_tokenizer((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     return LMBundle(model, tokenizer, config, metrics, path)
 
 

@@ -9,7 +9,8 @@ The rest comes from a *service* chosen by the bundle manifest's ``kind`` (``bund
 kind adds itself with ``register_service(kind, factory)``.
 
 Errors: a request that does not fit the schema is a 422 whose ``detail`` names each field
-(``rows[0].carat``); guard failures are 401/413/415; a request's timeout is 504. Anything else
+(``rows[0].carat``); guard failures are 401/408/413/415; a request's timeout is 504; a request refused because
+the queue is full is 503 with ``Retry-After``. Anything else
 is a bug, answered 500 without internals.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.errors import BundleError, ForgeError
+from forgeml.serve.docs import add_docs
 from forgeml.serve.guard import GuardRules, RequestGuard
 from forgeml.serve.metrics import MetricsMiddleware, ServeMetrics
 from forgeml.serve.settings import ServeSettings
@@ -60,7 +62,9 @@ def _ensure_registered(kind: str) -> None:
 
 def model_version(bundle: Path, manifest: dict[str, Any]) -> str:
     """``<run or bundle name>@<12 hex of the manifest's checksums>``: changes whenever any file does."""
-    digest = hashlib.sha256(repr(sorted(manifest.get("files", {}).items())).encode()).hexdigest()[:12]
+    from forgeml.bundle import model_files
+
+    digest = hashlib.sha256(repr(sorted(model_files(manifest).items())).encode()).hexdigest()[:12]  # an export does not change it
     name = bundle.resolve().parent.name if bundle.name == "bundle" else bundle.name
     return f"{name}@{digest}"
 
@@ -89,9 +93,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words for non-UTF-8
-        return JSONResponse({"detail": [{"field": "body", "message": "malformed JSON: not UTF-8 text"}],
-                             "error": "body: malformed JSON: not UTF-8 text"}, status_code=422)
+    if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words for non-UTF-8 or too deep
+        words = "malformed JSON: not UTF-8 text, or nested too deeply"
+        return JSONResponse({"detail": [{"field": "body", "message": words}], "error": f"body: {words}"}, status_code=422)
     return JSONResponse({"detail": [{"field": None, "message": message}], "error": message},
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
@@ -106,12 +110,13 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> FastAPI:
-    """Load and check the bundle now (a tampered or wrong bundle fails here, before binding a port)."""
+    """Load and check the bundle now (a corrupted, unsigned-while-a-key-is-set or wrong bundle
+    fails here, before binding a port)."""
     from forgeml.bundle import read_manifest
 
     settings = settings or ServeSettings()
     bundle = Path(bundle)
-    manifest = read_manifest(bundle)  # verifies every file's SHA-256
+    manifest = read_manifest(bundle, verify=False)  # the service's loader verifies each file as it reads it
     kind = bundle_kind(manifest)
     _ensure_registered(kind)
     if kind not in SERVICES:
@@ -140,8 +145,9 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
             app.state.ready = False  # uvicorn has stopped accepting; in-flight requests have finished
             await service.stop()
 
-    app = FastAPI(title=f"forgeml: {version}", version=version, lifespan=lifespan,
+    app = FastAPI(title=f"forgeml: {version}", version=version, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Predictions from the forgeml bundle {bundle} ({kind}, backend {settings.backend}).")
+    add_docs(app)
     app.state.ready = False
     app.state.service = service
     app.state.metrics = metrics
@@ -169,7 +175,9 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
     app.add_exception_handler(ForgeError, _forge_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(RequestGuard, rules=GuardRules(key_digests=key_digests, max_body_bytes=settings.max_body_bytes,
-                                                      body_limits=service.body_limits, json_paths=service.json_paths))
+                                                      body_limits=service.body_limits, json_paths=service.json_paths,
+                                                      multipart_paths=getattr(service, "multipart_paths", set()),
+                                                      body_timeout_s=settings.body_timeout_s))
     known = {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)} | set(service.json_paths) | set(service.body_limits)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)  # outermost: counts guard answers too
     return app

@@ -2,7 +2,9 @@
 
 The file holds one key per line (``#`` comments and blank lines ignored); a line
 ``sha256:<64 hex>`` is a key already hashed, so the file itself need not hold secrets.
-Clients send ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+Clients send ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; a browser opening ``/docs``
+sends HTTP Basic (``Authorization: Basic base64(user:key)``, the user name ignored), which it asks
+for once and then attaches to every request of the page, "Try it out" included.
 """
 from __future__ import annotations
 
@@ -42,8 +44,21 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
     if value is None:
         auth = headers.get(b"authorization", b"")
         scheme, _, token = auth.partition(b" ")
-        value = token.strip() if scheme.lower() == b"bearer" else None
+        scheme = scheme.lower()
+        value = token.strip() if scheme == b"bearer" else _basic_password(token.strip()) if scheme == b"basic" else None
     return value.decode("latin-1") if value else None
+
+
+def _basic_password(token: bytes) -> bytes | None:
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    _, colon, password = decoded.partition(b":")
+    return password if colon else None
 
 
 def is_authorized(key: str | None, digests: tuple[bytes, ...]) -> bool:

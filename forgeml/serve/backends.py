@@ -2,7 +2,7 @@
 
 ``torch`` is the bundle's own estimator (eager PyTorch; for a LightGBM bundle, LightGBM).
 ``onnx`` swaps in onnxruntime running the bundle's verified ONNX export: the one in
-``<bundle>/exports`` when present and unchanged, else one exported in memory at start-up (the
+``<bundle>/exports`` when the bundle's manifest lists it and its bytes match, else one exported in memory at start-up (the
 bundle folder may be read-only). Either way the ONNX graph is checked against eager PyTorch on
 load, so the two backends give the same answers (within 1e-4) or the server refuses to start.
 """
@@ -38,10 +38,8 @@ def _onnx(predictor: Any, bundle: Path, manifest: dict[str, Any], threads: int |
     from forgeml.predict import Predictor
 
     require_torch_bundle(predictor, str(bundle))
-    path = verified_export(bundle, "onnx", manifest)
-    if path is not None:
-        model = path.read_bytes()
-    else:
+    model = verified_export(bundle, "onnx", manifest)
+    if model is None:
         with tempfile.TemporaryDirectory(prefix="forgeml-onnx-") as scratch:
             exported, *_ = build_verified(predictor, "onnx", Path(scratch))
             model = exported.read_bytes()

@@ -26,6 +26,25 @@ def _one_of(kinds: tuple[type, ...], words: str, schema: list[dict[str, str]]) -
     return Annotated[Any, PlainValidator(check), WithJsonSchema({"anyOf": [*schema, {"type": "null"}]})]
 
 
+def _image_value(value: Any) -> Any:
+    """Base64 text → the image's bytes; ``{"path": ...}`` → an ``ImagePath`` read later under
+    ``--image-root`` (refused there when the server has none)."""
+    from forgeml.serve.images import ImagePath, decode_base64
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return decode_base64(value)
+    if isinstance(value, dict) and set(value) == {"path"} and isinstance(value["path"], str):
+        return ImagePath(value["path"])
+    raise ValueError('should be the image\'s bytes in base64 (or a data: URL), {"path": "<file under --image-root>"} or null')
+
+
+ImageInput = Annotated[Any, PlainValidator(_image_value), WithJsonSchema({"anyOf": [
+    {"type": "string", "contentEncoding": "base64"},
+    {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"], "additionalProperties": False},
+    {"type": "null"}]})]
+
 Label = _one_of((str, int), "text or an integer", [{"type": "string"}, {"type": "integer"}])  # 3 and "3" are the same category
 Flag = _one_of((bool, str, int), "true/false, text or an integer", [{"type": "boolean"}, {"type": "string"}, {"type": "integer"}])
 Text = Union[StrictStr, None]
@@ -37,6 +56,8 @@ FIELD_TYPES: dict[str, tuple[Any, str]] = {
     "binary": (Flag, "yes/no value: true/false, 1/0 or the training labels"),
     "text": (Text, "free text"),
     "date": (Text, "date or timestamp as text"),
+    "image": (ImageInput, "the image's bytes in base64 (PNG, JPEG, GIF, BMP, WebP, TIFF; a data: URL too), "
+                          "or {\"path\": ...} of a file under the server's --image-root"),
 }
 FALLBACK = (Text, "value as text")
 
@@ -52,7 +73,21 @@ def _example(feature: Any) -> Any:
         return state.get("true_value", "yes")
     if feature.type_name == "date":
         return str(state.get("fill", "2020-01-01"))[:10]
+    if feature.type_name == "image":
+        return _tiny_png()
     return "some text"
+
+
+def _tiny_png() -> str:
+    """An 8×8 grey PNG in base64: a valid image for /docs' example and the warm-up request."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode("ascii")
 
 
 # Categories listed in a field's description; a longer vocabulary is cut with "and N more".

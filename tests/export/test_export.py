@@ -21,8 +21,10 @@ def test_export_reloads_and_matches_eager(bundle_copy, fmt):
     entry = read_exports(bundle_copy)[fmt]
     assert entry["sha256"] == _sha256(result.path) == result.sha256
     assert entry["weights_sha256"] == weights_checksum(read_manifest(bundle_copy))
-    assert verified_export(bundle_copy, fmt, read_manifest(bundle_copy)) == result.path
-    read_manifest(bundle_copy)  # the bundle's own checksums still hold: exports/ is beside them
+    assert verified_export(bundle_copy, fmt, read_manifest(bundle_copy)) == result.path.read_bytes()
+    listed = read_manifest(bundle_copy)["files"]  # the export is checked like any bundle file
+    assert listed["exports/manifest.json"] == _sha256(bundle_copy / "exports" / "manifest.json")
+    assert listed[f"exports/{result.path.name}"] == result.sha256
 
 
 def test_onnx_has_dynamic_batch_and_matches_predictor_on_real_rows(bundle_copy, mixed_frame):
@@ -70,7 +72,7 @@ def test_tampered_or_stale_export_is_refused(bundle_copy):
     manifest = read_manifest(bundle_copy)
     with open(result.path, "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(BundleError, match="changed after export"):
+    with pytest.raises(BundleError, match="corrupted"):
         verified_export(bundle_copy, "onnx", manifest)
     for name in [n for n in manifest["files"] if n.endswith("weights.safetensors")]:  # fold<k>/ when bagged
         manifest["files"][name] = "0" * 64
@@ -100,3 +102,28 @@ def test_lightgbm_format_needs_a_gbm_bundle(bundle_copy):
     with pytest.raises(ExportError, match="has no LightGBM model"):
         export_bundle(bundle_copy, "lightgbm")
     assert not (bundle_copy / "exports" / "model.txt").exists()
+
+
+def test_an_export_from_an_earlier_version_is_ignored_not_trusted(bundle_copy):
+    """Before the bundle's manifest listed exports, nothing checked exports/manifest.json: such an
+    export is not used (the onnx backend exports in memory instead), and re-exporting records it."""
+    export_bundle(bundle_copy, "onnx")
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["files"] = {n: d for n, d in manifest["files"].items() if not n.startswith("exports/")}
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert read_exports(bundle_copy) == {} and verified_export(bundle_copy, "onnx", manifest) is None
+    export_bundle(bundle_copy, "onnx")
+    assert verified_export(bundle_copy, "onnx", read_manifest(bundle_copy)) is not None
+
+
+def test_exporting_a_signed_bundle_re_signs_it_and_needs_the_key(bundle_copy, monkeypatch):
+    from forgeml.bundle import SIGNING_KEY_ENV, sign
+
+    monkeypatch.setenv(SIGNING_KEY_ENV, "k")
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    (bundle_copy / "manifest.json").write_text(json.dumps(sign(manifest)))
+    export_bundle(bundle_copy, "safetensors")
+    assert "exports/model.safetensors" in read_manifest(bundle_copy)["files"]  # signature still valid
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    with pytest.raises(ExportError, match="the bundle is signed"):
+        export_bundle(bundle_copy, "onnx")

@@ -78,9 +78,9 @@ def key_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def torch_server(saved_bundle, key_file, tmp_path_factory) -> Iterator[Server]:
-    """API keys on; small limits so the limit tests need small bodies."""
+    """API keys on; small limits so the limit tests need small bodies (a 2 s body timeout for the slow client)."""
     with serve(saved_bundle, "--api-key-file", str(key_file), "--max-rows", "50", "--max-body-bytes", "20000",
-               "--max-csv-bytes", "200000", "--max-wait-ms", "10", workdir=tmp_path_factory.mktemp("torch_server")) as server:
+               "--max-csv-bytes", "200000", "--max-wait-ms", "10", "--body-timeout-s", "2", workdir=tmp_path_factory.mktemp("torch_server")) as server:
         yield server
 
 
@@ -108,3 +108,16 @@ def rows(mixed_frame) -> list[dict]:
 def start_server():
     """``with start_server(bundle, *args, workdir=...) as server`` for tests that need their own."""
     return serve
+
+
+@pytest.fixture(scope="session")
+def image_bundle(tmp_path_factory) -> tuple[Path, Path]:
+    """(bundle, image folder): a one-epoch classifier of 16 px shapes; predictions need not be good."""
+    from multimodal_data import write_image_folder
+
+    from forgeml import Pipeline
+
+    root = write_image_folder(tmp_path_factory.mktemp("shapes") / "images", per_class=6, size=16)
+    pipeline = Pipeline(target="label", overrides={"train.epochs": 1, "train.progress": False, "train.threads": 1,
+                                                   "train.bagging_folds": 1}).fit(root)
+    return pipeline.save(tmp_path_factory.mktemp("image_bundle") / "bundle"), root

@@ -173,3 +173,131 @@ def test_a_bundle_in_a_chinese_named_folder_serves_csv(saved_bundle, mixed_frame
         assert response.status_code == 200, response.text
         version = client.get("/v1/model").json()["model_version"]
     assert version.startswith("订单模型@") and unquote(response.headers["x-model-version"]) == version
+
+
+def test_docs_work_offline_from_local_assets(saved_bundle):
+    """Swagger UI's script and stylesheet come from this server, not a CDN: /docs renders without network."""
+    with TestClient(create_app(saved_bundle)) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "cdn.jsdelivr" not in page.text and "unpkg" not in page.text
+        script = client.get("/docs/assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "SwaggerUIBundle" in script.text[:2000]
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+        redoc = client.get("/redoc")
+        assert redoc.status_code == 200 and "/docs/assets/redoc.standalone.js" in redoc.text and "googleapis" not in redoc.text
+        assert client.get("/docs/assets/..%2Fcore.py").status_code == 404  # only the listed files
+        assert client.get("/openapi.json").status_code == 200  # no keys set: public, as before
+
+
+# ----------------------------------------------------------------------------- /v1/predict/csv: what it accepts
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, compresslevel=9)
+
+
+def test_a_gzipped_csv_is_read_like_the_plain_one(saved_bundle, mixed_frame):
+    csv = mixed_frame.drop(columns=["label"]).head(30).to_csv(index=False).encode()
+    with TestClient(create_app(saved_bundle)) as client:
+        plain = client.post("/v1/predict/csv", files={"file": ("rows.csv", csv, "text/csv")})
+        packed = client.post("/v1/predict/csv", files={"file": ("rows.csv.gz", _gzip(csv), "application/gzip")})
+    assert plain.status_code == packed.status_code == 200, packed.text
+    assert packed.text == plain.text and len(packed.text.splitlines()) == 31
+
+
+@pytest.mark.parametrize("payload, status, words", [
+    (b"\0" * (64 << 20), 422, "binary data"),  # zeros: refused on the first block
+    (b"1,2,3\n" * (2 << 20), 413, "after decompression"),  # text: refused at the cap, not after inflating it all
+    (_gzip(b"a,b\n1,2\n"), 415, "gzip inside a gzip"),  # the table loader would inflate the inner one without a cap
+])
+def test_decompression_is_capped(saved_bundle, payload, status, words):
+    app = create_app(saved_bundle, ServeSettings(max_csv_bytes=1 << 20))
+    bomb = _gzip(payload)
+    assert len(bomb) < 200_000
+    with TestClient(app) as client:
+        started = time.perf_counter()
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv.gz", bomb, "application/gzip")})
+        assert time.perf_counter() - started < 2
+    assert response.status_code == status and words in response.json()["error"], response.text
+
+
+def test_only_csv_is_accepted_and_the_refusal_names_the_right_route(saved_bundle, mixed_frame, tmp_path):
+    frame = mixed_frame.drop(columns=["label"]).head(5)
+    frame.to_parquet(tmp_path / "rows.parquet")
+    parquet = (tmp_path / "rows.parquet").read_bytes()
+    records = frame.to_json(orient="records").encode()
+    with TestClient(create_app(saved_bundle)) as client:
+        def upload(name: str, content: bytes, kind: str = "application/octet-stream"):
+            return client.post("/v1/predict/csv", files={"file": (name, content, kind)})
+
+        for response in (upload("rows.parquet", parquet), upload("rows.csv", parquet), upload("rows.csv.gz", _gzip(parquet))):
+            assert response.status_code == 415 and "not Parquet" in response.json()["error"]
+        for response in (upload("rows.json", records), upload("rows.csv", records), upload("x", records, "application/json")):
+            assert response.status_code == 415 and "POST /v1/predict" in response.json()["error"]
+        raw = client.post("/v1/predict/csv", content=frame.to_csv(index=False), headers={"content-type": "text/csv"})
+        assert raw.status_code == 415 and "multipart/form-data" in raw.json()["error"]
+        assert upload("rows.txt", frame.to_csv(index=False).encode()).status_code == 200  # any name, CSV inside
+
+
+def test_overload_is_503_with_retry_after_not_a_wall_of_504s(saved_bundle, rows):
+    """A queue that cannot be served within the deadline refuses new requests at once."""
+    import concurrent.futures
+
+    app = create_app(saved_bundle, ServeSettings(timeout_ms=2000, max_wait_ms=0, max_batch_size=4, max_rows=4, max_queue_rows=8))
+    service = app.state.service
+    with TestClient(app) as client:
+        real = service.predictor.scores
+        service.predictor.scores = lambda frame, source: time.sleep(0.15) or real(frame, source=source)
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(lambda _: client.post("/v1/predict", json={"rows": rows[:4]}), range(24)))
+        codes = sorted(a.status_code for a in answers)
+        refused = [a for a in answers if a.status_code == 503]
+        assert 200 in codes and refused and 504 not in codes, codes
+        assert all(int(a.headers["retry-after"]) >= 1 and "overloaded" in a.json()["error"] for a in refused)
+        service.uploads = service.settings.max_csv_uploads  # as many uploads in flight as allowed
+        busy = client.post("/v1/predict/csv", files={"file": ("rows.csv", "age\n1\n", "text/csv")})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+
+
+def test_a_stream_may_outlast_the_body_timeout(saved_bundle, mixed_frame):
+    """The body timeout is for a client that stops sending; an answer streaming for longer is fine."""
+    import io
+
+    import pandas as pd
+
+    app = create_app(saved_bundle, ServeSettings(body_timeout_s=0.3, csv_chunk_rows=10))
+    service = app.state.service
+    real = service.predictor.predict
+    service.predictor.predict = lambda frame: time.sleep(0.15) or real(frame)
+    frame = mixed_frame.drop(columns=["label"]).head(60)  # 6 chunks: ~0.9 s of streaming
+    with TestClient(app) as client:
+        response = client.post("/v1/predict/csv", files={"file": ("rows.csv", frame.to_csv(index=False), "text/csv")})
+    assert response.status_code == 200 and len(pd.read_csv(io.StringIO(response.text))) == 60, response.text[-300:]
+
+
+def test_an_upload_slot_is_freed_when_its_stream_is_never_read(saved_bundle, mixed_frame):
+    import asyncio
+    import gc
+    import io
+
+    from starlette.datastructures import Headers, UploadFile
+
+    app = create_app(saved_bundle, ServeSettings(max_csv_uploads=1))
+    service = app.state.service
+    csv = mixed_frame.drop(columns=["label"]).head(5).to_csv(index=False).encode()
+
+    async def upload_and_leave() -> None:
+        await service.batcher.start()
+        try:
+            for _ in range(3):  # with one slot, a leaked slot would make the second a 503
+                upload = UploadFile(io.BytesIO(csv), filename="rows.csv", headers=Headers({"content-type": "text/csv"}))
+                response = await service.stream_csv(upload, [])
+                assert service.uploads == 1
+                del response  # the client left before the answer was sent
+                gc.collect()
+                assert service.uploads == 0
+        finally:
+            await service.batcher.stop()
+
+    asyncio.run(upload_and_leave())

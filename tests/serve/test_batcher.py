@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
+from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher, Overloaded
 
 
 def run(coro):
@@ -91,3 +91,36 @@ def test_slow_model_times_out():
         await batcher.stop()
 
     run(main())
+
+
+def test_admission_refuses_what_could_not_be_served_in_time():
+    """Offered far more than it can do in the deadline: the excess is refused at once with a
+    retry hint; what is accepted finishes in time (no DeadlineExceeded)."""
+    async def main():
+        batcher = MicroBatcher(lambda payloads: time.sleep(0.05) or list(payloads), max_batch_rows=2, max_wait_s=0,
+                               max_pending_rows=1000)
+        await batcher.start()
+        await batcher.submit("warm", 1, timeout_s=5)  # one forward pass measured
+        started = time.monotonic()
+        results = await asyncio.gather(*(batcher.submit(i, 1, timeout_s=0.8) for i in range(200)), return_exceptions=True)
+        refused_in = time.monotonic() - started
+        assert await batcher.submit("big", 5000, timeout_s=5) == "big"  # an idle server takes even an oversized request
+        await batcher.stop()
+        return results, refused_in
+
+    results, seconds = run(main())
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert not any(isinstance(r, DeadlineExceeded) for r in results)
+    assert 150 < len(refused) < 200 and all(r.retry_after_s >= 1 for r in refused)
+    assert seconds < 1.5
+
+
+def test_no_admission_limit_by_default():
+    async def main():
+        batcher = MicroBatcher(lambda payloads: list(payloads), max_batch_rows=2, max_wait_s=0)
+        await batcher.start()
+        out = await asyncio.gather(*(batcher.submit(i, 1, timeout_s=5) for i in range(300)))
+        await batcher.stop()
+        return out
+
+    assert run(main()) == list(range(300))

@@ -84,9 +84,9 @@ def test_model_info_docs_and_metrics(torch_server, auth):
     assert set(properties) == {"age", "income", "city", "signup", "review", "price", "size"}
     assert {"type": "number"} in properties["age"]["anyOf"]
     assert "predictions" in info["output_schema"]["properties"] and info["metrics"]
-    openapi = httpx.get(f"{torch_server.url}/openapi.json").json()
+    openapi = httpx.get(f"{torch_server.url}/openapi.json", headers=auth).json()
     assert "age" in json.dumps(openapi["components"]["schemas"]["Row"])
-    assert httpx.get(f"{torch_server.url}/docs").status_code == 200
+    assert httpx.get(f"{torch_server.url}/docs", headers=auth).status_code == 200
     assert httpx.get(f"{torch_server.url}/healthz").json() == {"status": "ok"}
     metrics = httpx.get(f"{torch_server.url}/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
@@ -158,6 +158,19 @@ def test_api_keys(torch_server, rows):
     assert httpx.get(f"{torch_server.url}/readyz").status_code == 200  # probes need no key
 
 
+def test_docs_and_openapi_need_the_key_and_a_browser_is_asked_for_it(torch_server, auth):
+    """The schema lists training categories and clip ranges: with keys set it is as private as /v1/."""
+    for path in ("/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js", "/redoc"):
+        refused = httpx.get(f"{torch_server.url}{path}")
+        assert refused.status_code == 401, path
+        assert refused.headers["www-authenticate"].startswith("Basic")  # the browser's own key prompt
+    basic = httpx.BasicAuth("anyone", auth["Authorization"].removeprefix("Bearer "))
+    assert httpx.get(f"{torch_server.url}/openapi.json", auth=httpx.BasicAuth("anyone", "wrong")).status_code == 401
+    page = httpx.get(f"{torch_server.url}/docs", auth=basic)
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "Row" in httpx.get(f"{torch_server.url}/openapi.json", auth=basic).json()["components"]["schemas"]
+
+
 # ----------------------------------------------------------------------------- limits and bad input
 def test_oversized_body_is_413(torch_server, auth, rows):
     big = {"rows": rows[:1] * 200}  # ~40 kB > 20 kB
@@ -221,6 +234,7 @@ def test_null_is_a_missing_value(torch_server, auth, rows):
     (b'{"rows": [1]}', 422, "rows[0]"),
     (b'{"rows": [{}], "extra": 1}', 422, "extra"),
     (b"\xff\xfe\x00", 422, ""),
+    (b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}", 422, "nested too deeply"),  # a recursion bomb, under the body limit
 ])
 def test_malformed_bodies(torch_server, auth, data, status, words):
     response = raw(torch_server, data, auth)
@@ -297,7 +311,7 @@ def test_tampered_bundle_is_refused_at_start(bundle_copy, cli, tmp_path):
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     done = cli("serve", bundle_copy, "--port", str(_free_port()), cwd=tmp_path, timeout=120)
-    assert done.returncode == 2 and "checksum mismatch" in done.stderr and "Traceback" not in done.stderr, done
+    assert done.returncode == 2 and "corrupted (checksum mismatch" in done.stderr and "Traceback" not in done.stderr, done
 
 
 def test_port_in_use_is_one_line(saved_bundle, cli, tmp_path):
@@ -316,3 +330,57 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------- hostile clients
+def _rss_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _gzip_bomb(block: bytes, mebibytes: int) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    unit = block * ((1 << 20) // len(block))
+    return b"".join(packer.compress(unit) for _ in range(mebibytes)) + packer.flush()
+
+
+@pytest.mark.parametrize("block, mebibytes, status", [(b"\0", 128, 422), (b"1,2,3,4,5,6,7,8\n", 64, 413)])
+def test_decompression_bomb_is_refused_fast_without_memory_growth(torch_server, auth, block, mebibytes, status):
+    """A gzip upload of 64-128 MiB (zeros, or CSV text) is refused in under a second and the server's
+    peak memory grows by less than 50 MB: it is inflated block by block, up to the cap, never whole."""
+    bomb = _gzip_bomb(block, mebibytes)
+    assert len(bomb) < 200_000  # under the body limit: the cap after decompression must catch it
+    pid = torch_server.process.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak (VmHWM) to the current resident size
+    before = _rss_kib(pid, "VmRSS")
+    started = time.perf_counter()
+    response = httpx.post(f"{torch_server.url}/v1/predict/csv", headers=auth, timeout=30,
+                          files={"file": ("rows.csv.gz", bomb, "application/gzip")})
+    seconds = time.perf_counter() - started
+    grown_mb = (_rss_kib(pid, "VmHWM") - before) / 1024
+    assert response.status_code == status, response.text
+    assert seconds < 1.0 and grown_mb < 50, (seconds, grown_mb)
+
+
+def test_a_slow_client_is_cut_off_and_does_not_hold_up_others(torch_server, auth, rows):
+    """A client that sends headers and a little of its body, then nothing: others are answered
+    meanwhile, and it gets a 408 once the body timeout (2 s here) has passed."""
+    import socket
+
+    port = int(torch_server.url.rsplit(":", 1)[1])
+    key = auth["Authorization"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall((f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: {key}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"rows\": [").encode())
+        started = time.perf_counter()
+        for _ in range(3):
+            fast = post(torch_server, {"rows": rows[:2]}, auth)
+            assert fast.status_code == 200
+        assert time.perf_counter() - started < 1.5
+        answer = slow.recv(4096).decode("latin-1")
+        waited = time.perf_counter() - started
+    assert answer.startswith("HTTP/1.1 408") and "timed out" in answer, answer
+    assert 1.5 < waited < 6, waited
