@@ -49,3 +49,7 @@ class NotFittedError(ForgeError):
 
 class RunError(ForgeError):
     """A run id or run directory that does not exist in the registry."""
+
+
+class MissingExtraError(ConfigError):
+    """An optional package is not installed; the hint names the extra: ``pip install 'forgeml[serve]'``."""
