@@ -53,3 +53,8 @@ class RunError(ForgeError):
 
 class MissingExtraError(ConfigError):
     """An optional package is not installed; the hint names the extra: ``pip install 'forgeml[serve]'``."""
+
+
+class DataNote(UserWarning):
+    """What cleaning did to the data (rows dropped, values made missing, files skipped), told
+    while ``Pipeline.fit`` runs; the CLI prints the same notes as ``data: …`` lines."""

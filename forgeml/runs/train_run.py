@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeml.errors import CheckpointError
+from forgeml.errors import CheckpointError, DataNote
 
 
 @dataclass
@@ -105,7 +106,9 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     pipeline = Pipeline(config=config)
     started = time.perf_counter()
     try:
-        pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+        with warnings.catch_warnings():  # MetricsLog prints the data notes as `data:` lines; not twice
+            warnings.simplefilter("ignore", DataNote)
+            pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
         if not dist.is_main:
             return None
         bundle = pipeline.save(record.dir / "bundle")  # a full disk here fails the run too, not leaves it "running"

@@ -2,10 +2,13 @@
 then the traceback) and the registry marks it failed — also when the failure comes after training."""
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from forgeml.config import Config
+from forgeml.errors import DataNote
 from forgeml.runs.registry import RunRegistry
 from forgeml.runs.train_run import run_training
 
@@ -64,7 +67,10 @@ def test_what_cleaning_did_is_in_train_log_and_on_stderr_before_training(tmp_pat
     path = tmp_path / "dupes.csv"
     pd.concat([frame, frame.head(7)]).to_csv(path, index=False)
     registry = RunRegistry(tmp_path / "runs")
-    run_training(_config(), path, registry=registry, name="dupes", resume=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_training(_config(), path, registry=registry, name="dupes", resume=False)
+    assert not [w for w in caught if issubclass(w.category, DataNote)]  # printed as data: lines, not also warned
     log = _only_run(registry).log_path.read_text(encoding="utf-8").splitlines()
     data_lines = [i for i, line in enumerate(log) if "INFO data: dropped 7 exact duplicate rows" in line]
     assert data_lines and data_lines[0] < next(i for i, line in enumerate(log) if "completed in" in line)
