@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from forgeml.errors import ForgeError
 from forgeml.fileio import to_plain
 from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
-from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
+from forgeml.serve.schema import ModelInfo, PredictResponse, echo_kept, example_row, request_model, row_model
 from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
 
@@ -137,7 +137,7 @@ class TabularService:
                 raise HTTPException(504, f"no answer within the {service.settings.timeout_ms:g} ms request timeout") from None
             except RequestFailed as failure:
                 raise HTTPException(failure.status, failure.message) from None
-            return JSONResponse({"model_version": service.model_version, "predictions": predictions})
+            return JSONResponse({"model_version": service.model_version, "predictions": echo_kept(body.keep, rows, predictions)})
 
         predict.__annotations__["body"] = Request
         router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,
