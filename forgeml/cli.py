@@ -27,12 +27,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _console():
-    """Piped or redirected (no terminal), rich would cut every table to 80 columns: run ids lose
-    their tails to '…' and cannot be copied. Then tables print at their natural width."""
-    from rich.console import Console
+    from forgeml.console import console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=1_000)
+    return console()
 
 
 def _registry(runs_dir: Optional[Path]):

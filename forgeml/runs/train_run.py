@@ -34,11 +34,12 @@ class MetricsLog:
         thousand dropped duplicates should not wait for someone to open the report."""
         for note in notes:
             self.logger.info("data: %s", note)
-        if notes:
-            from rich.console import Console
+        if notes:  # piped to a file, each note stays one line (console: no wrapping off a terminal)
             from rich.markup import escape
 
-            Console(stderr=True, highlight=False).print("\n".join(f"[dim]data: {escape(note)}[/dim]" for note in notes))
+            from forgeml.console import console
+
+            console(stderr=True, highlight=False).print("\n".join(f"[dim]data: {escape(note)}[/dim]" for note in notes))
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         self.registry.append_metrics(self.run_id, row)

@@ -75,3 +75,15 @@ def test_what_cleaning_did_is_in_train_log_and_on_stderr_before_training(tmp_pat
     data_lines = [i for i, line in enumerate(log) if "INFO data: dropped 7 exact duplicate rows" in line]
     assert data_lines and data_lines[0] < next(i for i, line in enumerate(log) if "completed in" in line)
     assert "data: dropped 7 exact duplicate rows" in capsys.readouterr().err
+
+
+def test_long_data_lines_are_not_wrapped_off_a_terminal(tmp_path, make_mixed, capsys):
+    """Written to a file (or a pipe), a data: note stays on one line, whatever its length."""
+    long_name = "average_monthly_household_income_before_taxes_in_euros"
+    frame = make_mixed(rows=80).drop(columns=["review", "signup"]).rename(columns={"age": long_name})
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    run_training(_config(), path, registry=RunRegistry(tmp_path / "runs"), name="long", resume=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if long_name in line]
+    assert lines and all(line.startswith("data: ") and len(line) > 100 for line in lines), lines
+
