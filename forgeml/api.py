@@ -119,19 +119,36 @@ class Pipeline(EstimatorProtocol):
         ------
         DataError, ConfigError: bad data or options, with the column, row or option named.
         """
-        from forgeml.models.estimator import FitOptions, build_estimator
-        from forgeml.predict import Predictor
-        from forgeml.workflow import prepare, val_metrics_fn
+        prepared = self.prepare(data, y, validation=validation, test=test)
+        _warn_notes(data_notes(prepared))
+        self.fit_prepared(prepared, checkpoint_dir=checkpoint_dir, callbacks=callbacks, resume=resume, dist=dist)
+        self.fitted_on_xy_ = y is not None
+        return self
+
+    def prepare(self, data: Any, y: Any = None, *, validation: Any = None, test: Any = None) -> Any:
+        """The data half of ``fit``: read, infer the task and features, clean, split and fit the
+        transforms on the train split (``forgeml.workflow.Prepared``). ``forgeml train`` runs it
+        before it creates a run folder, so a wrong ``--target`` or an unreadable file leaves none.
+        Arguments as for ``fit``."""
+        from forgeml.workflow import prepare
 
         target = None
         if y is not None:
             data, target = self._frame_with_target(data, y)
-        prepared = prepare(self.build_config(target), data, validation=validation, test=test)
-        notes = list(prepared.cleaning.messages) + list(prepared.messages)
-        _warn_notes(notes)
+        return prepare(self.build_config(target), data, validation=validation, test=test)
+
+    def fit_prepared(self, prepared: Any, *, checkpoint_dir: Path | None = None, callbacks: list | None = None,
+                     resume: bool = False, dist: Any = None) -> "Pipeline":
+        """The training half of ``fit``, on what ``prepare`` returned: train, then evaluate the
+        held-out splits. The data notes go to each callback's ``on_data_prepared`` (``forgeml
+        train`` prints and logs them), not to ``warnings``. Returns ``self``."""
+        from forgeml.models.estimator import FitOptions, build_estimator
+        from forgeml.predict import Predictor
+        from forgeml.workflow import val_metrics_fn
+
         for callback in callbacks or []:  # what cleaning did (files skipped, rows dropped), before a long fit starts
             if hasattr(callback, "on_data_prepared"):
-                callback.on_data_prepared(notes)
+                callback.on_data_prepared(data_notes(prepared))
         estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
         options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)
@@ -139,7 +156,7 @@ class Pipeline(EstimatorProtocol):
         self.fit_summary_ = estimator.fit(prepared.arrays["train"], prepared.targets["train"], val_arrays, prepared.targets.get("validation"), options)
         self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)
         self.prepared_ = prepared
-        self.fitted_on_xy_ = y is not None
+        self.fitted_on_xy_ = False
         self._set_classes()
         self._evaluate_splits(prepared)
         self.created_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -317,6 +334,11 @@ class Pipeline(EstimatorProtocol):
         pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
         pipeline.importance_ = read_json(path, "importance.json")
         return pipeline
+
+
+def data_notes(prepared: Any) -> list[str]:
+    """What cleaning and splitting did, in the order the CLI prints them as ``data:`` lines."""
+    return list(prepared.cleaning.messages) + list(prepared.messages)
 
 
 def _warn_notes(notes: list[str]) -> None:

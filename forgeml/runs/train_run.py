@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeml.errors import CheckpointError, DataNote
+from forgeml.errors import CheckpointError
 
 
 @dataclass
@@ -98,18 +97,17 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         from forgeml.runs.loggers import build_loggers, check_loggers
 
         check_loggers(log)  # before a run folder exists
+    pipeline = Pipeline(config=config)
+    started = time.perf_counter()
+    prepared = pipeline.prepare(data)  # a wrong --target or an unreadable file fails here, before a run folder exists
     run = open_run(registry, dist, name, config.to_yaml(), str(data), resume)
     run_id, record, run_dir, logger = run.id, run.record, run.dir, run.logger
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
     trackers = build_loggers(log, record, config) if log and dist.is_main else []
     callbacks += trackers
-    pipeline = Pipeline(config=config)
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():  # MetricsLog prints the data notes as `data:` lines; not twice
-            warnings.simplefilter("ignore", DataNote)
-            pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+    try:  # the data notes reach MetricsLog (data: lines and train.log), not warnings
+        pipeline.fit_prepared(prepared, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
         if not dist.is_main:
             return None
         bundle = pipeline.save(record.dir / "bundle")  # a full disk here fails the run too, not leaves it "running"

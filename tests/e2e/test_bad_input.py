@@ -212,8 +212,10 @@ def test_not_a_table(outcomes):
 
 
 def test_target_column_absent_suggests_the_near_name(outcomes):
-    line = assert_one_clear_line(outcomes["target_absent"].result(), "'prise'", "not found")
+    outcome = outcomes["target_absent"].result()
+    line = assert_one_clear_line(outcome, "'prise'", "not found")
     assert "did you mean 'price'" in line
+    assert not (outcome.folder / "runs").exists(), "a run folder for a run that never started"
 
 
 def test_target_with_a_single_class(outcomes):

@@ -87,3 +87,10 @@ def test_long_data_lines_are_not_wrapped_off_a_terminal(tmp_path, make_mixed, ca
     lines = [line for line in capsys.readouterr().err.splitlines() if long_name in line]
     assert lines and all(line.startswith("data: ") and len(line) > 100 for line in lines), lines
 
+
+def test_a_wrong_target_fails_before_a_run_folder_exists(tmp_path, data):
+    from forgeml.errors import DataError
+
+    with pytest.raises(DataError, match="target column not found"):
+        run_training(Config(target="lable", train={"progress": False}), data, registry=RunRegistry(tmp_path / "runs"), name="typo", resume=False)
+    assert not (tmp_path / "runs").exists()
