@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeml.errors import CheckpointError
+from forgeml.runs.liveness import RunLock
 
 
 @dataclass
@@ -57,12 +58,14 @@ def _logger(run_dir: Path) -> logging.Logger:
 
 @dataclass
 class OpenedRun:
-    """A run as one rank sees it: every rank knows the id and folder; only rank 0 has the record."""
+    """A run as one rank sees it: every rank knows the id and folder; only rank 0 has the record
+    and holds the run's lock (``runs.liveness``: a run whose lock is free has died)."""
 
     id: str
     record: Any  # the registry row (rank 0), None on the other ranks
     dir: Path
     logger: logging.Logger
+    lock: Any = None
 
 
 def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str, resume: bool, what: str = "run") -> OpenedRun:
@@ -82,7 +85,8 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
     record = registry.get(run_id) if dist.is_main else None
     run_dir = record.dir if record is not None else registry.run_dir(run_id)
     logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
-    return OpenedRun(run_id, record, run_dir, logger)
+    lock = RunLock(run_dir) if dist.is_main else None
+    return OpenedRun(run_id, record, run_dir, logger, lock)
 
 
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
