@@ -74,10 +74,7 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
     run_id = None
     if dist.is_main:
         if resume:
-            record = registry.latest_resumable(name)  # never another data set's run
-            if record is None:
-                raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
-            run_id = registry.reopen(record.id).id  # `runs list` and the dashboard show it running again
+            run_id = registry.reopen(find_resumable(registry, name, what).id).id  # `runs list` and the dashboard show it running again
         else:
             run_id = registry.create(name, config_yaml, source).id
     run_id = dist.broadcast(run_id)
@@ -87,6 +84,14 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
     logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
     lock = RunLock(run_dir) if dist.is_main else None
     return OpenedRun(run_id, record, run_dir, logger, lock)
+
+
+def find_resumable(registry: Any, name: str, what: str = "run") -> Any:
+    """The latest interrupted run of this name (never another data set's), or ``CheckpointError``."""
+    record = registry.latest_resumable(name)
+    if record is None:
+        raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
+    return record
 
 
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
@@ -101,6 +106,8 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
         from forgeml.runs.loggers import build_loggers, check_loggers
 
         check_loggers(log)  # before a run folder exists
+    if resume and dist.is_main:
+        find_resumable(registry, name)  # nothing to resume: say so before seconds of reading data
     pipeline = Pipeline(config=config)
     started = time.perf_counter()
     prepared = pipeline.prepare(data)  # a wrong --target or an unreadable file fails here, before a run folder exists
