@@ -156,6 +156,14 @@ def case_file_not_folder(folder, bundle, frame):
     return _predict("model.zip", folder)
 
 
+def case_prune_without_a_status(folder, bundle, frame):
+    return ["runs", "prune", "--runs-dir", "runs"]
+
+
+def case_show_an_unknown_run(folder, bundle, frame):
+    return ["runs", "show", "20990101-nope", "--runs-dir", "runs"]
+
+
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -278,6 +286,15 @@ def test_foreign_folder(outcomes):
 
 def test_file_instead_of_folder(outcomes):
     assert_one_clear_line(outcomes["file_not_folder"].result(), "model.zip", "folder")
+
+
+# ----------------------------------------------------------------------------- runs
+def test_prune_asks_which_runs(outcomes):
+    assert_one_clear_line(outcomes["prune_without_a_status"].result(), "forgeml runs prune", "--failed")
+
+
+def test_an_unknown_run_id(outcomes):
+    assert_one_clear_line(outcomes["show_an_unknown_run"].result(), "no run matches '20990101-nope'")
 
 
 # ----------------------------------------------------------------------------- trains anyway
