@@ -50,7 +50,8 @@ class EstimatorProtocol:
         """
         valid = self._param_names()
         overrides = dict(self.overrides or {})
-        for key, value in params.items():
+        # a whole ``overrides`` first, so ``overrides__…`` keys given with it amend it, in any order
+        for key, value in sorted(params.items(), key=lambda item: item[0] != "overrides"):
             if key.startswith(OVERRIDE_PREFIX) and len(key) > len(OVERRIDE_PREFIX):
                 overrides[key[len(OVERRIDE_PREFIX):]] = value
             elif key in valid:

@@ -186,6 +186,8 @@ def test_params_clone_and_set_params():
     assert copy.set_params(model="gbm", **{"overrides__train.learning_rate": 0.01}) is copy
     assert copy.overrides == {"train.epochs": 2, "train.learning_rate": 0.01} and copy.model == "gbm"
     assert overrides == {"train.epochs": 2}  # the caller's dict is not changed
+    copy.set_params(**{"overrides__train.seed": 7}, overrides={"train.epochs": 4})  # any order
+    assert copy.overrides == {"train.epochs": 4, "train.seed": 7}
     with pytest.raises(ConfigError, match="unknown parameter 'epochs'"):
         copy.set_params(epochs=3)
     with pytest.raises(NotFittedError):

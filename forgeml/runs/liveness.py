@@ -6,11 +6,14 @@ is free died without a word: ``mark_dead_runs`` marks it "interrupted" when a ch
 
 The lock file is locked under a temporary name and then renamed into place, so a ``.lock`` that
 exists is already held: ``runs list`` in another terminal never sees a just-started run as dead.
-Where ``fcntl`` is missing (Windows) nothing is locked and runs are never guessed dead.
+The lock file names its host: a run of another host sharing the runs folder is never guessed
+dead (network file systems may not show its lock). Where ``fcntl`` is missing (Windows) nothing
+is locked and runs are never guessed dead.
 """
 from __future__ import annotations
 
 import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -31,7 +34,7 @@ class RunLock:
         handle = open(temporary, "wb")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            handle.write(f"{os.getpid()}\n".encode())
+            handle.write(f"{os.getpid()} {socket.gethostname()}\n".encode())
             handle.flush()
             os.replace(temporary, run_dir / LOCK_NAME)  # the lock follows the open file across the rename
         except OSError:
@@ -47,7 +50,7 @@ class RunLock:
 
 
 def is_dead(run_dir: Path) -> bool:
-    """True only when the run's lock file exists and nobody holds it."""
+    """True only when the run's lock file exists, was written on this host, and nobody holds it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -57,6 +60,9 @@ def is_dead(run_dir: Path) -> bool:
     except OSError:
         return False  # no lock file: a run from before locks, or another host's folder
     with handle:
+        owner = handle.read(200).decode("utf-8", "replace").split()
+        if len(owner) < 2 or owner[1] != socket.gethostname():
+            return False  # another host's run on a shared disk: its lock may not be visible from here
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:

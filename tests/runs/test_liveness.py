@@ -54,3 +54,10 @@ def test_a_killed_training_process_with_a_checkpoint_becomes_interrupted(tmp_pat
     assert changed.status == "interrupted"
     assert registry.latest_resumable("killed").id == record.id  # --resume finds it
     assert "continue it with --resume" in Path(record.log_path).read_text(encoding="utf-8")
+
+
+def test_a_lock_written_on_another_host_is_never_judged(tmp_path):
+    registry = RunRegistry(tmp_path / "runs")
+    record = registry.create("elsewhere", "target: y\n", "d.csv")
+    (record.dir / ".lock").write_text("4242 some-other-host\n", encoding="utf-8")  # not held here, but not ours to judge
+    assert not is_dead(record.dir) and mark_dead_runs(registry) == []
