@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from forgeml.errors import ConfigError, DataError
+from forgeml.errors import ConfigError, DataError, ForgeError
 
 OUTPUTS = ("auto", "frame", "array")
 # A grid over config options: ``overrides__train.learning_rate`` sets ``overrides["train.learning_rate"]``.
@@ -92,7 +92,7 @@ class EstimatorProtocol:
             return predictor.task.name
         try:
             task = self.build_config().task
-        except Exception:  # no target yet, a config file not found: scikit-learn only wanted a tag
+        except ForgeError:  # no target yet, a config file not found: scikit-learn only wanted a tag
             return None
         return None if task == "auto" else task
 
