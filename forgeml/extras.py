@@ -26,7 +26,7 @@ class Extra:
     ``prometheus-client``)."""
 
     name: str
-    modules: dict[str, str]
+    modules: dict[str, str]  # "a|b": either import name will do (a package renamed its module)
 
     @property
     def install(self) -> str:
@@ -36,7 +36,7 @@ class Extra:
 # extra → its modules; keep in step with pyproject.toml (tests/test_extras.py checks that)
 EXTRAS: dict[str, Extra] = {
     "serve": Extra("serve", {"fastapi": "fastapi", "uvicorn": "uvicorn", "prometheus_client": "prometheus-client",
-                             "python_multipart": "python-multipart", "jinja2": "jinja2"}),
+                             "python_multipart|multipart": "python-multipart", "jinja2": "jinja2"}),
     "onnx": Extra("onnx", {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}),
     "pretrained": Extra("pretrained", {"transformers": "transformers"}),
     "tensorboard": Extra("tensorboard", {"tensorboard": "tensorboard"}),
@@ -45,10 +45,14 @@ EXTRAS: dict[str, Extra] = {
 
 
 def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a blocked import, or a module set to None in sys.modules
-        return False
+    """Found without importing it; ``a|b``: either name (python-multipart before 0.0.13 is ``multipart``)."""
+    for name in module.split("|"):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError):  # a blocked import, or a module set to None in sys.modules
+            continue
+    return False
 
 
 def missing_packages(extra: str, modules: Iterable[str] | None = None) -> list[str]:

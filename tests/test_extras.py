@@ -54,7 +54,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize(("blocked", "args", "expected"), [
     (["fastapi", "uvicorn"], ["serve", "runs/some-run/bundle"],
      "error: forgeml serve: needs fastapi and uvicorn, which are not installed — pip install 'forgeml[serve]'"),
-    (["python_multipart"], ["serve", "bundle"], "needs python-multipart, which is not installed — pip install 'forgeml[serve]'"),
+    (["python_multipart", "multipart"], ["serve", "bundle"], "needs python-multipart, which is not installed — pip install 'forgeml[serve]'"),
     (["onnxruntime"], ["serve", "bundle", "--backend", "onnx"],
      "error: forgeml serve --backend onnx: needs onnxruntime, which is not installed — pip install 'forgeml[onnx]'"),
     (["jinja2"], ["ui"], "error: forgeml ui: needs jinja2, which is not installed — pip install 'forgeml[serve]'"),
@@ -75,7 +75,7 @@ def test_a_tracker_without_its_extra_fails_before_a_run_exists(tmp_path, make_mi
 
 def test_the_core_trains_and_predicts_with_every_extra_missing(tmp_path, make_mixed):
     """What `make demo` installs (forgeml alone) is enough for train → predict."""
-    every = sorted({module for extra in EXTRAS.values() for module in extra.modules})
+    every = sorted({name for extra in EXTRAS.values() for module in extra.modules for name in module.split("|")})
     make_mixed(rows=60).to_csv(tmp_path / "mixed.csv", index=False)
     trained = without(every, "train", "mixed.csv", "--target", "label", "--set", "train.epochs=2", "--set",
                       "train.progress=false", "--set", "train.bagging_folds=1", "--threads", "1", cwd=tmp_path)

@@ -25,7 +25,7 @@ def check_port(host: str, port: int) -> None:
 
 
 # What the server itself imports (the dashboard's jinja2 is not needed to serve a model).
-SERVER_MODULES = ("fastapi", "uvicorn", "prometheus_client", "python_multipart")
+SERVER_MODULES = ("fastapi", "uvicorn", "prometheus_client", "python_multipart|multipart")
 
 
 def require_serving_extras(backend: str) -> None:

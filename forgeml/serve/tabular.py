@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from forgeml.errors import ForgeError
 from forgeml.fileio import to_plain
 from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
-from forgeml.serve.schema import ModelInfo, PredictResponse, echo_kept, example_row, request_model, row_model
+from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
 from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
+from forgeml.serve.schema import echo_kept
 
 log = logging.getLogger("forgeml.serve")
 
