@@ -21,7 +21,6 @@ from forgeml.serve.batcher import DeadlineExceeded, MicroBatcher
 from forgeml.serve.schema import ModelInfo, PredictResponse, example_row, request_model, row_model
 from forgeml.serve.headers import header_value
 from forgeml.serve.settings import ServeSettings
-from forgeml.serve.schema import echo_kept
 
 log = logging.getLogger("forgeml.serve")
 
@@ -127,6 +126,8 @@ class TabularService:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1", tags=["predict"])
+        from forgeml.serve.schema import echo_kept  # the JSON route is its only user
+
         Request = self.Request
         service = self
 
