@@ -18,6 +18,7 @@ they stay in the report's cleaning section either way.
 """
 from __future__ import annotations
 
+import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,10 @@ from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, DataNote, NotFittedError
 
 __all__ = ["Pipeline", "describe_model", "model_card"]
+
+
+# Of train.time_budget, the share fitting may use: evaluation, importance and the report come after it.
+FIT_SHARE_OF_BUDGET = 0.9
 
 
 class Pipeline(EstimatorProtocol):
@@ -119,9 +124,10 @@ class Pipeline(EstimatorProtocol):
         ------
         DataError, ConfigError: bad data or options, with the column, row or option named.
         """
+        started = time.monotonic()  # the time budget counts loading and preparing the data too
         prepared = self.prepare(data, y, validation=validation, test=test)
         _warn_notes(data_notes(prepared))
-        self.fit_prepared(prepared, checkpoint_dir=checkpoint_dir, callbacks=callbacks, resume=resume, dist=dist)
+        self.fit_prepared(prepared, checkpoint_dir=checkpoint_dir, callbacks=callbacks, resume=resume, dist=dist, started=started)
         self.fitted_on_xy_ = y is not None
         return self
 
@@ -138,20 +144,26 @@ class Pipeline(EstimatorProtocol):
         return prepare(self.build_config(target), data, validation=validation, test=test)
 
     def fit_prepared(self, prepared: Any, *, checkpoint_dir: Path | None = None, callbacks: list | None = None,
-                     resume: bool = False, dist: Any = None) -> "Pipeline":
+                     resume: bool = False, dist: Any = None, started: float | None = None) -> "Pipeline":
         """The training half of ``fit``, on what ``prepare`` returned: train, then evaluate the
         held-out splits. The data notes go to each callback's ``on_data_prepared`` (``forgeml
-        train`` prints and logs them), not to ``warnings``. Returns ``self``."""
+        train`` prints and logs them), not to ``warnings``. ``started``: ``time.monotonic()``
+        when reading the data began, since ``train.time_budget`` counts that too (default: now).
+        Returns ``self``."""
         from forgeml.models.estimator import FitOptions, build_estimator
         from forgeml.predict import Predictor
         from forgeml.workflow import val_metrics_fn
 
+        started = time.monotonic() if started is None else started
         for callback in callbacks or []:  # what cleaning did (files skipped, rows dropped), before a long fit starts
             if hasattr(callback, "on_data_prepared"):
                 callback.on_data_prepared(data_notes(prepared))
         estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(prepared.config, prepared.task)
-        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn, monitor_direction=direction)
+        budget = prepared.config.train.time_budget
+        deadline = started + budget * FIT_SHARE_OF_BUDGET if budget else None
+        options = FitOptions(checkpoint_dir=checkpoint_dir, callbacks=callbacks or [], dist=dist, resume=resume, val_metrics=metrics_fn,
+                             monitor_direction=direction, deadline=deadline)
         val_arrays = prepared.arrays.get("validation")
         self.fit_summary_ = estimator.fit(prepared.arrays["train"], prepared.targets["train"], val_arrays, prepared.targets.get("validation"), options)
         self.predictor_ = Predictor(prepared.config, prepared.featureset, prepared.task, estimator)
@@ -209,6 +221,21 @@ class Pipeline(EstimatorProtocol):
         self._check_fitted()
         evaluation = getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
         return evaluation.metrics if evaluation else getattr(self, "loaded_metrics_", {})
+
+    def leaderboard(self) -> Any:
+        """A DataFrame with one row per model the ensemble fitted or skipped (member, family,
+        status, out-of-fold score, validation loss, weight, fit seconds, predict ms/row), best
+        first; a single-model pipeline gives its one row."""
+        import pandas as pd
+
+        predictor = self._check_fitted()
+        rows = getattr(predictor.estimator, "leaderboard", None)
+        if rows is None:
+            rows = [{"member": predictor.config.model.type, "family": predictor.config.model.type, "status": "fitted", "weight": 1.0}]
+        frame = pd.DataFrame(rows)
+        if "val_loss" in frame:
+            frame = frame.sort_values("val_loss", na_position="last", kind="stable").reset_index(drop=True)
+        return frame
 
     def predict(self, data: Any) -> Any:
         """Predictions for every row of ``data`` (a path, a DataFrame, records, or a 2-D array
@@ -281,6 +308,7 @@ class Pipeline(EstimatorProtocol):
             config_yaml=predictor.config.to_yaml(),
             error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
+            leaderboard=getattr(predictor.estimator, "leaderboard", None),
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:

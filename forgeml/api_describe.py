@@ -90,14 +90,9 @@ def describe_model(predictor: Any) -> str:
     kinds: dict[str, int] = {}
     for feature in predictor.featureset.features:
         kinds[feature.type_name] = kinds.get(feature.type_name, 0) + 1
-    if cfg.type == "gbm":
-        shape = f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
-    else:
-        shape = f"{cfg.num_layers}×{cfg.hidden_size} {cfg.norm}-norm {'residual ' if cfg.residual else ''}MLP"
-        encoders = ([f"{cfg.text.type} text encoder" + (f" ({cfg.text.checkpoint})" if cfg.text.type == "pretrained" else "")] if kinds.get("text") else []) \
-            + ([f"{cfg.image.type} image encoder"] if kinds.get("image") else [])
-        if encoders or cfg.combiner != "concat":
-            shape = f"{', '.join(encoders) or 'tabular encoders'} → {cfg.combiner} combiner → {shape}"
+    from forgeml.models.families import family_module
+
+    shape = family_module(cfg.type).describe(cfg, kinds)
     inputs = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     members = getattr(predictor.estimator, "members", None)
     if hasattr(predictor.estimator, "model") or members:

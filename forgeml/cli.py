@@ -131,8 +131,10 @@ def _relative(path: Path, base: Path) -> str:
 def train(
     source: Path = typer.Argument(..., help="Data file or image folder (with --target), or config.yaml."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
-    model: Optional[str] = typer.Option(None, help="mlp (default), cnn, rnn, transformer, pretrained or gbm."),
+    model: Optional[str] = typer.Option(None, help="mlp (default), cnn, rnn, transformer, pretrained, gbm or ensemble (AutoML)."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Local Hugging Face checkpoint folder for --model pretrained (model.text.checkpoint)."),
+    time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Training time limit, e.g. 90s, 10m (train.time_budget)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="AutoML preset fast, medium or best (model.preset; implies --model ensemble)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config option: --set train.epochs=20."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
@@ -155,6 +157,13 @@ def train(
         overrides["train.threads"] = threads
     if encoder:
         overrides["model.text.checkpoint"] = encoder
+    if time_budget:
+        from forgeml.train.budget import parse_duration
+
+        overrides["train.time_budget"] = parse_duration(time_budget)
+    if preset:
+        model = model or "ensemble"
+        overrides["model.preset"] = preset
     config, data = _load_config(source, target, model, overrides)
     result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume, log=log)
     if result is not None:
@@ -260,6 +269,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.serve.cli",
     "forgeml.ui.cli",
     "forgeml.lm.cli",
+    "forgeml.models.leaderboard_cli",
 )
 
 

@@ -11,16 +11,10 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import ConfigError
 
 MissingStrategy = Literal["mean", "median", "mode", "constant", "indicator", "drop_row"]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are an error: a typo in a config must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -148,118 +142,12 @@ class CleanConfig(_Strict):
 
 
 # ----------------------------------------------------------------------------- models
-class TextEncoderConfig(_Strict):
-    """How each text feature becomes a vector (one encoder per text column)."""
+# Each model family declares its own options next to its code (forgeml.models.families lists
+# them); the union is built from that registry, so a new family is one module plus one line.
+from forgeml.models.families import DEFAULT_FAMILY, config_class, model_config_union, network_types  # noqa: E402
 
-    type: Literal["bag", "lstm", "gru", "transformer", "pretrained"] = Field("bag", description="bag: mean of token embeddings; lstm/gru: bidirectional RNN with pooling; transformer: pre-norm encoder; pretrained: a local Hugging Face checkpoint.")
-    hidden_size: int = Field(64, ge=1, description="RNN hidden size per direction, or Transformer width.")
-    num_layers: int = Field(1, ge=1, description="RNN or Transformer layers.")
-    heads: int = Field(4, ge=1, description="Attention heads (transformer).")
-    positions: Literal["learned", "sinusoidal"] = Field("learned", description="Position encoding of the transformer.")
-    pooling: Literal["mean", "max", "last"] = Field("mean", description="How token states become one vector; 'last' is the final RNN states (or the first token for transformers).")
-    dropout: float = Field(0.1, ge=0, lt=1)
-    checkpoint: str | None = Field(None, description="Folder of a local Hugging Face checkpoint (config.json + weights) for type 'pretrained'; never downloaded.")
-    freeze: bool = Field(False, description="Keep the pretrained weights fixed (only the layers above learn).")
-    freeze_layers: int = Field(0, ge=0, description="Freeze the embeddings and this many lowest pretrained layers.")
-    lr_scale: float = Field(0.1, gt=0, le=1, description="Fine-tuning learning rate of the pretrained weights, as a fraction of train.learning_rate.")
-    cache_frozen: bool = Field(True, description="With freeze: true, encode every row once before training and train only the layers above on the cached vectors (same predictions, epochs without the encoder).")
-
-
-class ImageEncoderConfig(_Strict):
-    """How each image feature becomes a vector."""
-
-    type: Literal["simple_cnn", "resnet", "flatten"] = Field("simple_cnn", description="simple_cnn: conv blocks + dense layer (the founding documents' model); resnet: residual stages with global pooling; flatten: raw pixels (the Keras dense-network example).")
-    channels: list[int] = Field(default_factory=lambda: [32, 64], description="simple_cnn: output channels of each conv block (each block: conv 3×3, batch norm, ReLU, max-pool 2).")
-    dense_size: int = Field(128, ge=1, description="simple_cnn: width of the dense layer after the conv blocks.")
-    width: int = Field(32, ge=4, description="resnet: channels of the first stage (doubled at every later stage).")
-    blocks: list[int] = Field(default_factory=lambda: [2, 2, 2], description="resnet: residual blocks per stage (depth).")
-    dropout: float = Field(0.25, ge=0, lt=1)
-
-
-class _NetworkConfig(_Strict):
-    """One encoder per input feature → combiner → head; the shared options of every torch family."""
-
-    hidden_size: int = Field(128, ge=1, description="Width of each hidden block.")
-    num_layers: int = Field(2, ge=0, description="Number of hidden blocks.")
-    dropout: float = Field(0.1, ge=0, lt=1)
-    norm: Literal["batch", "layer", "none"] = Field("batch", description="Normalisation inside each block.")
-    residual: bool = Field(True, description="Residual connections between equal-width blocks.")
-    activation: Literal["relu", "gelu", "silu"] = Field("relu", description="Activation inside each block.")
-    linear_skip: Literal["auto", "on", "off"] = Field(
-        "auto", description="A linear path beside the network, started at a ridge fit on the train split (CANN); auto: on for regression."
-    )
-    combiner: Literal["concat", "transformer"] = Field("concat", description="concat: join the feature vectors, then the hidden blocks; transformer: one token per feature, self-attention, then the hidden blocks.")
-    combiner_size: int = Field(64, ge=8, description="Token width of the transformer combiner.")
-    combiner_layers: int = Field(2, ge=1, description="Layers of the transformer combiner.")
-    combiner_heads: int = Field(4, ge=1, description="Attention heads of the transformer combiner.")
-    text: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
-    image: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
-
-    # What each family changes: the default encoder types, also when only some of the
-    # encoder's options are given (``--model pretrained --encoder DIR`` sets text.checkpoint).
-    family_defaults: ClassVar[dict[str, Any]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _family_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not cls.family_defaults:
-            return data
-        data = dict(data)
-        for key, default in cls.family_defaults.items():
-            given = data.get(key)
-            if isinstance(default, dict) and (given is None or isinstance(given, dict)):
-                data[key] = {**default, **(given or {})}
-            elif given is None:
-                data[key] = default
-        return data
-
-
-class MLPConfig(_NetworkConfig):
-    type: Literal["mlp"] = "mlp"
-
-
-class CNNConfig(_NetworkConfig):
-    """Like mlp, with a ResNet image encoder by default."""
-
-    type: Literal["cnn"] = "cnn"
-    family_defaults = {"image": {"type": "resnet"}}
-
-
-class RNNConfig(_NetworkConfig):
-    """Like mlp, with a bidirectional LSTM text encoder by default."""
-
-    type: Literal["rnn"] = "rnn"
-    family_defaults = {"text": {"type": "lstm"}}
-
-
-class TransformerConfig(_NetworkConfig):
-    """Like mlp, with a Transformer text encoder and a transformer combiner by default."""
-
-    type: Literal["transformer"] = "transformer"
-    family_defaults = {"text": {"type": "transformer"}, "combiner": "transformer"}
-
-
-class PretrainedConfig(_NetworkConfig):
-    """Like mlp, with a pretrained Hugging Face text encoder (``text.checkpoint``, CLI ``--encoder``)."""
-
-    type: Literal["pretrained"] = "pretrained"
-    family_defaults = {"text": {"type": "pretrained"}}
-
-
-class GBMConfig(_Strict):
-    type: Literal["gbm"] = "gbm"
-    num_boost_round: int = Field(1000, ge=1, description="Upper bound; early stopping on validation picks the number.")
-    learning_rate: float = Field(0.05, gt=0)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(20, ge=1)
-    feature_fraction: float = Field(0.9, gt=0, le=1)
-    bagging_fraction: float = Field(1.0, gt=0, le=1)
-    lambda_l2: float = Field(0.0, ge=0)
-    early_stopping_rounds: int = Field(50, ge=1)
-
-
-ModelConfig = Annotated[Union[MLPConfig, CNNConfig, RNNConfig, TransformerConfig, PretrainedConfig, GBMConfig], Field(discriminator="type")]
-NETWORK_TYPES = ("mlp", "cnn", "rnn", "transformer", "pretrained")
+ModelConfig = model_config_union()
+NETWORK_TYPES = network_types()
 
 
 # ----------------------------------------------------------------------------- training
@@ -294,6 +182,10 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
+    time_budget: float | None = Field(
+        None, gt=0, description="Seconds the model may train (CLI: --time-budget 90s / 10m). Networks stop after the epoch and "
+        "LightGBM after the round that passes it, keeping their best state; the ensemble fits its members within it "
+        "(default for an ensemble: about a minute per 10,000 rows, 60 s to 10 min).")
     bagging_folds: int | Literal["auto"] = Field(
         "auto",
         description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "
@@ -317,7 +209,7 @@ class Config(_Strict):
     features: list[FeatureConfig] = Field(default_factory=list, description="Input features; inferred when empty.")
     data: DataConfig = Field(default_factory=DataConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
-    model: ModelConfig = Field(default_factory=MLPConfig)
+    model: ModelConfig = Field(default_factory=lambda: config_class(DEFAULT_FAMILY)())
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @field_validator("target", mode="before")
@@ -367,8 +259,15 @@ def validate_config(model: type[_ModelT], raw: dict[str, Any], source: str, hint
             shown, names = _keys_at(model, tuple(unknown["loc"]))
             raise unknown_key(shown, str(unknown["loc"][-1]), names, where=source, hint=hint) from None
         first = errors[0]
-        location = ".".join(str(part) for part in first["loc"])
+        location = ".".join(str(part) for part in _without_family_tag(tuple(first["loc"])))
         raise ConfigError(f"{location}: {first['msg']}", where=source, hint=hint) from None
+
+
+def _without_family_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic names the union member in a location (``model.ensemble.preset``); users wrote ``model.preset``."""
+    from forgeml.models.families import FAMILIES
+
+    return tuple(part for i, part in enumerate(loc) if not (i and loc[i - 1] == "model" and part in FAMILIES))
 
 
 def unknown_key(parent: list[str], key: str, names: Any, *, where: str | None, hint: str, rest: list[str] | None = None) -> ConfigError:

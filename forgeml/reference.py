@@ -10,16 +10,27 @@ from typing import Any
 from pydantic import BaseModel
 
 from forgeml import config as c
+from forgeml.models import families, networks
+
+
+def _family_sections() -> list[tuple[str, type[BaseModel]]]:
+    """The network families share one section (and their encoders'); every other registered
+    family has its own, so a new family is documented by its module alone."""
+    sections: list[tuple[str, type[BaseModel]]] = [
+        ("model (type: mlp, cnn, rnn, transformer or pretrained)", networks.MLPConfig),
+        ("model.text", networks.TextEncoderConfig),
+        ("model.image", networks.ImageEncoderConfig),
+    ]
+    return sections + [(f"model (type: {name})", families.config_class(name)) for name in families.FAMILIES
+                       if name not in families.network_types()]
+
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("top level", c.Config),
     ("data", c.DataConfig),
     ("data.split", c.SplitConfig),
     ("clean", c.CleanConfig),
-    ("model (type: mlp, cnn, rnn, transformer or pretrained)", c.MLPConfig),
-    ("model.text", c.TextEncoderConfig),
-    ("model.image", c.ImageEncoderConfig),
-    ("model (type: gbm)", c.GBMConfig),
+    *_family_sections(),
     ("train", c.TrainConfig),
     ("features[] (type: number)", c.NumberFeature),
     ("features[] (type: category)", c.CategoryFeature),

@@ -56,7 +56,24 @@ def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:
         if absent:
             raise DataError(f"configured feature column(s) {absent} are not in the data", where=source, hint="fix config.features or the data")
     _resolve_tokenizers(raw)
+    _fold_validation_into_train(raw)
     return Config.from_dict(raw, source="resolved config")
+
+
+def _fold_validation_into_train(raw: dict[str, Any]) -> None:
+    """A family that validates on out-of-fold predictions (``VALIDATES_OUT_OF_FOLD``: the
+    ensemble) needs no validation split: with the default 70/15/15 its 15 % go to training
+    (85/0/15), so the members learn from every non-test row. A share the user changed stays."""
+    from forgeml.config import SplitConfig
+    from forgeml.models.families import FAMILIES, family_module
+
+    family = (raw.get("model") or {}).get("type")
+    if family not in FAMILIES or not getattr(family_module(family), "VALIDATES_OUT_OF_FOLD", False):
+        return
+    split, default = raw["data"]["split"], SplitConfig()
+    if split.get("validation_path") or split.get("column") or (split["train"], split["validation"]) != (default.train, default.validation):
+        return
+    split["train"], split["validation"] = round(default.train + default.validation, 10), 0.0
 
 
 def _resolve_tokenizers(raw: dict[str, Any]) -> None:

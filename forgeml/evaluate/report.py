@@ -62,6 +62,7 @@ class ReportInputs:
     error_examples: dict | None = None  # from evaluate.examples.error_examples (image and text inputs)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     extra_notes: list[str] = field(default_factory=list)
+    leaderboard: list[dict] | None = None  # an ensemble's members (models.ensemble)
 
 
 def metrics_table_rows(metrics: dict, task: str) -> list[tuple[str, str]]:
@@ -135,6 +136,22 @@ def _metrics_section(inputs: ReportInputs) -> str:
     rows = [[name, value] + ([validation.get(name, _MISSING)] if inputs.validation_metrics else [])
             for name, value in test]
     return _section("metrics", "Metrics", _table(header, rows, numeric_from=1) if rows else _muted("No metrics recorded."))
+
+
+LEADERBOARD_COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row")
+
+
+def _leaderboard_section(inputs: ReportInputs) -> str:
+    """An ensemble's members: how each scored on its out-of-fold predictions, its cost and weight."""
+    if not inputs.leaderboard:
+        return ""
+    score_name = next((row.get("score_name") for row in inputs.leaderboard if row.get("score_name")), "score")
+    header = [c.replace("score", score_name, 1) if c == "score" else c.replace("_", " ") for c in LEADERBOARD_COLUMNS]
+    rows = [[format_value(row.get(c)) if c not in ("member", "family", "status") else str(row.get(c, "")) for c in LEADERBOARD_COLUMNS]
+            for row in inputs.leaderboard]
+    note = _muted("Scores and losses are on out-of-fold predictions of the training rows (each row predicted by the fold model that "
+                  "did not see it); weights come from greedy ensemble selection on them. The test split was not used.")
+    return _section("leaderboard", "Leaderboard", note + _table(header, rows, numeric_from=3))
 
 
 def _breakdown_section(inputs: ReportInputs) -> str:
@@ -220,7 +237,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, _breakdown_section, _plots_section, _errors_section,
+    _header, _metrics_section, _leaderboard_section, _breakdown_section, _plots_section, _errors_section,
     _data_section, _cleaning_section, _config_section, _notes_section,
 )
 

@@ -24,14 +24,20 @@ class LMRunResult:
 def run_lm_training(config: LMConfig, corpus_path: Path, *, registry: Any, name: str, resume: bool,
                     cache_dir: Path | None = None) -> LMRunResult | None:
     """Returns the result on rank 0 and None on the other ranks."""
+    from forgeml.train.distributed import rank_session
+
+    with rank_session(config.train.device) as dist:
+        return _run_lm_training(dist, config, corpus_path, registry=registry, name=name, resume=resume, cache_dir=cache_dir)
+
+
+def _run_lm_training(dist: Any, config: LMConfig, corpus_path: Path, *, registry: Any, name: str, resume: bool,
+                     cache_dir: Path | None) -> LMRunResult | None:
     from forgeml.lm.bundle import write_lm_bundle
     from forgeml.lm.corpus import prepare_corpus
     from forgeml.lm.train import LMTrainer
     from forgeml.runs.train_run import log_failure, open_run, resumable_status
-    from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env(config.train.device)
     check_same_nnodes(dist)
     corpus = _prepare_on_each_host(dist, lambda: prepare_corpus(corpus_path, config.corpus, cache_dir))
     config = LMConfig.from_dict({**config.model_dump(mode="json"), "model": {**config.model.model_dump(mode="json"), "vocab_size": corpus.meta["vocab_size"]}})

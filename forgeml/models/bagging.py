@@ -78,21 +78,35 @@ class BaggedEstimator:
         return tuple(f"fold{k}/{name}" for k, member in enumerate(self.members) for name in member.files)
 
     def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
+        """Fits member k on every fold but k, early-stopped on fold k; ``oof_`` holds each row's
+        prediction by the member that did not see it (the ensemble's honest validation).
+        Folds come from the training seed (``train.seed``), not the split's: changing the
+        seed of the model must not move rows between train and test, and vice versa."""
+        import time
+
         labels = y_train if self.task.is_classification else None
-        splits = fold_indices(len(y_train), len(self.members), self.config.data.split.seed, labels)
+        splits = fold_indices(len(y_train), len(self.members), self.config.train.seed, labels)
         summaries = []
+        self.oof_: np.ndarray | None = None
         for k, (inner, held_out) in enumerate(splits):
+            deadline = options.deadline
+            if deadline is not None:  # the time left, shared fairly among the folds still to fit
+                now = time.monotonic()
+                deadline = now + max(0.0, deadline - now) / (len(splits) - k)
             folder = Path(options.checkpoint_dir) / f"fold{k}" if options.checkpoint_dir else None
             if options.resume and folder is not None and (folder / FINISHED / "summary.json").is_file():
                 summaries.append(self._load_finished(k, folder / FINISHED, options.dist))  # a resumed run skips finished folds
+                self._record_oof(k, _take(train, held_out), held_out, len(y_train))
                 continue
             member_options = replace(
                 options,
                 checkpoint_dir=folder,
                 callbacks=[FoldRows(callback, k) for callback in options.callbacks],  # every member's curve, tagged
                 resume=options.resume and folder is not None and any(folder.glob("*.pt")),
+                deadline=deadline,
             )
             summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
+            self._record_oof(k, _take(train, held_out), held_out, len(y_train))
             if folder is not None and (options.dist is None or options.dist.is_main):
                 self._save_finished(k, folder / FINISHED, summary)
             summaries.append(summary)
@@ -104,6 +118,12 @@ class BaggedEstimator:
             stopped_early=all(s.stopped_early for s in summaries),
             seconds=float(sum(s.seconds for s in summaries)),
         )
+
+    def _record_oof(self, k: int, held_arrays: dict[str, np.ndarray], held_out: np.ndarray, rows: int) -> None:
+        scores = np.asarray(self.members[k].scores(held_arrays))
+        if self.oof_ is None:
+            self.oof_ = np.full((rows, *scores.shape[1:]), np.nan)
+        self.oof_[held_out] = scores
 
     def _save_finished(self, k: int, folder: Path, summary: FitSummary) -> None:
         from dataclasses import asdict
@@ -146,8 +166,14 @@ class BaggedEstimator:
         return {name: float(np.mean([part[name] for part in parts])) for name in parts[0]}
 
 
+def member_config(config: Any, k: int) -> Any:
+    """Member k's config: the run's, with training seed ``train.seed + k``. Members that share one
+    seed share their initial weights and batch order, and agree more than bagging needs."""
+    return config.model_copy(update={"train": config.train.model_copy(update={"seed": config.train.seed + k})})
+
+
 def build_bagged(config: Any, task: Task, spec: InputSpec, folds: int, build_one: Callable, load_one: Callable) -> BaggedEstimator:
-    return BaggedEstimator([build_one(config, task, spec) for _ in range(folds)], config, task, spec, load_one)
+    return BaggedEstimator([build_one(member_config(config, k), task, spec) for k in range(folds)], config, task, spec, load_one)
 
 
 def load_bagged(directory: Path, config: Any, task: Task, spec: InputSpec, folds: int, load_one: Callable) -> BaggedEstimator:

@@ -27,6 +27,9 @@ class FitOptions:
     resume: bool = False
     val_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
     monitor_direction: str = "min"
+    # time.monotonic() value past which the estimator stops at its next epoch or boosting round
+    # and keeps its best state so far (the ensemble's time budget); None: no limit
+    deadline: float | None = None
 
 
 @dataclass
@@ -50,29 +53,6 @@ class Estimator(Protocol):
     def feature_importance(self) -> dict[str, float] | None: ...
 
 
-ESTIMATORS: dict[str, Callable[[Any, Task, InputSpec], Estimator]] = {}
-LOADERS: dict[str, Callable[[Path, Any, Task, InputSpec], Estimator]] = {}
-
-
-def register(name: str, build: Callable, load: Callable) -> None:
-    ESTIMATORS[name] = build
-    LOADERS[name] = load
-
-
-# family → the module that registers it. Imported lazily (torch and lightgbm cost seconds, and
-# only the chosen family is needed) and per family: a process that has imported one family's
-# module for another reason (forgeml.models.gbm, say) must still find the others.
-FAMILY_MODULES: dict[str, str] = {"gbm": "forgeml.models.gbm"}
-TORCH_FAMILIES_MODULE = "forgeml.models.torch_estimator"
-
-
-def _ensure_registered(family: str) -> None:
-    if family not in ESTIMATORS:
-        import importlib
-
-        importlib.import_module(FAMILY_MODULES.get(family, TORCH_FAMILIES_MODULE))
-
-
 def _folds(config: Any) -> int:
     """Resolved by ``workflow.prepare`` (it knows the rows); "auto" left over means no bagging."""
     folds = getattr(config.train, "bagging_folds", 1)
@@ -80,18 +60,20 @@ def _folds(config: Any) -> int:
 
 
 def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
-    _ensure_registered(config.model.type)
-    build = ESTIMATORS[config.model.type]
+    from forgeml.models.families import family_module
+
+    family = family_module(config.model.type)
     if _folds(config) > 1:
         from forgeml.models.bagging import build_bagged
 
-        return build_bagged(config, task, spec, _folds(config), build, LOADERS[config.model.type])
-    return build(config, task, spec)
+        return build_bagged(config, task, spec, _folds(config), family.build, family.load)
+    return family.build(config, task, spec)
 
 
 def load_estimator(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
-    _ensure_registered(config.model.type)
-    load = LOADERS[config.model.type]
+    from forgeml.models.families import family_module
+
+    load = family_module(config.model.type).load
     if _folds(config) > 1:
         from forgeml.models.bagging import load_bagged
 

@@ -3,19 +3,43 @@
 Dense columns go in as they are; category codes go in as LightGBM categorical columns; text
 token matrices are left out (trees gain little from raw token ids). Early stopping on the
 validation split picks the number of rounds. Saved in LightGBM's own text format.
+
+The options (``GBMConfig``) are read with every config, so this module's top level imports only
+pydantic and numpy; LightGBM and torch (for the thread count) are imported when a model is built.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError
-from forgeml.features.featureset import InputSpec
-from forgeml.models import estimator
-from forgeml.models.tasks import Task
-from forgeml.train.distributed import default_threads
+
+if TYPE_CHECKING:
+    from forgeml.features.featureset import InputSpec
+    from forgeml.models.estimator import FitOptions, FitSummary
+    from forgeml.models.tasks import Task
+
+STEP_NAME = "boosting round"
+
+
+class GBMConfig(_Strict):
+    type: Literal["gbm"] = "gbm"
+    num_boost_round: int = Field(1000, ge=1, description="Upper bound; early stopping on validation picks the number.")
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(20, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    bagging_fraction: float = Field(1.0, gt=0, le=1)
+    lambda_l2: float = Field(0.0, ge=0)
+    early_stopping_rounds: int = Field(50, ge=1)
+    extra_trees: bool = Field(False, description="Extremely randomised trees: each split picks one random threshold per feature (AutoGluon's LightGBMXT); often a good second opinion in an ensemble.")
+    min_data_per_group: int | None = Field(None, ge=1, description="Rows per category group of a many-vs-many category split; default: min_data_in_leaf.")
+
+
 
 OBJECTIVES = {
     ("binary", "bce"): "binary",
@@ -59,21 +83,22 @@ class GBMEstimator:
             "min_data_in_leaf": cfg.min_data_in_leaf,
             # LightGBM's own default (100 rows per category group) forbids every many-vs-many
             # category split below ~200 train rows: small data could never split on a category.
-            "min_data_per_group": cfg.min_data_in_leaf,
+            "min_data_per_group": cfg.min_data_per_group or cfg.min_data_in_leaf,
+            "extra_trees": cfg.extra_trees,
             "feature_fraction": cfg.feature_fraction,
             "bagging_fraction": cfg.bagging_fraction,
             "bagging_freq": 1 if cfg.bagging_fraction < 1 else 0,
             "lambda_l2": cfg.lambda_l2,
             "seed": train.seed,
             "deterministic": True,
-            "num_threads": train.threads or default_threads(),
+            "num_threads": train.threads or _default_threads(),
             "verbosity": -1,
         }
         if self.task.name == "multiclass":
             params["num_class"] = self.task.n_targets
         return params
 
-    def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
+    def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
         import time
 
         import lightgbm as lgb
@@ -98,6 +123,8 @@ class GBMEstimator:
             callbacks = [lgb.record_evaluation(record)]
             if live and options.callbacks:
                 callbacks.append(_RoundRows(options.callbacks, every, reported))
+            if getattr(options, "deadline", None) is not None:
+                callbacks.append(_Deadline(options.deadline))
             valid_sets, names = [data], ["train"]
             if x_val is not None:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], reference=data))
@@ -115,7 +142,7 @@ class GBMEstimator:
                     key = f"{split}_loss"
                     row[key] = row.get(key, 0.0) + float(value) / len(targets)
         history = [history_by_round[k] for k in sorted(history_by_round)]
-        best = self.boosters[0].best_iteration or len(history)
+        best = min(self.boosters[0].best_iteration or len(history), len(history))  # a deadline stop may count one round more
         # the rounds not sent yet: all of them for several boosters (their mean is known only now),
         # else the last round when it fell between two reported ones
         for row in history:
@@ -123,7 +150,9 @@ class GBMEstimator:
                 for callback in options.callbacks:
                     callback.on_epoch_end(dict(row))
         best_value = history[best - 1].get("val_loss") if history else None
-        return estimator.FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
+        from forgeml.models.estimator import FitSummary
+
+        return FitSummary(history, best, best_value, best < len(history), time.perf_counter() - started)
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         x = self._matrix(arrays)
@@ -189,9 +218,43 @@ class _RoundRows:
             callback.on_epoch_end(row)
 
 
+class _Deadline:
+    """A LightGBM callback: stop boosting once the time budget's deadline has passed, keeping the
+    rounds so far (early stopping's own exception, so best_iteration is set: early stopping has
+    not fired yet, so the validation loss is still at or near its best)."""
+
+    order = 35  # after early stopping
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __call__(self, env: Any) -> None:
+        import time
+
+        from lightgbm.callback import EarlyStopException
+
+        if time.monotonic() >= self.deadline:
+            raise EarlyStopException(env.iteration, env.evaluation_result_list)
+
+
 def _safe_names(columns: list[str]) -> list[str]:
     """LightGBM rejects some characters in feature names (JSON specials); positions keep meaning."""
     return [f"f{i}" for i in range(len(columns))]
 
 
-estimator.register("gbm", GBMEstimator, GBMEstimator.load)
+def _default_threads() -> int:
+    from forgeml.train.distributed import default_threads
+
+    return default_threads()
+
+
+def build(config: Any, task: Task, spec: InputSpec) -> GBMEstimator:
+    return GBMEstimator(config, task, spec)
+
+
+def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> GBMEstimator:
+    return GBMEstimator.load(directory, config, task, spec)
+
+
+def describe(cfg: GBMConfig, inputs: dict[str, int]) -> str:
+    return f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"

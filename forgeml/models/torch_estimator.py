@@ -3,7 +3,7 @@ default encoders) trained by the one ``Trainer``; weights in safetensors."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +12,6 @@ from torch import nn
 from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
-from forgeml.config import NETWORK_TYPES
 from forgeml.models.frozen_cache import cache_inputs
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
@@ -21,7 +20,6 @@ from forgeml.models.tasks import Task
 from forgeml.train.trainer import TensorData, Trainer
 
 WEIGHTS = "weights.safetensors"
-NETWORKS: dict[str, Callable[..., nn.Module]] = {name: FusionNet for name in NETWORK_TYPES}
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -37,7 +35,7 @@ class TorchEstimator:
         torch.manual_seed(config.train.seed)  # same seed, same initial weights
         # load_weights: read pretrained encoder weights from their checkpoint (training); a bundle
         # being loaded brings its own weights, so the checkpoint folder is not needed then.
-        self.model = NETWORKS[config.model.type](spec, task.output_size, config.model, load_weights=load_weights)
+        self.model = FusionNet(spec, task.output_size, config.model, load_weights=load_weights)
         if wants_linear_skip(getattr(config.model, "linear_skip", "off"), task.name):
             network = self.model
             self.model = LinearSkip(network, spec, task.output_size)
@@ -50,6 +48,7 @@ class TorchEstimator:
             callbacks=options.callbacks,
             dist=options.dist,
             monitor_direction=options.monitor_direction,
+            deadline=options.deadline,
         )
         precision, dist = self.config.train.precision, options.dist
         train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))
@@ -99,6 +98,3 @@ class TorchEstimator:
         instance.model.eval()
         return instance
 
-
-for _name in NETWORKS:
-    estimator.register(_name, TorchEstimator, TorchEstimator.load)

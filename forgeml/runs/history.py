@@ -1,21 +1,20 @@
 """Rows of a run's metrics.jsonl as the views, plots and report read them: one row per epoch
 (resumed epochs replaced, bagged members averaged), and what a row is called per model family.
 
-Standard library only, like the registry: ``forgeml runs list`` must start instantly.
+Nothing heavy is imported (the model-family registry only when a step is named): ``forgeml runs
+list`` must start instantly.
 """
 from __future__ import annotations
 
 from typing import Any
 
 
-# What one history row counts, per model family: torch models train epochs, LightGBM adds
-# boosting rounds (its rows keep the key "epoch", which every curve reads).
-STEP_NAMES: dict[str, str] = {"gbm": "boosting round"}
-
-
 def step_name(model: str | None) -> str:
-    """"epoch", or "boosting round" for LightGBM: what the report and `runs show` call a row."""
-    return STEP_NAMES.get(model or "", "epoch")
+    """What one history row counts, as its model family says (``STEP_NAME``): "epoch" for torch
+    models, "boosting round" for LightGBM (whose rows keep the key "epoch", which every curve reads)."""
+    from forgeml.models.families import step_name as family_step_name
+
+    return family_step_name(model or "")
 
 
 def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

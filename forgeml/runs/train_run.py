@@ -96,12 +96,17 @@ def find_resumable(registry: Any, name: str, what: str = "run") -> Any:
 
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
     """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``)."""
+    from forgeml.train.distributed import rank_session
+
+    with rank_session(config.train.device) as dist:
+        return _run_training(dist, config, data, registry=registry, name=name, resume=resume, log=log)
+
+
+def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str]) -> RunResult | None:
     from forgeml.api import Pipeline
     from forgeml.evaluate.metrics import HEADLINE
-    from forgeml.train.distributed import DistContext
     from forgeml.train.trainer import TrainingInterrupted
 
-    dist = DistContext.from_env(config.train.device)
     if log:
         from forgeml.runs.loggers import build_loggers, check_loggers
 
@@ -109,7 +114,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     if resume and dist.is_main:
         find_resumable(registry, name)  # nothing to resume: say so before seconds of reading data
     pipeline = Pipeline(config=config)
-    started = time.perf_counter()
+    started = time.monotonic()  # train.time_budget counts reading and preparing the data too
     prepared = pipeline.prepare(data)  # a wrong --target or an unreadable file fails here, before a run folder exists
     run = open_run(registry, dist, name, config.to_yaml(), str(data), resume)
     run_id, record, run_dir, logger = run.id, run.record, run.dir, run.logger
@@ -118,7 +123,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     trackers = build_loggers(log, record, config) if log and dist.is_main else []
     callbacks += trackers
     try:  # the data notes reach MetricsLog (data: lines and train.log), not warnings
-        pipeline.fit_prepared(prepared, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+        pipeline.fit_prepared(prepared, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist, started=started)
         if not dist.is_main:
             return None
         bundle = pipeline.save(record.dir / "bundle")  # a full disk here fails the run too, not leaves it "running"
@@ -142,7 +147,7 @@ def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bo
     registry.finish(run_id, "completed", task, pipeline.predictor_.config.model.type, headline, metrics.get(headline), _scalars(metrics))
     for tracker in trackers:
         tracker.finish(metrics)
-    logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
+    logger.info("completed in %.1f s; %s=%s", time.monotonic() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
 
 

@@ -86,12 +86,14 @@ class Trainer:
         callbacks: list[Callback] | None = None,
         dist: DistContext | None = None,
         monitor_direction: str = "min",
+        deadline: float | None = None,
     ):
         self.config = config
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.callbacks = callbacks or []
         self.dist = dist or DistContext()
         self.monitor_direction = monitor_direction
+        self.deadline = deadline  # time.monotonic(): stop after the epoch that passes it, keep the best weights
         self._stop_signal: int | None = None
         self.device = torch.device("cpu")  # set by fit(); predict() uses wherever the model is
 
@@ -140,6 +142,8 @@ class Trainer:
                     raise TrainingInterrupted(path)
                 if stop:
                     state.stopped_early = True
+                    break
+                if self.deadline is not None and self.dist.any_flag(time.monotonic() >= self.deadline):
                     break
         if state.best_state is not None:
             model.load_state_dict(state.best_state)

@@ -52,7 +52,7 @@ def test_small_run_is_bagged_and_the_prediction_is_the_members_mean(bagged, regr
     arrays = pipeline.predictor_.featureset.transform(regression_frame)
     member_scores = [member.scores(arrays) for member in estimator.members]
     assert not np.allclose(member_scores[0], member_scores[1])  # trained on different folds
-    np.testing.assert_allclose(estimator.scores(arrays), np.mean(member_scores, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(estimator.scores(arrays), np.mean(member_scores, axis=0), rtol=1e-6, atol=1e-7)
     assert pipeline.metrics_["r2"] > 0.8
     folds = {row["fold"] for row in pipeline.fit_summary_.history}
     assert folds == set(range(AUTO_FOLDS))  # every member's learning curve is kept, tagged
@@ -134,3 +134,25 @@ def test_cli_resume_continues_a_bagged_run(tmp_path, regression_frame):
     history = registry.history(record.id)  # folds 2-4 ran twice: their later rows count, once
     assert [row["epoch"] for row in history] == sorted({row["epoch"] for row in history})
     assert {row["folds"] for row in history} == {AUTO_FOLDS}
+
+
+def test_members_are_seeded_apart_and_every_train_row_has_an_out_of_fold_prediction(bagged):
+    pipeline, _ = bagged
+    estimator = pipeline.predictor_.estimator
+    seed = pipeline.predictor_.config.train.seed
+    assert [member.config.train.seed for member in estimator.members] == [seed + k for k in range(AUTO_FOLDS)]
+    assert estimator.oof_.shape == (len(pipeline.prepared_.targets["train"]), 1)
+    assert not np.isnan(estimator.oof_).any()
+
+
+def test_a_passed_deadline_stops_a_network_after_one_epoch(regression_frame):
+    import time
+
+    from forgeml.models.estimator import FitOptions, build_estimator
+    from forgeml.workflow import prepare
+
+    prepared = prepare(Pipeline(target="y", overrides={"train.progress": False, "train.bagging_folds": 1}).build_config(), regression_frame)
+    estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
+    summary = estimator.fit(prepared.arrays["train"], prepared.targets["train"], prepared.arrays["validation"], prepared.targets["validation"],
+                            FitOptions(deadline=time.monotonic() - 1))
+    assert len(summary.history) == 1

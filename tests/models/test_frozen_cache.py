@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from forgeml import Pipeline
-from forgeml.config import PretrainedConfig, TextEncoderConfig
+from forgeml.models.networks import PretrainedConfig, TextEncoderConfig
 from forgeml.features.featureset import InputSpec, TokenInput
 from forgeml.models import frozen_cache
 from forgeml.models.network import FusionNet

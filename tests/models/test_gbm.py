@@ -61,18 +61,6 @@ def test_small_data_splits_on_a_many_valued_category():
     assert pipeline.metrics_["accuracy"] >= 0.9, pipeline.metrics_
 
 
-def test_a_process_that_imported_the_gbm_module_still_finds_the_torch_families():
-    """Registration used to run only while no family was registered: once forgeml.models.gbm was
-    imported (this module does, for one helper), every mlp fit was a KeyError: 'mlp'."""
-    import subprocess
-    import sys
-
-    code = ("import forgeml.models.gbm\nfrom forgeml.models import estimator\n"
-            "estimator._ensure_registered('mlp')\nassert {'mlp', 'cnn', 'gbm'} <= set(estimator.ESTIMATORS)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-
-
 def test_separable_data_stops_once_the_loss_only_creeps():
     """Validation log-loss creeping towards zero is not an improvement (train.early_stopping_min_delta
     reaches LightGBM's early stopping): fewer rounds than with min_delta 0, the same accuracy."""

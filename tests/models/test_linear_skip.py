@@ -6,7 +6,8 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from forgeml.config import MLPConfig, TrainConfig
+from forgeml.config import TrainConfig
+from forgeml.models.networks import MLPConfig
 from forgeml.features.featureset import InputSpec
 from forgeml.models.linear_skip import NETWORK_LR_SCALE, LinearSkip, wants_linear_skip
 from forgeml.models.mlp import TabularMLP

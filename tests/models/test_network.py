@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forgeml.config import MLPConfig, PretrainedConfig, TextEncoderConfig, ImageEncoderConfig
+from forgeml.models.networks import MLPConfig, PretrainedConfig, TextEncoderConfig, ImageEncoderConfig
 from forgeml.features.featureset import ImageInput, InputSpec, TokenInput
 from forgeml.models.network import FusionNet
 from forgeml.train.optim import build_optimizer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from forgeml.config import MLPConfig
+from forgeml.models.networks import MLPConfig
 from forgeml.features.featureset import InputSpec, TokenInput
 from forgeml.models.linear_skip import LinearSkip
 from forgeml.models.network import FusionNet

@@ -1,0 +1,244 @@
+"""The AutoML ensemble (``model.type: ensemble``): a portfolio of model families fitted in order
+within a time budget, each bagged over k folds, combined by greedy ensemble selection on their
+out-of-fold predictions.
+
+Why this shape (AutoGluon's, see shared/research/automl-anchors.md): bagging gives every train
+row an honest out-of-fold prediction, so no rows are set aside for validation — the members
+learn from every non-test row, and the same predictions choose the ensemble weights. Members are
+fitted cheapest and strongest first, so a short budget still ends with a good model; a member
+that cannot start in the time left is skipped and the leaderboard says so.
+
+The portfolio (which members each preset fits) is data: ``portfolio.yaml`` beside this module.
+Members whose weight is 0 are not kept in the bundle (they cost predict time for nothing), but
+stay in the leaderboard.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from forgeml.config_base import StrictModel as _Strict
+from forgeml.errors import BundleError, ForgeError
+
+if TYPE_CHECKING:
+    from forgeml.models.estimator import FitOptions, FitSummary
+
+STEP_NAME = "epoch"
+VALIDATES_OUT_OF_FOLD = True  # workflow: no validation split needed (its rows go to training)
+SPEC_FILE = "ensemble.json"
+MIN_MEMBER_SECONDS = 1.0  # a member is not started with less time than this left
+MEMBER_SHARE = 2.0  # a member may use up to this many fair shares of the time left
+
+
+class EnsembleConfig(_Strict):
+    """A portfolio of models, bagged and ensembled (forgeml's AutoML)."""
+
+    type: Literal["ensemble"] = "ensemble"
+    preset: Literal["fast", "medium", "best"] = Field("medium", description="Which portfolio (forgeml/models/portfolio.yaml): fast (fewer members and folds), medium, best (more folds).")
+    members: list[str] | None = Field(None, description="Portfolio member names to fit, in order, instead of the preset's list.")
+    folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data).")
+    ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
+
+
+def auto_time_budget(rows: int) -> float:
+    """Seconds for the whole portfolio when neither train.time_budget nor --time-budget says:
+    about a minute per 10,000 train rows, at least 60 s, at most 10 minutes."""
+    return float(min(600.0, max(60.0, rows / 10_000 * 60.0)))
+
+
+def portfolio() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((Path(__file__).with_name("portfolio.yaml")).read_text(encoding="utf-8"))
+
+
+class EnsembleEstimator:
+    def __init__(self, config: Any, task: Any, spec: Any):
+        self.config, self.task, self.spec = config, task, spec
+        self.members: list[dict[str, Any]] = []  # kept members: name, model, train, weight, estimator
+        self.leaderboard: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ fit
+    def _plan(self, rows: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+        book = portfolio()
+        preset = book["presets"][self.config.model.preset]
+        names = self.config.model.members or preset["members"]
+        unknown = [name for name in names if name not in book["members"]]
+        if unknown:
+            raise ForgeError(f"unknown portfolio member(s) {unknown}", where="model.members", hint=f"choose among {sorted(book['members'])}")
+        folds = self.config.model.folds if self.config.model.folds != "auto" else preset["folds"]
+        folds = max(2, min(int(folds), rows // 10)) if rows >= 20 else 2
+        return [(name, book["members"][name]) for name in names], folds
+
+    def member_config(self, entry: dict[str, Any], folds: int) -> Any:
+        from forgeml.config import Config
+
+        raw = self.config.model_dump(mode="json")
+        raw["model"] = dict(entry["model"])
+        raw["train"] = {**raw["train"], **entry.get("train", {}), "bagging_folds": folds, "time_budget": None}
+        return Config.from_dict(raw, source="portfolio.yaml")
+
+    def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
+        from dataclasses import replace
+
+        from forgeml.models.estimator import FitSummary
+
+        started = time.monotonic()
+        if val is not None and y_val is not None and len(y_val):  # rows are precious: out-of-fold predictions validate
+            train = {key: np.concatenate([value, val[key]]) for key, value in train.items()}
+            y_train = np.concatenate([y_train, y_val])
+        deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
+        plan, folds = self._plan(len(y_train))
+        fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
+        history: list[dict[str, Any]] = []
+        for position, (name, entry) in enumerate(plan):
+            row: dict[str, Any] = {"member": name, "family": entry["model"]["type"], "folds": folds}
+            left = deadline - time.monotonic()
+            if left < MIN_MEMBER_SECONDS:
+                self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
+                continue
+            member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(plan) - position))
+            try:
+                bag = self._build_member(entry, folds)
+            except ForgeError as exc:  # a family this install lacks, an input kind it cannot read
+                self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
+                continue
+            member_started = time.monotonic()
+            checkpoint = Path(options.checkpoint_dir) / f"member_{name}" if options.checkpoint_dir else None
+            member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline,
+                                     callbacks=[_MemberRows(callback, name) for callback in options.callbacks])
+            summary = bag.fit(train, y_train, None, None, member_options)
+            seconds = time.monotonic() - member_started
+            history += [{"member": name, **item} for item in summary.history]
+            fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3)}, bag, bag.oof_))
+        if not fitted:
+            raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
+                             hint="give a larger --time-budget (each member needs at least a few seconds)")
+        self._select(fitted, y_train, train)
+        return FitSummary(history, 0, None, False, time.monotonic() - started)
+
+    def _build_member(self, entry: dict[str, Any], folds: int) -> Any:
+        from forgeml.models.bagging import build_bagged
+        from forgeml.models.families import FAMILIES, family_module
+
+        family = entry["model"]["type"]
+        if family not in FAMILIES:
+            raise ForgeError(f"model family {family!r} is not available in this install")
+        config = self.member_config(entry, folds)
+        module = family_module(family)
+        return build_bagged(config, self.task, self.spec, folds, module.build, module.load)
+
+    def _select(self, fitted: list[tuple[dict[str, Any], Any, np.ndarray]], y: np.ndarray, train: dict[str, np.ndarray]) -> None:
+        from forgeml.models.ensemble_selection import select_weights, selection_loss
+
+        weights = select_weights(self.task.name, y, [oof for *_, oof in fitted], self.config.model.ensemble_size)
+        sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
+        for (row, bag, oof), weight in zip(fitted, weights):
+            row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
+                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=_predict_ms(bag, sample))
+            self.leaderboard.append(row)
+            if weight > 0:
+                self.members.append({**row, "estimator": bag})
+        ensemble_oof = sum(float(w) * oof for (_, _, oof), w in zip(fitted, weights))
+        self.leaderboard.append({"member": "ensemble", "family": "ensemble", "status": "fitted", "weight": 1.0,
+                                 "val_loss": round(selection_loss(self.task.name, y, ensemble_oof), 6), **_score(self.task.name, y, ensemble_oof),
+                                 "fit_seconds": round(sum(r.get("fit_seconds", 0) for r, *_ in fitted), 3),
+                                 "predict_ms_per_row": round(sum(m["predict_ms_per_row"] for m in self.members), 4)})
+
+    # ------------------------------------------------------------------ use
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (SPEC_FILE, *(f"member_{m['member']}/{name}" for m in self.members for name in m["estimator"].files))
+
+    def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        return sum(m["weight"] * np.asarray(m["estimator"].scores(arrays), dtype=np.float64) for m in self.members)
+
+    def save(self, directory: Path) -> list[str]:
+        written = []
+        for member in self.members:
+            folder = Path(directory) / f"member_{member['member']}"
+            folder.mkdir(exist_ok=True)
+            written += [f"member_{member['member']}/{name}" for name in member["estimator"].save(folder)]
+        spec = {"members": [{k: v for k, v in m.items() if k != "estimator"} for m in self.members], "leaderboard": self.leaderboard}
+        (Path(directory) / SPEC_FILE).write_text(json.dumps(spec, indent=1, ensure_ascii=False), encoding="utf-8")
+        return [SPEC_FILE, *written]
+
+    def feature_importance(self) -> dict[str, float] | None:
+        parts = [(m["weight"], m["estimator"].feature_importance()) for m in self.members]
+        parts = [(w, p) for w, p in parts if p]
+        if not parts:
+            return None
+        total = sum(w for w, _ in parts)
+        return {name: float(sum(w * p.get(name, 0.0) for w, p in parts) / total) for name in parts[0][1]}
+
+    @classmethod
+    def load(cls, directory: Path, config: Any, task: Any, spec: Any) -> "EnsembleEstimator":
+        from forgeml.models.bagging import load_bagged
+        from forgeml.models.families import FAMILIES, family_module
+
+        instance = cls(config, task, spec)
+        try:
+            saved = json.loads((Path(directory) / SPEC_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{SPEC_FILE} does not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted; retrain or restore it") from None
+        instance.leaderboard = saved.get("leaderboard", [])
+        for member in saved["members"]:
+            family = member["model"]["type"]
+            if family not in FAMILIES:
+                raise BundleError(f"the ensemble member {member['member']!r} needs the model family {family!r}, which this install lacks",
+                                  where=str(directory), hint="install the forgeml version (and extras) that trained it")
+            member_config = instance.member_config(member, member["folds"])
+            bag = load_bagged(Path(directory) / f"member_{member['member']}", member_config, task, spec, member["folds"], family_module(family).load)
+            instance.members.append({**member, "estimator": bag})
+        return instance
+
+
+class _MemberRows:
+    """Tags each history row with the member that produced it (the report draws one curve per member)."""
+
+    def __init__(self, inner: Any, member: str):
+        self.inner, self.member = inner, member
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        self.inner.on_epoch_end({"member": self.member, **row})
+
+
+def _score(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """The leaderboard's score: ROC-AUC (binary), accuracy (multiclass), R² (regression)."""
+    if task == "binary":
+        from sklearn.metrics import roc_auc_score
+
+        labels = np.asarray(y).ravel()
+        return {"score_name": "roc_auc", "score": round(float(roc_auc_score(labels, scores[:, 1])), 6) if len(np.unique(labels)) > 1 else None}
+    if task == "multiclass":
+        return {"score_name": "accuracy", "score": round(float((scores.argmax(axis=1) == np.asarray(y).ravel()).mean()), 6)}
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    residual = ((scores.reshape(len(y), -1) - y) ** 2).sum(axis=0)
+    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    return {"score_name": "r2", "score": round(float(np.mean(1 - residual / np.where(total > 0, total, 1))), 6)}
+
+
+def _predict_ms(bag: Any, sample: dict[str, np.ndarray]) -> float:
+    """Milliseconds per row of one member on a batch of up to 256 train rows (warm)."""
+    bag.scores({k: v[:1] for k, v in sample.items()})
+    started = time.perf_counter()
+    bag.scores(sample)
+    rows = len(next(iter(sample.values())))
+    return round((time.perf_counter() - started) * 1000 / max(rows, 1), 4)
+
+
+def build(config: Any, task: Any, spec: Any) -> EnsembleEstimator:
+    return EnsembleEstimator(config, task, spec)
+
+
+def load(directory: Path, config: Any, task: Any, spec: Any) -> EnsembleEstimator:
+    return EnsembleEstimator.load(directory, config, task, spec)
+
+
+def describe(cfg: EnsembleConfig, inputs: dict[str, int]) -> str:
+    return f"AutoML ensemble ({cfg.preset} preset)"

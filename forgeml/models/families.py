@@ -1,0 +1,61 @@
+"""The model families: one line each, naming the module that holds the family's options and code.
+
+A family module provides:
+- its options, a pydantic class whose ``type`` literal is the family's name (the class named
+  on its line below; ``forgeml.config`` builds ``model:``'s union from these),
+- ``build(config, task, spec)`` and ``load(directory, config, task, spec)``, returning an
+  ``Estimator`` (``forgeml.models.estimator``),
+- ``describe(model_config, inputs) -> str``: the model card's one line,
+- optionally ``STEP_NAME`` (what one step of its learning curve is: "epoch", "boosting round").
+
+The module is imported whenever a config is read, so its top level imports only pydantic and
+the standard library; torch, LightGBM and the rest are imported inside ``build``/``load``.
+Adding a family (CatBoost, say) is that module plus one line here.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from types import ModuleType
+from typing import Annotated, Any, Union
+
+from pydantic import Field
+
+# family → "module:OptionsClass", in the order the config reference lists them
+FAMILIES: dict[str, str] = {
+    "mlp": "forgeml.models.networks:MLPConfig",
+    "cnn": "forgeml.models.networks:CNNConfig",
+    "rnn": "forgeml.models.networks:RNNConfig",
+    "transformer": "forgeml.models.networks:TransformerConfig",
+    "pretrained": "forgeml.models.networks:PretrainedConfig",
+    "gbm": "forgeml.models.gbm:GBMConfig",
+    "ensemble": "forgeml.models.ensemble:EnsembleConfig",
+}
+NETWORK_MODULE = "forgeml.models.networks"
+DEFAULT_FAMILY = "mlp"  # model.type when a config does not say
+
+
+def family_module(name: str) -> ModuleType:
+    """The module of family ``name`` (a KeyError for an unknown one: the config was validated)."""
+    return importlib.import_module(FAMILIES[name].partition(":")[0])
+
+
+@lru_cache(maxsize=None)
+def config_class(name: str) -> type:
+    module, _, attribute = FAMILIES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def model_config_union() -> Any:
+    """``model:``'s type: a union of every family's options, told apart by ``type``."""
+    classes = tuple(config_class(name) for name in FAMILIES)
+    return Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]
+
+
+def network_types() -> tuple[str, ...]:
+    """The families that are torch networks (they share the network options and the Trainer)."""
+    return tuple(name for name, target in FAMILIES.items() if target.partition(":")[0] == NETWORK_MODULE)
+
+
+def step_name(name: str) -> str:
+    return getattr(family_module(name), "STEP_NAME", "epoch") if name in FAMILIES else "epoch"

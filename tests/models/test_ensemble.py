@@ -1,0 +1,125 @@
+"""The AutoML ensemble: portfolio members bagged over folds, greedy selection on out-of-fold
+predictions, the time budget, the leaderboard, and one bundle that loads without pickle."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml import Pipeline
+from forgeml.errors import ConfigError, ForgeError
+from forgeml.models.ensemble_selection import select_weights, selection_loss
+from forgeml.train.budget import parse_duration
+
+FAST = {"train.progress": False, "train.threads": 1, "train.epochs": 8, "model.folds": 2,
+        "model.members": ["lightgbm", "catboost_not_installed_check", "mlp"]}
+
+
+def _frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    signal = x[:, 0] - 0.5 * x[:, 1] + (colour == "red") * 1.5 + rng.normal(0, 0.5, rows)
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "colour": colour, "y": np.where(signal > 0.3, "yes", "no")})
+
+
+def test_selection_gives_all_weight_to_a_perfect_member_and_mixes_complementary_ones() -> None:
+    y = np.array([0, 1, 0, 1])
+    perfect = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=float)
+    coin = np.full((4, 2), 0.5)
+    assert select_weights("binary", y, [coin, perfect]).tolist() == [0.0, 1.0]
+    # regression: two members wrong in opposite directions average to the truth
+    target = np.zeros((4, 1))
+    weights = select_weights("regression", target, [target + 1, target - 1])
+    assert weights.sum() == pytest.approx(1.0) and 0.4 <= weights[0] <= 0.6
+    assert selection_loss("regression", target, target + 1) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    pytest.importorskip("lightgbm")
+    frame = _frame()
+    overrides = {**FAST, "model.members": ["lightgbm", "catboost", "mlp"], "train.time_budget": 120}
+    pipeline = Pipeline(target="y", model="ensemble", overrides=overrides).fit(frame)
+    bundle = tmp_path_factory.mktemp("ensemble") / "bundle"
+    pipeline.save(bundle)
+    return pipeline, bundle, frame
+
+
+def test_members_are_bagged_weighted_and_listed_in_the_leaderboard(fitted) -> None:
+    pipeline, _, frame = fitted
+    board = pipeline.leaderboard()
+    assert {"lightgbm", "mlp", "ensemble"} <= set(board["member"])
+    fitted_rows = board[(board["status"] == "fitted") & (board["member"] != "ensemble")]
+    assert fitted_rows["weight"].sum() == pytest.approx(1.0, abs=1e-3)
+    assert (fitted_rows["score_name"] == "roc_auc").all() and (fitted_rows["score"] > 0.8).all()
+    assert (fitted_rows["fit_seconds"] > 0).all() and (fitted_rows["predict_ms_per_row"] > 0).all()
+    catboost = board[board["member"] == "catboost"]
+    if "catboost" not in __import__("forgeml.models.families", fromlist=["FAMILIES"]).FAMILIES:
+        assert catboost["status"].iloc[0].startswith("skipped")  # a family this install lacks is listed, not fatal
+    assert pipeline.metrics_["roc_auc"] > 0.85
+    # rows are precious: no validation split, the out-of-fold predictions validate
+    split = pipeline.predictor_.config.data.split
+    assert (split.train, split.validation) == (0.85, 0.0)
+    assert len(pipeline.prepared_.frames["validation"]) == 0
+
+
+def test_the_ensemble_bundle_loads_and_predicts_the_same(fitted) -> None:
+    pipeline, bundle, frame = fitted
+    assert (bundle / "ensemble.json").is_file() and not list(bundle.rglob("*.pkl"))
+    loaded = Pipeline.load(bundle)
+    pd.testing.assert_frame_equal(loaded.predict(frame.head(40)), pipeline.predict(frame.head(40)))
+    assert set(loaded.leaderboard()["member"]) == set(pipeline.leaderboard()["member"])
+    assert "Leaderboard" in (bundle / "report.html").read_text(encoding="utf-8")
+
+
+def test_single_row_predict_of_the_ensemble_is_fast(fitted) -> None:
+    """A smoke bound only (the figure is measured in bench/): a handful of ms, not AutoGluon's hundreds."""
+    pipeline, _, frame = fitted
+    row = frame.drop(columns="y").head(1)
+    pipeline.predict(row)
+    started = time.perf_counter()
+    for _ in range(5):
+        pipeline.predict(row)
+    assert (time.perf_counter() - started) / 5 < 0.25
+
+
+def test_a_budget_too_small_for_any_member_is_one_clear_error() -> None:
+    with pytest.raises(ForgeError, match="time budget ended before any model was fitted"):
+        Pipeline(target="y", model="ensemble", overrides={**FAST, "model.members": ["lightgbm"], "train.time_budget": 0.001}).fit(_frame(120))
+
+
+def test_unknown_members_and_bad_budgets_are_refused() -> None:
+    with pytest.raises(ForgeError, match="unknown portfolio member"):
+        Pipeline(target="y", model="ensemble", overrides={**FAST, "model.members": ["nope"]}).fit(_frame(120))
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400 and parse_duration("45") == 45
+    for bad in ("soon", "-3s", "0", "10 parsecs"):
+        with pytest.raises(ConfigError, match="not a time budget"):
+            parse_duration(bad)
+
+
+def test_cli_time_budget_preset_and_leaderboard(tmp_path: Path) -> None:
+    _frame(200, seed=1).to_csv(tmp_path / "data.csv", index=False)
+    env = {"FORGEML_RUNS_DIR": str(tmp_path / "runs"), "COLUMNS": "200", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    import os
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "forgeml.cli", *args], cwd=tmp_path, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    done = cli("train", "data.csv", "--target", "y", "--preset", "fast", "--time-budget", "60s", "--set", "train.epochs=5",
+               "--set", "train.progress=false", "--set", "model.members=[lightgbm]")
+    assert done.returncode == 0, done.stderr
+    run_id = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("run: "))
+    board = cli("leaderboard", run_id)
+    assert board.returncode == 0, board.stderr
+    assert "lightgbm" in board.stdout and "ensemble" in board.stdout and "roc_auc" in board.stdout
+    bad = cli("train", "data.csv", "--target", "y", "--time-budget", "soon")
+    assert bad.returncode == 2 and "not a time budget" in bad.stderr and "Traceback" not in bad.stderr
+    bad = cli("train", "data.csv", "--target", "y", "--preset", "ultra")
+    assert bad.returncode == 2 and "model.preset" in bad.stderr and "Traceback" not in bad.stderr
