@@ -16,8 +16,6 @@ from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
 from forgeml.train.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
-runs_app = typer.Typer(no_args_is_help=True, help="List, show and compare runs.")
-app.add_typer(runs_app, name="runs")
 
 _STATE = {"debug": False}
 # the model families, from the registry (a new family appears here by its registry line alone)
@@ -30,12 +28,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _console():
-    """Piped or redirected (no terminal), rich would cut every table to 80 columns: run ids lose
-    their tails to '…' and cannot be copied. Then tables print at their natural width."""
-    from rich.console import Console
+    from forgeml.console import console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=1_000)
+    return console()
 
 
 def _registry(runs_dir: Optional[Path]):
@@ -254,35 +249,6 @@ def report(
         webbrowser.open(page.resolve().as_uri())
 
 
-# ----------------------------------------------------------------------------- runs
-@runs_app.command("list")
-def runs_list(limit: int = typer.Option(50, help="How many runs."), runs_dir: Optional[Path] = RunsDir) -> None:
-    """Runs so far, newest first, with each run's key metric."""
-    from forgeml.runs.views import render_list
-
-    _console().print(render_list(_registry(runs_dir).list(limit=limit)))
-
-
-@runs_app.command("show")
-def runs_show(run_id: str, runs_dir: Optional[Path] = RunsDir) -> None:
-    """One run: status, metrics, paths, epochs."""
-    from forgeml.runs.views import render_show
-
-    registry = _registry(runs_dir)
-    record = registry.get(run_id)
-    _console().print(render_show(record, registry.history(record.id)))
-
-
-@runs_app.command("compare")
-def runs_compare(first: str, second: str, runs_dir: Optional[Path] = RunsDir) -> None:
-    """Two runs side by side: metrics and config differences."""
-    from forgeml.runs.views import render_compare
-
-    registry = _registry(runs_dir)
-    a, b = registry.get(first), registry.get(second)
-    _console().print(render_compare(a, b, registry.history(a.id), registry.history(b.id)))
-
-
 # ----------------------------------------------------------------------------- demo
 @app.command()
 def demo(runs_dir: Optional[Path] = RunsDir) -> None:
@@ -301,6 +267,7 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
 # Larger command groups (serving, language models, …) live in their own modules, each exposing
 # ``register(app)``. Those modules must import only typer at module level, so --help stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "forgeml.runs.cli",
     "forgeml.export.cli",
     "forgeml.serve.cli",
     "forgeml.ui.cli",

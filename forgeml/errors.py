@@ -49,3 +49,12 @@ class NotFittedError(ForgeError):
 
 class RunError(ForgeError):
     """A run id or run directory that does not exist in the registry."""
+
+
+class MissingExtraError(ConfigError):
+    """An optional package is not installed; the hint names the extra: ``pip install 'forgeml[serve]'``."""
+
+
+class DataNote(UserWarning):
+    """What cleaning did to the data (rows dropped, values made missing, files skipped), told
+    while ``Pipeline.fit`` runs; the CLI prints the same notes as ``data: …`` lines."""

@@ -20,7 +20,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write <bundle>/exports/model.<ext>, verified against the bundle's own model (eager PyTorch, or LightGBM), with its SHA-256 in exports/manifest.json."""
         from forgeml.export.exporter import export_bundle
+        from forgeml.extras import require_extra
         from forgeml.runs.bundle_ref import resolve_bundle
+
+        if format_.lower() == "onnx":  # before loading the bundle
+            require_extra("onnx", needed_by="forgeml export --format onnx")
 
         result = export_bundle(resolve_bundle(bundle_ref, runs_dir), format_.lower(), data=data, tolerance=tolerance)
         print(f"wrote {result.path} ({result.format}; max |diff| vs the bundle's model {result.max_abs_diff:.2g} on {result.rows_checked} rows; sha256 {result.sha256[:12]})")

@@ -47,6 +47,9 @@ class OnnxFormat:
 
         import torch
 
+        from forgeml.extras import require_extra
+
+        require_extra("onnx", needed_by="ONNX export", modules=("onnx", "onnxscript"))  # torch.onnx's dynamo exporter imports both
         batch = torch.export.Dim("batch", min=1)
         # The exporter prints progress and torchvision notices; a CLI user needs none of it.
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -65,7 +68,9 @@ class OnnxFormat:
 
 
 def onnx_session(model: bytes, threads: int | None = None) -> Any:
-    import onnxruntime as ort
+    from forgeml.extras import import_optional
+
+    ort = import_optional("onnxruntime", "onnx", needed_by="ONNX scoring")
 
     options = ort.SessionOptions()
     if threads:

@@ -90,12 +90,9 @@ def import_transformers():
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a download
-    try:
-        import transformers
-    except ImportError:
-        raise ConfigError("pretrained text encoders need the transformers package", where="model.text.type: pretrained",
-                          hint="pip install 'forgeml[pretrained]'") from None
-    return transformers
+    from forgeml.extras import import_optional
+
+    return import_optional("transformers", "pretrained", needed_by="model.text.type: pretrained")
 
 
 def pretrained_tokenizer(folder: Path):

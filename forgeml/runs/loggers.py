@@ -1,7 +1,7 @@
 """Optional experiment trackers: ``forgeml train --log tensorboard|mlflow``.
 
 Each logger is a trainer callback (``on_epoch_end(row)`` per epoch) plus ``finish(metrics)`` at
-the end of the run; each needs its own extra (``pip install tensorboard`` / ``pip install mlflow``),
+the end of the run; each needs its own extra (``pip install 'forgeml[tensorboard]'`` / ``'forgeml[mlflow]'``),
 imported only when asked for. The run folder stays the source of truth: trackers get a copy.
 - tensorboard: event files in ``runs/<id>/tensorboard/`` (``tensorboard --logdir runs``).
 - mlflow: one MLflow run named after the forgeml run, in ``$MLFLOW_TRACKING_URI`` or, by default,
@@ -26,18 +26,16 @@ def _scalars(row: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and k not in ("epoch", "fold")}
 
 
-def _require(module: str, package: str) -> Any:
-    import importlib
+def _require(name: str) -> Any:
+    """The tracker's package (the extra is named after the tracker), or one line saying what to install."""
+    from forgeml.extras import import_optional
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(f"--log needs the {package} package", where="--log", hint=f"pip install {package}") from None
+    return import_optional(name, name, needed_by=f"--log {name}")
 
 
 class TensorBoardLog:
     def __init__(self, record: Any, config: Any):
-        _require("tensorboard", "tensorboard")
+        _require("tensorboard")
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(record.dir / "tensorboard"))
@@ -56,7 +54,7 @@ class TensorBoardLog:
 
 class MLflowLog:
     def __init__(self, record: Any, config: Any):
-        self.mlflow = _require("mlflow", "mlflow")
+        self.mlflow = _require("mlflow")
         from forgeml.runs.views import flatten
 
         from mlflow.exceptions import MlflowException
@@ -98,15 +96,14 @@ def default_mlflow_uri(runs_dir: Any) -> str:
 LOGGERS: dict[str, Callable[[Any, Any], Any]] = {"tensorboard": TensorBoardLog, "mlflow": MLflowLog}
 
 
-PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # name → (module, pip package)
-
-
 def check_loggers(names: list[str] | tuple[str, ...]) -> None:
     """Unknown names and missing packages fail here, before a run folder is created."""
+    from forgeml.extras import require_extra
+
     for name in names:
         if name not in LOGGERS:
             raise ConfigError(f"unknown --log {name!r}", where="--log", hint=f"use one of {sorted(LOGGERS)}")
-        _require(*PACKAGES[name])
+        require_extra(name, needed_by=f"--log {name}")
 
 
 def build_loggers(names: list[str] | tuple[str, ...], record: Any, config: Any) -> list[Any]:

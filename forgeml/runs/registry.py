@@ -32,6 +32,7 @@ from typing import Any, Iterator, Literal
 
 from forgeml.errors import RunError
 from forgeml.fileio import _json_default, atomic_write_json, atomic_write_text
+from forgeml.runs.history import epoch_rows, epochs_all_members_trained, step_name  # noqa: F401  (imported from here by callers)
 
 FinalStatus = Literal["completed", "failed", "interrupted"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "interrupted"})
@@ -194,6 +195,23 @@ class RunRegistry:
             db.execute("UPDATE runs SET status=?, finished_at=NULL WHERE id=?", (record.status, record.id))
         self._write_record_file(record)
         return record
+
+    def delete(self, run_id: str) -> None:
+        """Remove a finished run: its folder is moved into ``.trash/`` first (one rename, so the
+        index never points at half a folder, and a rebuilt index does not see it), then its index
+        row goes, then the moved folder. A running run is refused."""
+        import shutil
+
+        record = self.get(run_id)
+        if record.status == "running":
+            raise RunError(f"run {record.id} is still running", where=str(record.dir), hint="wait for it to finish, or stop it first")
+        trash = self.root / ".trash" / record.id
+        if record.dir.exists():
+            trash.parent.mkdir(exist_ok=True)
+            os.replace(record.dir, trash)
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE id=?", (record.id,))
+        shutil.rmtree(trash, ignore_errors=True)
 
     def append_metrics(self, run_id: str, row: dict[str, Any]) -> None:
         """Append one JSON line to the run's metrics.jsonl, flushed so a crash loses at most it."""
@@ -368,44 +386,3 @@ def _slug(name: str) -> str:
 def _like_prefix(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
-
-
-def step_name(model: str | None) -> str:
-    """What one history row counts, as its model family says (``STEP_NAME``): "epoch" for torch
-    models, "boosting round" for LightGBM (whose rows keep the key "epoch", which every curve reads)."""
-    from forgeml.models.families import step_name as family_step_name
-
-    return family_step_name(model or "")
-
-
-def epoch_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per epoch from the rows metrics.jsonl accumulated.
-
-    Two things repeat epochs there: a resumed run re-trains the epochs after its last checkpoint
-    (the later row wins), and a bagged model appends every member's rows tagged ``"fold": k``
-    (numbers are averaged over the members that reached the epoch; ``folds`` says how many did).
-    """
-    latest: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for position, row in enumerate(rows):
-        latest[(row.get("fold"), row.get("epoch", f"#{position}"))] = row
-    if not any(fold is not None for fold, _ in latest):
-        return list(latest.values())
-    by_epoch: dict[Any, list[dict[str, Any]]] = {}
-    for (_, epoch), row in latest.items():
-        by_epoch.setdefault(epoch, []).append(row)
-    merged = []
-    for epoch, group in by_epoch.items():
-        row: dict[str, Any] = {"epoch": epoch, "folds": len(group)}
-        for key in dict.fromkeys(k for member in group for k in member if k not in ("epoch", "fold")):
-            values = [m[key] for m in group if isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)]
-            if values:
-                row[key] = sum(values) / len(values)
-        merged.append(row)
-    return merged
-
-
-def epochs_all_members_trained(merged: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``epoch_rows`` output cut where the first bagged member stopped early: a mean over fewer
-    members after that would draw steps no model took (curves use this)."""
-    members = max((row.get("folds", 1) for row in merged), default=1)
-    return [row for row in merged if row.get("folds", 1) == members]

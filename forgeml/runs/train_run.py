@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeml.errors import CheckpointError
+from forgeml.runs.liveness import RunLock
 
 
 @dataclass
@@ -33,11 +34,12 @@ class MetricsLog:
         thousand dropped duplicates should not wait for someone to open the report."""
         for note in notes:
             self.logger.info("data: %s", note)
-        if notes:
-            from rich.console import Console
+        if notes:  # piped to a file, each note stays one line (console: no wrapping off a terminal)
             from rich.markup import escape
 
-            Console(stderr=True, highlight=False).print("\n".join(f"[dim]data: {escape(note)}[/dim]" for note in notes))
+            from forgeml.console import console
+
+            console(stderr=True, highlight=False).print("\n".join(f"[dim]data: {escape(note)}[/dim]" for note in notes))
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         self.registry.append_metrics(self.run_id, row)
@@ -56,12 +58,14 @@ def _logger(run_dir: Path) -> logging.Logger:
 
 @dataclass
 class OpenedRun:
-    """A run as one rank sees it: every rank knows the id and folder; only rank 0 has the record."""
+    """A run as one rank sees it: every rank knows the id and folder; only rank 0 has the record
+    and holds the run's lock (``runs.liveness``: a run whose lock is free has died)."""
 
     id: str
     record: Any  # the registry row (rank 0), None on the other ranks
     dir: Path
     logger: logging.Logger
+    lock: Any = None
 
 
 def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str, resume: bool, what: str = "run") -> OpenedRun:
@@ -70,10 +74,7 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
     run_id = None
     if dist.is_main:
         if resume:
-            record = registry.latest_resumable(name)  # never another data set's run
-            if record is None:
-                raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
-            run_id = registry.reopen(record.id).id  # `runs list` and the dashboard show it running again
+            run_id = registry.reopen(find_resumable(registry, name, what).id).id  # `runs list` and the dashboard show it running again
         else:
             run_id = registry.create(name, config_yaml, source).id
     run_id = dist.broadcast(run_id)
@@ -81,7 +82,16 @@ def open_run(registry: Any, dist: Any, name: str, config_yaml: str, source: str,
     record = registry.get(run_id) if dist.is_main else None
     run_dir = record.dir if record is not None else registry.run_dir(run_id)
     logger = _logger(run_dir) if dist.is_main else logging.getLogger("forgeml.run.worker")
-    return OpenedRun(run_id, record, run_dir, logger)
+    lock = RunLock(run_dir) if dist.is_main else None
+    return OpenedRun(run_id, record, run_dir, logger, lock)
+
+
+def find_resumable(registry: Any, name: str, what: str = "run") -> Any:
+    """The latest interrupted run of this name (never another data set's), or ``CheckpointError``."""
+    record = registry.latest_resumable(name)
+    if record is None:
+        raise CheckpointError(f"no interrupted {what} named {name!r} with a checkpoint to resume", where=str(registry.root), hint="start without --resume")
+    return record
 
 
 def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
@@ -101,16 +111,19 @@ def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str
         from forgeml.runs.loggers import build_loggers, check_loggers
 
         check_loggers(log)  # before a run folder exists
+    if resume and dist.is_main:
+        find_resumable(registry, name)  # nothing to resume: say so before seconds of reading data
+    pipeline = Pipeline(config=config)
+    started = time.monotonic()  # train.time_budget counts reading and preparing the data too
+    prepared = pipeline.prepare(data)  # a wrong --target or an unreadable file fails here, before a run folder exists
     run = open_run(registry, dist, name, config.to_yaml(), str(data), resume)
     run_id, record, run_dir, logger = run.id, run.record, run.dir, run.logger
     logger.info("%s run %s on %s (world size %d)", "resuming" if resume else "starting", run_id, data, dist.world_size)
     callbacks = [MetricsLog(registry, run_id, logger)] if dist.is_main else []
     trackers = build_loggers(log, record, config) if log and dist.is_main else []
     callbacks += trackers
-    pipeline = Pipeline(config=config)
-    started = time.perf_counter()
-    try:
-        pipeline.fit(data, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist)
+    try:  # the data notes reach MetricsLog (data: lines and train.log), not warnings
+        pipeline.fit_prepared(prepared, checkpoint_dir=run_dir / "checkpoint", callbacks=callbacks, resume=resume, dist=dist, started=started)
         if not dist.is_main:
             return None
         bundle = pipeline.save(record.dir / "bundle")  # a full disk here fails the run too, not leaves it "running"
@@ -134,7 +147,7 @@ def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str
     registry.finish(run_id, "completed", task, pipeline.predictor_.config.model.type, headline, metrics.get(headline), _scalars(metrics))
     for tracker in trackers:
         tracker.finish(metrics)
-    logger.info("completed in %.1f s; %s=%s", time.perf_counter() - started, headline, metrics.get(headline))
+    logger.info("completed in %.1f s; %s=%s", time.monotonic() - started, headline, metrics.get(headline))
     return RunResult(run_id, task, pipeline.test_split_, metrics, bundle / "report.html", bundle)
 
 

@@ -24,6 +24,20 @@ def check_port(host: str, port: int) -> None:
                           hint="choose another --port, or stop what is using it") from None
 
 
+# What the server itself imports (the dashboard's jinja2 is not needed to serve a model).
+SERVER_MODULES = ("fastapi", "uvicorn", "prometheus_client", "python_multipart|multipart")
+
+
+def require_serving_extras(backend: str) -> None:
+    """One line naming the extra to install, before seconds of loading the bundle; the onnx
+    backend also needs onnxruntime (and onnx/onnxscript to export a bundle that has no export)."""
+    from forgeml.extras import require_extra
+
+    require_extra("serve", needed_by="forgeml serve", modules=SERVER_MODULES)
+    if backend.strip().lower() == "onnx":
+        require_extra("onnx", needed_by="forgeml serve --backend onnx")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -49,6 +63,7 @@ def register(app: typer.Typer) -> None:
         runs_dir: Optional[Path] = RunsDir,
     ) -> None:
         """Serve a bundle over HTTP: /v1/predict and /v1/predict/csv (or /v1/generate for a language model), /v1/model, /healthz, /readyz, /metrics, /docs."""
+        require_serving_extras(backend)
         import uvicorn
 
         from forgeml.runs.bundle_ref import resolve_bundle

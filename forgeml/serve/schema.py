@@ -2,15 +2,18 @@
 
 One pydantic field per input column, named exactly as in the training data (an alias, since a
 column may be called "carat weight" or "class"), so ``/docs`` and ``/openapi.json`` show the real
-names and JSON types, and a wrong type, a missing column or an unknown one is a 422 naming the
-field. Every field is required but may be ``null`` (a missing value is filled like at training
-time); numbers must be finite (NaN and Infinity are rejected: send ``null`` for "unknown").
+names and JSON types, and a wrong type or a missing column is a 422 naming the field. Every field
+is required but may be ``null`` (a missing value is filled like at training time); numbers must
+be finite (NaN and Infinity are rejected: send ``null`` for "unknown"). Fields the model does not
+use (an id, the label, a timestamp) are accepted and ignored, as ``forgeml predict`` and the CSV
+route ignore extra columns; ``"keep": ["order_id"]`` echoes them back with each prediction
+(``inputs``), as ``forgeml predict --keep`` does.
 """
 from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, WithJsonSchema, create_model, model_validator
 
 Number = Annotated[Union[float, None], Field(strict=True, allow_inf_nan=False)]
 
@@ -155,9 +158,24 @@ def row_model(featureset: Any) -> type[BaseModel]:
                                                    examples=[_example(feature)]))
     return create_model(
         "Row",
-        __config__=ConfigDict(extra="forbid", populate_by_name=False, json_schema_extra={"example": example_row(featureset)}),
+        # extra fields (an id to echo with "keep", the label) are kept unvalidated, not refused
+        __config__=ConfigDict(extra="allow", populate_by_name=False, json_schema_extra={"example": example_row(featureset)}),
         **fields,
     )
+
+
+# Names one request may ask to echo: enough for ids and keys, small enough to bound the answer.
+MAX_KEEP = 20
+
+
+def _kept_names_exist(request: Any) -> Any:
+    """Every name in ``keep`` is in at least one row: a typo (``"oder_id"``) is a 422, not a
+    column of nulls. A row without it echoes ``null``."""
+    present = {name for row in request.rows for name in row.model_dump(by_alias=True)} if request.keep else set()
+    absent = [name for name in request.keep if name not in present]
+    if absent:
+        raise ValueError(f"keep: {absent[0]!r} is not a field of any row (send it in the rows to echo it back)")
+    return request
 
 
 def request_model(featureset: Any, max_rows: int) -> type[BaseModel]:
@@ -165,14 +183,25 @@ def request_model(featureset: Any, max_rows: int) -> type[BaseModel]:
     return create_model(
         "PredictRequest",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"example": {"rows": [example_row(featureset)]}}),
+        __validators__={"kept_names_exist": model_validator(mode="after")(_kept_names_exist)},
         rows=(list[row], Field(..., min_length=1, max_length=max_rows, description=f"1 to {max_rows} rows, one object per row")),
+        keep=(list[StrictStr], Field([], max_length=MAX_KEEP, description="fields of each row to echo back in its prediction's "
+                                                                           "`inputs` (an id, say), like `forgeml predict --keep`")),
     )
+
+
+def echo_kept(keep: list[str], rows: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each prediction with ``inputs``: the row's values of the ``keep`` names (null where absent)."""
+    if not keep:
+        return predictions
+    return [{**prediction, "inputs": {name: row.get(name) for name in keep}} for row, prediction in zip(rows, predictions)]
 
 
 class RowPrediction(BaseModel):
     prediction: Union[str, float, dict[str, Union[float, None]], None] = Field(
         description="class label; a number for regression; {target: number} for several targets")
     probabilities: Union[dict[str, Union[float, None]], None] = Field(None, description="class → probability (classification only)")
+    inputs: Union[dict[str, Any], None] = Field(None, description="the request's `keep` fields of this row, echoed (only when asked)")
 
 
 class PredictResponse(BaseModel):

@@ -164,6 +164,8 @@ class TabularService:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1", tags=["predict"])
+        from forgeml.serve.schema import echo_kept  # the JSON route is its only user
+
         Request = self.Request
         service = self
 
@@ -179,7 +181,7 @@ class TabularService:
                 raise overloaded(exc) from None
             except RequestFailed as failure:
                 raise HTTPException(failure.status, failure.message) from None
-            return JSONResponse({"model_version": service.model_version, "predictions": predictions})
+            return JSONResponse({"model_version": service.model_version, "predictions": echo_kept(body.keep, rows, predictions)})
 
         predict.__annotations__["body"] = Request
         router.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse,

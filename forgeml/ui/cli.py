@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         open_: bool = typer.Option(False, "--open", help="Open the dashboard in the browser."),
     ) -> None:
         """Dashboard of runs on localhost: sortable list, run pages with learning curves, compare two runs."""
+        from forgeml.extras import require_extra
+
+        require_extra("serve", needed_by="forgeml ui", modules=("fastapi", "uvicorn", "jinja2"))
         import uvicorn
 
         from forgeml.serve.cli import check_port

@@ -202,6 +202,38 @@ def test_runs_list_show_compare(cli_trains, cli):
     assert all(run_id in compared.stdout for run_id in ids) and "gbm" in compared.stdout
 
 
+def test_a_killed_training_is_marked_and_pruned(tmp_path, cli, make_mixed):
+    """kill -9 mid-training: `runs list` says failed (or interrupted, with a checkpoint), never
+    running forever, and `runs prune` removes it after a dry run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_mixed(rows=120).to_csv(tmp_path / "mixed.csv", index=False)
+    env = {**os.environ, "FORGEML_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    training = subprocess.Popen([sys.executable, "-m", "forgeml.cli", "train", "mixed.csv", "--target", "label", "--threads", "1",
+                                 "--set", "train.epochs=100000", "--set", "train.progress=false"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "runs").glob("*/metrics.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # training has begun: the run holds its lock and has written an epoch
+        assert list((tmp_path / "runs").glob("*/metrics.jsonl")), "training never started"
+        assert "running" in cli("runs", "list", cwd=tmp_path).stdout
+    finally:
+        training.send_signal(signal.SIGKILL)
+        training.wait(30)
+    listed = cli("runs", "list", cwd=tmp_path)
+    assert "running" not in listed.stdout and re.search(r"\b(failed|interrupted)\b", listed.stdout), listed
+    dry = cli("runs", "prune", "--failed", "--interrupted", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "would delete 1 " in dry.stdout, dry
+    done = cli("runs", "prune", "--failed", "--interrupted", "--yes", cwd=tmp_path)
+    assert done.returncode == 0 and "deleted 1 " in done.stdout, done
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
 # ----------------------------------------------------------------------------- demo
 def test_demo_trains_on_the_bundled_data(cli_trains):
     run = cli_trains["demo"].result()

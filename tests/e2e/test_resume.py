@@ -114,7 +114,8 @@ def test_killed_then_interrupted_run_resumes_to_the_same_end(workdir: Path) -> N
     process.kill()
     process.communicate(timeout=TIMEOUT_S)
     (run_dir,) = [p for p in (workdir / "runs").iterdir() if p.is_dir()]
-    assert _status(workdir, run_dir.name) == "running"  # nobody was left to say otherwise
+    # nobody was left to say so, but its lock is free: `runs list` marks it, resumable with its checkpoint
+    assert _status(workdir, run_dir.name) == "interrupted"
     killed = _checkpoint(run_dir)
     assert 0 < killed["global_step"] < EPOCHS * STEPS_PER_EPOCH
     assert _epochs(run_dir) == list(range(1, killed["epoch"] + 1))  # rows only for checkpointed epochs

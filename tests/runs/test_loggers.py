@@ -32,7 +32,7 @@ def test_unknown_or_missing_tracker_fails_before_a_run_exists(data, tmp_path, mo
     with pytest.raises(ConfigError, match="unknown --log 'wandb'"):
         train(data, tmp_path, ["wandb"])
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
-    with pytest.raises(ConfigError, match="pip install mlflow"):
+    with pytest.raises(ConfigError, match=r"pip install 'forgeml\[mlflow\]'"):
         train(data, tmp_path, ["mlflow"])
     assert RunRegistry(tmp_path / "runs").list() == []  # no half-made run left behind
 

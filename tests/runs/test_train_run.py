@@ -2,10 +2,13 @@
 then the traceback) and the registry marks it failed — also when the failure comes after training."""
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from forgeml.config import Config
+from forgeml.errors import DataNote
 from forgeml.runs.registry import RunRegistry
 from forgeml.runs.train_run import run_training
 
@@ -64,8 +67,30 @@ def test_what_cleaning_did_is_in_train_log_and_on_stderr_before_training(tmp_pat
     path = tmp_path / "dupes.csv"
     pd.concat([frame, frame.head(7)]).to_csv(path, index=False)
     registry = RunRegistry(tmp_path / "runs")
-    run_training(_config(), path, registry=registry, name="dupes", resume=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_training(_config(), path, registry=registry, name="dupes", resume=False)
+    assert not [w for w in caught if issubclass(w.category, DataNote)]  # printed as data: lines, not also warned
     log = _only_run(registry).log_path.read_text(encoding="utf-8").splitlines()
     data_lines = [i for i, line in enumerate(log) if "INFO data: dropped 7 exact duplicate rows" in line]
     assert data_lines and data_lines[0] < next(i for i, line in enumerate(log) if "completed in" in line)
     assert "data: dropped 7 exact duplicate rows" in capsys.readouterr().err
+
+
+def test_long_data_lines_are_not_wrapped_off_a_terminal(tmp_path, make_mixed, capsys):
+    """Written to a file (or a pipe), a data: note stays on one line, whatever its length."""
+    long_name = "average_monthly_household_income_before_taxes_in_euros"
+    frame = make_mixed(rows=80).drop(columns=["review", "signup"]).rename(columns={"age": long_name})
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    run_training(_config(), path, registry=RunRegistry(tmp_path / "runs"), name="long", resume=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if long_name in line]
+    assert lines and all(line.startswith("data: ") and len(line) > 100 for line in lines), lines
+
+
+def test_a_wrong_target_fails_before_a_run_folder_exists(tmp_path, data):
+    from forgeml.errors import DataError
+
+    with pytest.raises(DataError, match="target column not found"):
+        run_training(Config(target="lable", train={"progress": False}), data, registry=RunRegistry(tmp_path / "runs"), name="typo", resume=False)
+    assert not (tmp_path / "runs").exists()

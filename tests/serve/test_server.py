@@ -201,10 +201,9 @@ def raw(server, data: bytes, headers) -> httpx.Response:
     (lambda r: {**r, "age": "thirty"}, "rows[0].age", "valid number"),
     (lambda r: {**r, "income": True}, "rows[0].income", "valid number"),
     (lambda r: {k: v for k, v in r.items() if k != "city"}, "rows[0].city", "required"),
-    (lambda r: {**r, "colour": "red"}, "rows[0].colour", "not permitted"),
     (lambda r: {**r, "city": ["paris"]}, "rows[0].city", ""),
 ])
-def test_wrong_types_missing_and_extra_fields_name_the_field(torch_server, auth, rows, mutate, field, words):
+def test_wrong_types_and_missing_fields_name_the_field(torch_server, auth, rows, mutate, field, words):
     response = post(torch_server, {"rows": [mutate(rows[0])]}, auth)
     assert response.status_code == 422, response.text
     fields = [d["field"] for d in response.json()["detail"]]
