@@ -12,7 +12,7 @@ import pytest
 
 from tests.lm.conftest import make_corpus, tiny_config
 
-LONG = 1024  # the server's --max-new-tokens in these tests
+LONG = 4096  # the server's --max-new-tokens in these tests: seconds of greedy tokens, so half of them is never reached by chance on a fast machine
 
 
 @pytest.fixture(scope="module")
