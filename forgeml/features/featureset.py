@@ -120,7 +120,8 @@ class FeatureSet:
             )
 
     def transform(self, frame: pd.DataFrame, *, strict: bool = False, source: str = "data") -> dict[str, np.ndarray]:
-        """Arrays keyed "dense", "codes", "tokens.<feature>" and "images.<feature>"; see ``features.base``."""
+        """Arrays keyed "dense", "codes", "tokens.<feature>" (with its raw strings as "text.<feature>")
+        and "images.<feature>"; see ``features.base``."""
         arrays, errors = self.transform_rows(frame, strict=strict, source=source)
         if errors:  # rows that cannot be predicted at all; training drops them before this point
             position, message = next(iter(errors.items()))
@@ -143,7 +144,7 @@ class FeatureSet:
             for position, message in feature_errors.items():
                 errors.setdefault(position, f"{feature.name}: {message}")
             outputs.append(values)
-        return self._group(outputs, len(frame)), dict(sorted(errors.items()))
+        return self._with_texts(self._group(outputs, len(frame)), lambda name: frame[name].tolist()), dict(sorted(errors.items()))
 
     def transform_records(self, rows: Sequence[Any]) -> dict[str, np.ndarray] | None:
         """``transform`` of ``pd.DataFrame.from_records(rows)`` without building the frame, for a
@@ -186,7 +187,17 @@ class FeatureSet:
                 outputs[i] = feature.transform_values(columns[feature.name])
                 if outputs[i] is None:
                     return None
-        return self._group(outputs, rows)
+        return self._with_texts(self._group(outputs, rows), lambda name: list(columns[name]))
+
+    def _with_texts(self, arrays: dict[str, np.ndarray], values: Any) -> dict[str, np.ndarray]:
+        """Adds ``text.<feature>`` (raw strings, ``text.raw_texts``) for each text feature: models
+        that build their own n-gram vocabularies read those, networks read the token ids."""
+        for feature in self.features:
+            if feature.type_name == "text":
+                from forgeml.features.text import TEXT_KEY, raw_texts
+
+                arrays[TEXT_KEY + feature.name] = raw_texts(values(feature.name))
+        return arrays
 
     def _number_block(self) -> tuple["NumberBlock | None", list[int]]:
         """The fitted number features that share one matrix op, and their positions (built once per

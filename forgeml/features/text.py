@@ -110,6 +110,22 @@ def pretrained_tokenizer(folder: Path):
     return auto.backend_tokenizer
 
 
+TEXT_KEY = "text."  # arrays["text.<feature>"]: the column's raw strings, for models that read text themselves
+
+
+def raw_texts(values: list[Any]) -> np.ndarray:
+    """A text column's cells as an object array of ``str`` ("" where missing or a NULL marker).
+
+    Beside the token ids, ``FeatureSet`` passes these on as ``text.<feature>``: the n-gram family
+    and LightGBM's text features build their own vocabularies (character n-grams of the whole
+    text, not the first ``max_length`` tokens of a 20,000-word vocabulary), and normalise as
+    they were trained to. Torch models never see them (``torch_estimator.to_tensors``)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = ["" if value is None or (isinstance(value, float) and value != value) or value is pd.NA
+              or (isinstance(value, str) and value.strip() in NULL_MARKERS) else str(value) for value in values]
+    return out
+
+
 # What databases and spreadsheets write for NULL. A text cell holding only one of these is missing,
 # not a word; words that may be a real answer ("none", 无) stay text (``infer.NA_TOKENS`` is wider).
 NULL_MARKERS = frozenset({"\\N", "NULL", "null", "NaN", "nan", "#N/A", "N/A", "n/a"})

@@ -29,6 +29,7 @@ FAMILIES: dict[str, str] = {
     "gbm": "forgeml.models.gbm:GBMConfig",
     "catboost": "forgeml.models.catboost_family:CatBoostConfig",
     "linear": "forgeml.models.linear:LinearConfig",
+    "ngram": "forgeml.models.ngram:NgramConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
 }
 NETWORK_MODULE = "forgeml.models.networks"

@@ -59,16 +59,28 @@ def _output(task: Task) -> str:
 
 class LinearEstimator:
     files: tuple[str, ...] = (WEIGHTS,)
+    weights_file = WEIGHTS
+    family = "linear"
+    alphas: tuple[float, ...] = ALPHAS  # the "auto" path, strongest first
+    default_alpha = DEFAULT_ALPHA  # "auto" without a validation split
+    stop_when_worse = False  # end the path at the first alpha whose validation loss is worse than the best
 
     def __init__(self, config: Any, task: Task, spec: InputSpec):
-        refuse_unread_inputs(spec, "linear")
         self.config, self.task, self.spec = config, task, spec
+        self._check_inputs(spec)
         self.weight: np.ndarray | None = None  # [dense + one-hot columns, outputs]
         self.bias: np.ndarray | None = None  # [outputs]
         self.alpha_: float | None = None
         widths = [cardinality for _, cardinality, _ in spec.codes]
         # the first weight row of each category's one-hot block
         self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)[:-1] + spec.dense_width
+
+    def _check_inputs(self, spec: InputSpec) -> None:
+        refuse_unread_inputs(spec, "linear")
+
+    def design_width(self) -> int:
+        """Rows of ``weight``: the dense columns and every category's one-hot block."""
+        return self.spec.dense_width + sum(cardinality for _, cardinality, _ in self.spec.codes)
 
     # ------------------------------------------------------------------ fit
     def _design(self, arrays: dict[str, np.ndarray]) -> Any:
@@ -127,7 +139,7 @@ class LinearEstimator:
         started = time.perf_counter()
         has_val = val is not None and y_val is not None and len(y_val) > 0
         setting = self.config.model.alpha
-        alphas = (ALPHAS if has_val else (DEFAULT_ALPHA,)) if setting == "auto" else (float(setting),)
+        alphas = (self.alphas if has_val else (self.default_alpha,)) if setting == "auto" else (float(setting),)
         x = self._design(train)
         class_weights = self.task.class_weights(self.config.train.class_weight, y_train)
         row_weights = None if class_weights is None else class_weights[np.asarray(y_train, dtype=np.int64).ravel()]
@@ -152,6 +164,8 @@ class LinearEstimator:
             value = row.get("val_loss", row["train_loss"])
             if best is None or value < best[0]:
                 best = (value, step, self.weight, self.bias, alpha)
+            elif self.stop_when_worse and has_val:
+                break  # the loss along the path is U-shaped: weaker alphas only overfit more
         assert best is not None
         value, step, self.weight, self.bias, self.alpha_ = best
         return FitSummary(history, step, value if has_val else None, len(history) < len(alphas), time.perf_counter() - started)
@@ -161,12 +175,21 @@ class LinearEstimator:
         if self.weight is None or self.bias is None:
             from forgeml.errors import NotFittedError
 
-            raise NotFittedError("the linear model is not fitted yet", hint="call fit first")
+            raise NotFittedError(f"the {self.family} model is not fitted yet", hint="call fit first")
+        return self._finish(self._raw_scores(arrays))
+
+    def _raw_scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The linear part, (N, outputs), before softmax or exp."""
+        assert self.weight is not None and self.bias is not None
         width = self.spec.dense_width
         out = np.nan_to_num(arrays["dense"].astype(np.float64)) @ self.weight[:width] + self.bias  # (N, K)
         codes = arrays["codes"].astype(np.int64)
         for j in range(codes.shape[1]):
             out += self.weight[self.offsets[j] + codes[:, j]]  # the one-hot product, as a row lookup
+        return out
+
+    def _finish(self, out: np.ndarray) -> np.ndarray:
+        """Raw outputs → scores: softmax over classes, exp for Poisson, else as they are."""
         kind = _output(self.task)
         if kind == "softmax":
             out = np.exp(out - out.max(axis=1, keepdims=True))  # exp(-inf) = 0 for a class never seen
@@ -189,9 +212,9 @@ class LinearEstimator:
     def save(self, directory: Path) -> list[str]:
         from safetensors.numpy import save_file
 
-        save_file({"weight": np.ascontiguousarray(self.weight), "bias": np.ascontiguousarray(self.bias)}, str(Path(directory) / WEIGHTS),
-                  metadata={"format": "forgeml", "model": "linear", "alpha": repr(self.alpha_), "output": _output(self.task)})
-        return [WEIGHTS]
+        save_file({"weight": np.ascontiguousarray(self.weight), "bias": np.ascontiguousarray(self.bias)}, str(Path(directory) / self.weights_file),
+                  metadata={"format": "forgeml", "model": self.family, "alpha": repr(self.alpha_), "output": _output(self.task)})
+        return [self.weights_file]
 
     @classmethod
     def load(cls, directory: Path, config: Any, task: Task, spec: InputSpec) -> "LinearEstimator":
@@ -199,18 +222,22 @@ class LinearEstimator:
         from safetensors.numpy import load_file
 
         instance = cls(config, task, spec)
-        path = Path(directory) / WEIGHTS
+        instance._load_extra(Path(directory))
+        path = Path(directory) / cls.weights_file
         try:
             tensors = load_file(str(path))
             instance.weight, instance.bias = tensors["weight"], tensors["bias"]
         except (SafetensorError, OSError, KeyError) as exc:
-            raise BundleError(f"linear model does not load ({exc.__class__.__name__})", where=str(path),
+            raise BundleError(f"{cls.family} model does not load ({exc.__class__.__name__})", where=str(path),
                               hint="the bundle is corrupted; retrain or restore it") from None
-        rows = spec.dense_width + sum(cardinality for _, cardinality, _ in spec.codes)
+        rows = instance.design_width()
         if instance.weight.shape[0] != rows or instance.weight.shape[1] != len(instance.bias):
             raise BundleError(f"linear weights are {instance.weight.shape}, the features need {rows} rows", where=str(path),
                               hint="the bundle's features.json and weights come from different runs; retrain")
         return instance
+
+    def _load_extra(self, directory: Path) -> None:
+        """What a subclass reads before the weights (the n-gram family's vocabularies)."""
 
 
 def build(config: Any, task: Task, spec: InputSpec) -> LinearEstimator:

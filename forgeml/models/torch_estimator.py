@@ -23,7 +23,9 @@ WEIGHTS = "weights.safetensors"
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+    """The numeric arrays as tensors; raw strings (``text.<feature>``, object arrays) stay behind:
+    networks read the same text as token ids."""
+    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items() if value.dtype != object}
 
 
 class TorchEstimator:
