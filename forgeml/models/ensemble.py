@@ -140,15 +140,17 @@ class EnsembleEstimator:
     def member_spec(self, family: str) -> Any:
         """The inputs member ``family`` reads: all of them for networks; the tabular families
         (trees, linear) get the numbers and categories only — the ensemble's networks read the
-        text and images, so those families need not refuse them here."""
+        text and images, so those families need not refuse them here. A family whose module says
+        ``READS_TEXT`` (the n-gram model) keeps the text columns too."""
         from dataclasses import replace
 
-        from forgeml.models.families import network_types
+        from forgeml.models.families import family_module, network_types
 
         if family in network_types() or not (self.spec.tokens or self.spec.images):
             return self.spec
-        tabular = replace(self.spec, tokens=[], images=[])
-        if not tabular.dense_width and not tabular.codes:
+        tokens = self.spec.tokens if getattr(family_module(family), "READS_TEXT", False) else []
+        tabular = replace(self.spec, tokens=tokens, images=[])
+        if not tabular.dense_width and not tabular.codes and not tabular.tokens:
             raise ForgeError("no number or category inputs to read (only text or images)")
         return tabular
 

@@ -1,8 +1,10 @@
 """Gradient-boosted trees (LightGBM) behind the same estimator interface as the torch models.
 
-Dense columns go in as they are; category codes go in as LightGBM categorical columns; text
-token matrices are left out (trees gain little from raw token ids). Early stopping on the
-validation split picks the number of rounds. Saved in LightGBM's own text format.
+Dense columns go in as they are; category codes go in as LightGBM categorical columns; each text
+column becomes a few dozen TF-IDF n-gram SVD components (``gbm_text``; ``text_columns: features``,
+the default) — never silently dropped. Early stopping on the validation split picks the number of
+rounds. Saved in LightGBM's own text format (and the text features' vocabularies and components
+as JSON and safetensors).
 
 The options (``GBMConfig``) are read with every config, so this module's top level imports only
 pydantic and numpy; LightGBM and torch (for the thread count) are imported when a model is built.
@@ -38,9 +40,11 @@ class GBMConfig(_Strict):
     early_stopping_rounds: int = Field(50, ge=1)
     extra_trees: bool = Field(False, description="Extremely randomised trees: each split picks one random threshold per feature (AutoGluon's LightGBMXT); often a good second opinion in an ensemble.")
     min_data_per_group: int | None = Field(None, ge=1, description="Rows per category group of a many-vs-many category split; default: min_data_in_leaf.")
-    text_columns: Literal["refuse", "ignore"] = Field(
-        "refuse", description="LightGBM cannot read raw text: refuse (a one-line error naming the column) or ignore text columns "
-        "(the ensemble's LightGBM members do; its networks read the text).")
+    text_columns: Literal["features", "refuse", "ignore"] = Field(
+        "features", description="Text columns: features (TF-IDF word and character n-grams reduced to text_components SVD "
+        "components per column, which the trees split on), refuse (a one-line error naming the column) or ignore (left out; "
+        "the ensemble's LightGBM members do, its n-gram and network members read the text).")
+    text_components: int = Field(64, ge=1, description="SVD components per text column (text_columns: features).")
 
 
 
@@ -65,22 +69,31 @@ class GBMEstimator:
         if spec.tokens and getattr(config.model, "text_columns", "refuse") == "refuse":
             from forgeml.errors import ConfigError
 
-            raise ConfigError(f"LightGBM cannot read the text column {spec.tokens[0].feature!r}", where="model.type: gbm",
-                              hint="train a network (--model mlp) or the ensemble, drop the column (data.drop), or --set model.text_columns=ignore to leave it out")
+            raise ConfigError(f"LightGBM cannot read the text column {spec.tokens[0].feature!r} (model.text_columns: refuse)", where="model.type: gbm",
+                              hint="--set model.text_columns=features to read it as n-gram components, ignore to leave it out, or drop the column (data.drop)")
         self.boosters = boosters or []
+        self.text = None
+        if spec.tokens and getattr(config.model, "text_columns", "refuse") == "features":
+            from forgeml.models.gbm_text import TextComponents
+
+            self.text = TextComponents([token.feature for token in spec.tokens], config.model.text_components, config.train.seed)
         self.columns = list(spec.dense_columns) + [name for name, *_ in spec.codes]
         self.categorical = list(range(spec.dense_width, len(self.columns)))
 
     @property
     def files(self) -> tuple[str, ...]:
-        return tuple(f"gbm_model_{i}.txt" for i in range(self._n_boosters))
+        return tuple(f"gbm_model_{i}.txt" for i in range(self._n_boosters)) + (self.text.files if self.text else ())
 
     @property
     def _n_boosters(self) -> int:
         return self.task.n_targets if self.task.name == "regression" else 1
 
-    def _matrix(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([arrays["dense"].astype(np.float64), arrays["codes"].astype(np.float64)], axis=1)
+    def _matrix(self, arrays: dict[str, np.ndarray], text: np.ndarray | None = None) -> np.ndarray:
+        """Dense columns, category codes, then the text components (``text``: already computed)."""
+        parts = [arrays["dense"].astype(np.float64), arrays["codes"].astype(np.float64)]
+        if self.text is not None:
+            parts.append((self.text.transform(arrays) if text is None else text).astype(np.float64))
+        return np.concatenate(parts, axis=1)
 
     def _params(self) -> dict[str, Any]:
         cfg, train = self.config.model, self.config.train
@@ -112,7 +125,8 @@ class GBMEstimator:
         import lightgbm as lgb
 
         started = time.perf_counter()
-        x_train = self._matrix(train)
+        x_train = self._matrix(train, self.text.fit_transform(train) if self.text is not None else None)
+        feature_names = self.columns + (self.text.columns if self.text is not None else [])
         x_val = self._matrix(val) if val is not None and len(y_val) else None
         # one contiguous column per regression target: LightGBM warns the user about a strided slice
         targets = [y_train] if self.task.name != "regression" else [np.ascontiguousarray(y_train[:, i]) for i in range(y_train.shape[1])]
@@ -125,7 +139,7 @@ class GBMEstimator:
         for i, target in enumerate(targets):
             class_weights = self.task.class_weights(self.config.train.class_weight, target)
             row_weights = None if class_weights is None else class_weights[np.asarray(target, dtype=np.int64)]
-            data = lgb.Dataset(x_train, label=target, weight=row_weights, feature_name=_safe_names(self.columns), categorical_feature=self.categorical,
+            data = lgb.Dataset(x_train, label=target, weight=row_weights, feature_name=_safe_names(feature_names), categorical_feature=self.categorical,
                                free_raw_data=False)
             record: dict = {}
             callbacks = [lgb.record_evaluation(record)]
@@ -175,24 +189,35 @@ class GBMEstimator:
     def save(self, directory: Path) -> list[str]:
         for name, booster in zip(self.files, self.boosters):
             (Path(directory) / name).write_text(booster.model_to_string(num_iteration=booster.best_iteration or None), encoding="utf-8")
+        if self.text is not None:
+            self.text.save(Path(directory))
         return list(self.files)
 
     def feature_importance(self) -> dict[str, float] | None:
-        total = np.zeros(len(self.columns))
+        """Gain per input column; a text column's is the sum over its components."""
+        owners = self.columns + (self.text.importance_owner() if self.text is not None else [])
+        total = np.zeros(len(owners))
         for booster in self.boosters:
             total += booster.feature_importance(importance_type="gain")
         if total.sum() <= 0:
             return None
-        return {name: float(v) for name, v in zip(self.columns, total / total.sum())}
+        values: dict[str, float] = {}
+        for name, v in zip(owners, total / total.sum()):
+            values[name] = values.get(name, 0.0) + float(v)
+        return values
 
     @classmethod
     def load(cls, directory: Path, config: Any, task: Task, spec: InputSpec) -> "GBMEstimator":
         import lightgbm as lgb
 
+        from safetensors import SafetensorError
+
         instance = cls(config, task, spec)
         try:
-            instance.boosters = [lgb.Booster(model_str=(Path(directory) / name).read_text(encoding="utf-8")) for name in instance.files]
-        except (lgb.basic.LightGBMError, OSError, UnicodeDecodeError) as exc:
+            instance.boosters = [lgb.Booster(model_str=(Path(directory) / name).read_text(encoding="utf-8")) for name in instance.files[:instance._n_boosters]]
+            if instance.text is not None:
+                instance.text.load(Path(directory))
+        except (lgb.basic.LightGBMError, OSError, UnicodeDecodeError, ValueError, KeyError, SafetensorError) as exc:
             raise BundleError(f"LightGBM model does not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted; retrain or restore it") from None
         return instance
 
@@ -266,4 +291,5 @@ def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> GBMEstima
 
 
 def describe(cfg: GBMConfig, inputs: dict[str, int]) -> str:
-    return f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate})"
+    text = f", text as {cfg.text_components} n-gram SVD components" if cfg.text_columns == "features" and inputs.get("text") else ""
+    return f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate}{text})"

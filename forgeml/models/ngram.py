@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from forgeml.models.tasks import Task
 
 STEP_NAME = "regularisation step"
+READS_TEXT = True  # the ensemble gives this member the text columns (ensemble.member_spec)
 WEIGHTS, VOCAB, IDF = "ngram.safetensors", "ngram_vocab.json", "ngram_idf.safetensors"
 
 

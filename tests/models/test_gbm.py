@@ -80,14 +80,35 @@ def test_separable_data_stops_once_the_loss_only_creeps():
     assert default_accuracy == 1.0
 
 
-def test_text_columns_are_refused_by_name_not_silently_dropped():
+def test_text_columns_are_read_as_ngram_components_by_default(tmp_path):
+    """Item 4 of issue 14: --model gbm reads text (TF-IDF n-gram SVD components), saved without
+    pickle; refuse and ignore stay available."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=120), "note": [f"word{i % 7} other{i % 5} thing" for i in range(120)],
-                          "y": rng.choice(["a", "b"], size=120)})
-    with pytest.raises(ConfigError, match="cannot read the text column 'note'"):
-        Pipeline(target="y", model="gbm", overrides=QUIET).fit(frame)
+    words = rng.choice(["great", "awful", "fine", "ok"], size=240)
+    frame = pd.DataFrame({"x": rng.normal(size=240).round(3), "note": [f"{w} item {i} 很{'好' if w == 'great' else '一般'}" for i, w in enumerate(words)],
+                          "y": np.where(words == "great", "a", "b")})
+    pipeline = Pipeline(target="y", model="gbm", overrides={**QUIET, "model.min_data_in_leaf": 5}).fit(frame)
+    assert pipeline.metrics_["accuracy"] > 0.95, pipeline.metrics_  # the label is in the text only
+    importance = pipeline.predictor_.estimator.feature_importance()
+    assert max(importance, key=importance.get) == "note"
+    pipeline.save(tmp_path / "bundle")
+    assert {"gbm_text_vocab.json", "gbm_text.safetensors"} <= {p.name for p in (tmp_path / "bundle").iterdir()}
+    assert not [p for p in (tmp_path / "bundle").rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
+    np.testing.assert_allclose(Pipeline.load(tmp_path / "bundle").predict(frame).filter(like="proba").to_numpy(),
+                               pipeline.predict(frame).filter(like="proba").to_numpy(), rtol=1e-6)
+    with pytest.raises(ConfigError, match="cannot read the text column 'note'") as caught:
+        Pipeline(target="y", model="gbm", overrides={**QUIET, "model.text_columns": "refuse"}).fit(frame)
+    assert "\n" not in str(caught.value) and "text_columns=features" in caught.value.hint
     ignored = Pipeline(target="y", model="gbm", overrides={**QUIET, "model.text_columns": "ignore"}).fit(frame)
-    assert "accuracy" in ignored.metrics_
+    assert ignored.metrics_["accuracy"] < 0.9  # without the text the label is not there
+
+
+def test_text_components_of_a_tiny_table_do_not_fail():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"note": [f"{'很好' if i % 2 else '太差'} the {i} th day of use" for i in range(30)],
+                          "x": rng.normal(size=30).round(3), "y": ["a", "b"] * 15})
+    pipeline = Pipeline(target="y", model="gbm", overrides={**QUIET, "model.min_data_in_leaf": 2, "model.text_components": 3}).fit(frame)
+    assert "accuracy" in pipeline.metrics_ and len(pipeline.predictor_.estimator.text.columns) == 3
 
 
 def test_a_metric_of_another_task_is_refused_and_patience_zero_turns_early_stopping_off():

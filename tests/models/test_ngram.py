@@ -134,3 +134,19 @@ def test_blank_and_one_character_texts_still_fit():
     estimator.fit(_arrays(texts), labels, None, None, FitOptions())  # word bigrams find nothing: an empty block
     scores = estimator.scores(_arrays(["好", "差", ""]))
     assert scores[0, 1] > scores[1, 1]
+
+
+def test_the_ensemble_gives_the_text_to_its_ngram_member_and_skips_it_without_text(make_mixed):
+    pytest.importorskip("lightgbm")
+    frame = reviews()
+    frame["stars"] = np.where(frame["sentiment"] == "pos", 4, 2) + np.random.default_rng(0).integers(-1, 2, len(frame))
+    overrides = {**QUIET, "model.folds": 2, "model.members": ["ngram", "lightgbm"], "train.time_budget": 120}
+    pipeline = Pipeline(target="sentiment", model="ensemble", overrides=overrides).fit(frame)
+    board = pipeline.leaderboard().set_index("member")
+    assert board.loc["ngram", "status"] == "fitted" and board.loc["ngram", "score"] > 0.75
+    members = pipeline.predictor_.estimator
+    assert [t.feature for t in members.member_spec("ngram").tokens] == ["review"]
+    assert not members.member_spec("gbm").tokens  # the trees read the numbers; the n-gram member the text
+    no_text = Pipeline(target="label", model="ensemble", overrides={**overrides, "train.time_budget": 60}).fit(make_mixed().drop(columns=["review"]))
+    status = no_text.leaderboard().set_index("member").loc["ngram", "status"]
+    assert status.startswith("skipped") and "no text column" in status
