@@ -150,3 +150,19 @@ def test_the_ensemble_gives_the_text_to_its_ngram_member_and_skips_it_without_te
     no_text = Pipeline(target="label", model="ensemble", overrides={**overrides, "train.time_budget": 60}).fit(make_mixed().drop(columns=["review"]))
     status = no_text.leaderboard().set_index("member").loc["ngram", "status"]
     assert status.startswith("skipped") and "no text column" in status
+
+
+def test_one_row_fast_paths_carry_the_raw_text(tmp_path):
+    """Single rows may take FeatureSet's fast paths (a served request, a one-row predict): they
+    must carry text.<feature> like the DataFrame path, blanks and NULL markers as empty text."""
+    frame = reviews()
+    pipeline = Pipeline(target="sentiment", model="ngram", overrides=QUIET).fit(frame)
+    featureset = pipeline.predictor_.featureset
+    rows = [{"review": "质量很好，物超所值"}, {"review": None}, {"review": "NULL"}]
+    listed = featureset.transform_records(rows)  # None while text features decline the list path
+    framed = featureset.transform(pd.DataFrame(rows))
+    assert framed["text.review"].tolist() == ["质量很好，物超所值", "", ""]
+    assert listed is None or listed["text.review"].tolist() == framed["text.review"].tolist()
+    batch = pipeline.predict(frame.head(5)).filter(like="proba").to_numpy()
+    single = np.vstack([pipeline.predict(frame.iloc[[i]]).filter(like="proba").to_numpy() for i in range(5)])
+    np.testing.assert_allclose(single, batch, rtol=1e-6)
