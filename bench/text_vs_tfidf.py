@@ -17,6 +17,9 @@ Contenders:
 
 * ``ngram``: ``Pipeline(model="ngram")`` on its defaults; forgeml's split of the 80 % is 85/15/0
   (the validation split chooses the regularisation), so it learns from 68 % of the rows.
+* ``gbm``: ``Pipeline(model="gbm")`` on its defaults: the text as 64 TF-IDF n-gram SVD components
+  (``model.text_columns: features``); same split as ``ngram``. Tells whether the ensemble's
+  LightGBM members should read text too.
 * ``ensemble``: ``Pipeline(model="ensemble")``, preset ``medium``, ``--budget`` seconds (300);
   it validates out of fold, so it learns from the whole 80 %.
 * ``tfidf_lr``: ``TfidfVectorizer(analyzer="char", ngram_range=(1, 3))`` +
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import ROOT, ForeignLoad, machine_line, pin_threads  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-CONTENDERS = ("ngram", "ensemble", "tfidf_lr", "tfidf_lr_tuned")
+CONTENDERS = ("ngram", "gbm", "ensemble", "tfidf_lr", "tfidf_lr_tuned")
 TARGET_POINTS = 0.02
 
 
@@ -138,7 +141,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     pin_threads(args.threads)
-    print(machine_line())
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"{machine_line()}; commit {commit or '?'}; started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     load = ForeignLoad()
     verdicts = []
     for name in args.only:
