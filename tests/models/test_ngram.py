@@ -166,3 +166,14 @@ def test_one_row_fast_paths_carry_the_raw_text(tmp_path):
     batch = pipeline.predict(frame.head(5)).filter(like="proba").to_numpy()
     single = np.vstack([pipeline.predict(frame.iloc[[i]]).filter(like="proba").to_numpy() for i in range(5)])
     np.testing.assert_allclose(single, batch, rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["mse", "poisson"])
+def test_regression_reads_the_text(loss):
+    rng = np.random.default_rng(0)
+    tone = rng.choice(["很好 great", "一般 ok", "太差 awful"], 300)
+    y = np.select([tone == "很好 great", tone == "一般 ok"], [5.0, 3.0], 1.0) + rng.normal(0, 0.3, 300)
+    frame = pd.DataFrame({"note": [f"{t} 第{i}天 day {i}" for i, t in enumerate(tone)], "x": rng.normal(size=300).round(3),
+                          "y": np.abs(y).round(2)})
+    pipeline = Pipeline(target="y", model="ngram", overrides={**QUIET, "train.loss": loss}).fit(frame)
+    assert pipeline.metrics_["r2"] > 0.9, pipeline.metrics_  # the number is noise: the level is in the text
