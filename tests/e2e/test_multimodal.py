@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forgeml import Pipeline
-from multimodal_data import chinese_corpus, shape_image, write_image_folder
+from tests.multimodal_data import chinese_corpus, shape_image, write_image_folder
 
 QUICK = ["--set", "train.progress=false", "--threads", "1"]
 
@@ -83,7 +83,7 @@ def test_chinese_text_classifier_learns(tokenizer):
 
 @pytest.mark.slow
 def test_pretrained_encoder_from_the_command_line(tmp_path, cli, minilm_dir):
-    from multimodal_data import english_reviews
+    from tests.multimodal_data import english_reviews
 
     english_reviews(120).to_csv(tmp_path / "reviews.csv", index=False)
     train = cli("train", "reviews.csv", "--target", "sentiment", "--model", "pretrained", "--encoder", minilm_dir,
