@@ -23,8 +23,8 @@ import pytest
 
 # Three epochs are enough to exercise every stage; no progress bars in captured output; one
 # torch thread, since the CLI runs in the background share the cores.
-FAST = {"train.epochs": 3, "train.progress": False, "train.threads": 1}
-FAST_SET = ["--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
+FAST = {"model.type": "mlp", "train.epochs": 3, "train.progress": False, "train.threads": 1}  # the network: the default ensemble has its own tests
+FAST_SET = ["--set", "model.type=mlp", "--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
 # Background CLI processes at once: the trainings overlap without starving the test process.
 WORKERS = 3
 CLI_TIMEOUT_S = 300
