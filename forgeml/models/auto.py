@@ -29,7 +29,7 @@ class AutoConfig(_Strict):
     """Choose the family from the data: the AutoML ensemble (``preset``) for tables, the MLP
     network when an input is an image or the run is distributed."""
 
-    type: Literal["auto"] = "auto"
+    type: Literal["auto"] = Field("auto", description="auto (the default): the family is chosen from the data when the run starts: ensemble for tables (with text or date columns too), mlp when an input is an image or under torchrun; the bundle's config.yaml names the one chosen.")
     preset: Literal["fast", "medium", "best"] = Field("medium", description="The ensemble's preset when the ensemble is chosen (see model.type: ensemble).")
 
 
