@@ -224,12 +224,12 @@ def fitted_pipeline(mixed_frame):
 
 @pytest.fixture(scope="session")
 def fitted_penguins():
-    """(Predictor, frame): the default config on the bundled penguins data (a bag of 5 MLPs), 2 epochs."""
+    """(Predictor, frame): the MLP on the bundled penguins data (a bag of 5), 2 epochs."""
     from forgeml import Pipeline
     from forgeml.datasets import DEMO
 
     frame = pd.read_csv(DEMO.path)
-    overrides = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
+    overrides = {"model.type": "mlp", "train.epochs": 2, "train.progress": False, "train.threads": 1}
     return Pipeline(target=DEMO.target, overrides=overrides).fit(frame).predictor_, frame
 
 
