@@ -158,7 +158,7 @@ def case_file_not_folder(folder, bundle, frame):
 
 # ----------------------------------------------------------------------------- silent wrong answers (issue 18)
 def _quick(file: str, target: str, *extra: str) -> list:
-    return [*_train(file, target), "--set", "train.epochs=3", *extra]
+    return [*_train(file, target), "--model", "mlp", "--set", "train.epochs=3", *extra]
 
 
 def case_row_number_sorted_by_class(folder, bundle, frame):
