@@ -98,9 +98,9 @@ class EnsembleEstimator:
         if options.dist is not None and getattr(options.dist, "enabled", False):
             raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
                               hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")
-        if val is not None and y_val is not None and len(y_val):  # rows are precious: out-of-fold predictions validate
-            train = {key: np.concatenate([value, val[key]]) for key, value in train.items()}
-            y_train = np.concatenate([y_train, y_val])
+        # Out-of-fold predictions validate, so the default split has no validation share (workflow:
+        # _fold_validation_into_train). A validation split the user asked for stays out of training:
+        # its metrics and the permutation importance are computed on it, and must be held out.
         deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
