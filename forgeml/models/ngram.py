@@ -85,6 +85,7 @@ class NgramEstimator(LinearEstimator):
         cfg = config.model
         self.vectors = TextVectors([token.feature for token in spec.tokens], cfg.word_ngrams, cfg.char_ngrams, cfg.min_df, cfg.max_features)
         self._cached: dict[int, Any] = {}  # id(raw text array) → its n-gram matrix, during fit only
+        self._fitting = False
 
     def _check_inputs(self, spec: InputSpec) -> None:
         if getattr(spec, "images", None):
@@ -112,8 +113,6 @@ class NgramEstimator(LinearEstimator):
             if self._fitting:
                 self._cached[key] = matrix
         return matrix
-
-    _fitting = False
 
     def _design(self, arrays: dict[str, np.ndarray]) -> Any:
         from scipy import sparse
