@@ -132,7 +132,8 @@ def test_featureset_transform_groups_kinds_and_roundtrips(tmp_path):
     config = Config(target="y", features=[NumberFeature(name="age"), CategoryFeature(name="city", min_count=1), TextFeature(name="note")])
     features = FeatureSet.from_config(config, "binary").fit(frame, FitContext(CleanConfig(), CleaningReport()))
     arrays = features.transform(frame)
-    assert set(arrays) == {"dense", "codes", "tokens.note"}
+    assert set(arrays) == {"dense", "codes", "tokens.note", "text.note"}  # text.*: the raw strings, for n-gram models
+    assert arrays["text.note"].dtype == object and arrays["text.note"][2] == "ok"
     assert arrays["dense"].shape == (20, 1) and arrays["codes"].shape == (20, 1)
     restored = FeatureSet.from_json(json.loads(json.dumps(features.to_json())))
     for key, value in restored.transform(frame).items():
