@@ -100,19 +100,19 @@ class PruningReporter:
     """A run callback (``on_epoch_end``, as the Trainer and the GBM callbacks call it): each
     validation loss goes to the trial; when the pruner says so, the fit is stopped."""
 
-    def __init__(self, trial: Any, enabled: bool):
-        self.trial, self.enabled = trial, enabled
+    def __init__(self, trial: Any, enabled: bool, every: int = 1):
+        self.trial, self.enabled, self.every = trial, enabled, every
         self.pruned_at: int | None = None
-        self.steps = 0
+        self.last_step = 0
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         value = row.get("val_loss")
-        if value is None or not np.isfinite(value):
-            return
-        self.steps += 1
-        if not self.enabled:
-            return
         step = int(row["epoch"])
+        # a report and the pruner's look at the other trials cost 3 ms (journal file) to 17 ms
+        # (SQLite) here, as much as 30 boosting rounds of a small table: every ``every`` steps
+        if not self.enabled or value is None or not np.isfinite(value) or step - self.last_step < self.every:
+            return
+        self.last_step = step
         self.trial.report(float(value), step)
         if self.trial.should_prune():
             self.pruned_at = step
@@ -131,6 +131,7 @@ class TrialObjective:
     deadline: float | None
     step_name: str
     echo: Callable[[str], None]
+    report_every: int = 1  # steps between two reports to the pruner
 
     def __call__(self, trial: Any) -> float | list[float]:
         import optuna
@@ -145,7 +146,7 @@ class TrialObjective:
         prepared = dataclasses.replace(self.prepared, config=config)
         estimator = build_estimator(config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(config, prepared.task)
-        reporter = PruningReporter(trial, enabled=len(self.objectives) == 1)  # Optuna prunes single-objective studies only
+        reporter = PruningReporter(trial, enabled=len(self.objectives) == 1, every=self.report_every)  # Optuna prunes single-objective studies only
         options = FitOptions(callbacks=[reporter], val_metrics=metrics_fn, monitor_direction=direction, deadline=self.deadline,
                              label=f"trial {trial.number}")
         try:

@@ -1,9 +1,9 @@
 """Where a study lives: one file under the runs folder by default, PostgreSQL across hosts.
 
-- one process: SQLite (``runs/tuning/<study>.db``), Optuna's RDB storage with heartbeats;
-- several worker processes on one machine: Optuna's journal storage on a file
-  (``runs/tuning/<study>.journal``): appends under a file lock, no database server, and no
-  "database is locked" errors that SQLite gives concurrent writers;
+- by default, for one process or several worker processes on one machine: Optuna's journal
+  storage on a file (``runs/tuning/<study>.journal``): appends under a file lock, no database
+  server, no "database is locked" errors that SQLite gives concurrent writers, and a pruner's
+  report at 3 ms where SQLite takes 17 ms; ``--storage FILE.db`` gives SQLite (with heartbeats);
 - workers on several machines: ``postgresql://user:password@host:5432/db`` (the ``postgres``
   extra brings the driver), with heartbeats so a dead host's trial is failed by the others.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,16 @@ SCHEMES = "sqlite:///FILE, a FILE.db or FILE.journal path, journal:///FILE, or p
 
 
 def default_storage(tuning_dir: Path, study: str, workers: int) -> str:
-    """The file a study lives in when no ``--storage`` is given: the one it already has, else a
-    journal for several workers and SQLite for one."""
+    """The file a study lives in when no ``--storage`` is given: the one it already has (a
+    ``<study>.db`` made with ``--storage``), else a journal file, for one process as for several.
+
+    Why a journal for one process too: a pruner's report costs 3 ms on a journal file and 17 ms
+    on SQLite here (Hyperband reads every trial at each report), and a study started alone can be
+    joined by ``--workers`` later without changing its format."""
     journal, sqlite = tuning_dir / f"{study}.journal", tuning_dir / f"{study}.db"
-    if journal.exists() or (workers > 1 and not sqlite.exists()):
-        return f"journal:///{journal.resolve()}"
-    return f"sqlite:///{sqlite.resolve()}"
+    if sqlite.exists() and not journal.exists():
+        return f"sqlite:///{sqlite.resolve()}"
+    return f"journal:///{journal.resolve()}"
 
 
 def shown(url: str) -> str:
@@ -74,7 +79,9 @@ def open_storage(url: str) -> Any:
         url = _with_driver(url)
         engine = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except Exception as exc:  # sqlalchemy's errors (and the driver's) have no common base outside sqlalchemy
         raise unreachable(url, exc) from None
 

@@ -22,7 +22,8 @@ from forgeml.tune import storage as storages
 from forgeml.tune.objective import OBJECTIVES, TrialObjective, input_kinds
 from forgeml.tune.space import active, search_space, signature
 
-FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # what counts towards --trials: a failed trial is not run again
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+REPORTS_PER_TRIAL = 60  # at most, over a family's step limit (1,000 rounds: every 16th; 200 epochs: every 3rd)  # what counts towards --trials: a failed trial is not run again
 
 
 @dataclass
@@ -116,7 +117,8 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
     workers = _spawn_workers(request, url, study_name, total, deadline) if request.until is None and request.workers > 1 else []
     from forgeml.runs.history import step_name
 
-    objective = TrialObjective(prepared, space, request.objectives, deadline, step_name(request.family), echo)
+    objective = TrialObjective(prepared, space, request.objectives, deadline, step_name(request.family), echo,
+                               report_every=max(1, step_limit(request.config) // REPORTS_PER_TRIAL))
     try:
         study.optimize(objective, n_trials=None, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
                        callbacks=[_StopAt(total), _Echo(echo, request.objectives, request.worker_index)],
