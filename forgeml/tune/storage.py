@@ -72,16 +72,17 @@ def open_storage(url: str) -> Any:
         # the open(O_EXCL) lock also works where symlinks do not (some network and Windows drives)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     engine: dict[str, Any] = {}
+    driver_url = url
     if url.startswith("sqlite:///"):
         _parent_folder(Path(url[len("sqlite:///"):]))
         engine = {"connect_args": {"timeout": 30}}  # wait for another writer's lock instead of failing
     else:
-        url = _with_driver(url)
+        driver_url = _with_driver(url)
         engine = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+            return optuna.storages.RDBStorage(driver_url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except Exception as exc:  # sqlalchemy's errors (and the driver's) have no common base outside sqlalchemy
         raise unreachable(url, exc) from None
 

@@ -145,7 +145,7 @@ def test_a_study_of_another_target_or_family_is_refused(workdir, cli):
     (["--model", "forest"], "--model: unknown model family 'forest' — one of mlp, cnn"),
     (["--model", "ensemble"], "--model: the ensemble family has no search space"),
     (["--storage", "http://host/study"], "--storage: 'http://host/study' is not a storage forgeml can use"),
-    (["--storage", "postgresql://me:secret@127.0.0.1:9/db"], "--storage: cannot use the study storage postgresql+psycopg://me:***@127.0.0.1:9/db"),
+    (["--storage", "postgresql://me:secret@127.0.0.1:9/db"], "--storage: cannot use the study storage postgresql://me:***@127.0.0.1:9/db"),
     (["--objective", "loss,speed"], "--objective: --objective loss,speed is not one forgeml tunes for"),
     (["--model", "mlp", "--time-budget", "1.5s", "--set", "train.epochs=100000", "--set", "train.early_stopping_patience=0"], "--time-budget"),
     (["--time-budget", "soon"], "--time-budget: 'soon' is not a time budget"),
