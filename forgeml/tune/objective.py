@@ -132,6 +132,7 @@ class TrialObjective:
     step_name: str
     echo: Callable[[str], None]
     report_every: int = 1  # steps between two reports to the pruner
+    prunable: bool = True  # a family whose fit is one step (linear: one alpha) has nothing to prune
 
     def __call__(self, trial: Any) -> float | list[float]:
         import optuna
@@ -146,7 +147,7 @@ class TrialObjective:
         prepared = dataclasses.replace(self.prepared, config=config)
         estimator = build_estimator(config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(config, prepared.task)
-        reporter = PruningReporter(trial, enabled=len(self.objectives) == 1, every=self.report_every)  # Optuna prunes single-objective studies only
+        reporter = PruningReporter(trial, enabled=self.prunable and len(self.objectives) == 1, every=self.report_every)  # Optuna prunes single-objective studies only
         options = FitOptions(callbacks=[reporter], val_metrics=metrics_fn, monitor_direction=direction, deadline=self.deadline,
                              label=f"trial {trial.number}")
         try:

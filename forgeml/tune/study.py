@@ -65,7 +65,8 @@ PRUNERS: dict[str, Callable[[int, int], Any]] = {
 
 
 def step_limit(config: Any) -> int:
-    """The most steps a trial of this family can take (its ``STEP_LIMIT`` option), 1 without steps."""
+    """The most steps a trial of this family can take (its ``STEP_LIMIT`` option); 1 for a family
+    without one (linear: a fixed alpha is one fit), whose trials are then never pruned."""
     from forgeml.models.families import family_module
 
     section, _, key = getattr(family_module(config.model.type), "STEP_LIMIT", "").partition(".")
@@ -119,8 +120,9 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
     workers = _spawn_workers(request, url, study_name, total, deadline) if request.until is None and request.workers > 1 else []
     from forgeml.runs.history import step_name
 
+    limit = step_limit(request.config)
     objective = TrialObjective(prepared, space, request.objectives, deadline, step_name(request.family), echo,
-                               report_every=max(1, step_limit(request.config) // REPORTS_PER_TRIAL))
+                               report_every=max(1, limit // REPORTS_PER_TRIAL), prunable=limit > 1)
     try:
         study.optimize(objective, n_trials=None, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
                        callbacks=[_StopAt(total), _Echo(echo, request.objectives, request.worker_index)],
