@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
         model: Optional[str] = typer.Option(None, help="Model family to tune: mlp (architecture search too), gbm, catboost, linear, or another network family (default mlp)."),
         trials: int = typer.Option(20, "--trials", "-n", help="Trials to add to the study (all workers together)."),
-        time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Stop starting trials after this long, e.g. 90s, 10m; a trial still running then is stopped."),
+        time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Time for the trials, e.g. 90s, 10m (the refit of the best comes after); a trial still running then is stopped."),
         workers: int = typer.Option(1, "--workers", "-j", help="Worker processes on this machine sharing the study (default storage: a journal file)."),
         storage: Optional[str] = typer.Option(None, "--storage", help="Where the study lives: FILE.db, FILE.journal, sqlite:///FILE or postgresql://user:pw@host/db (default: runs/tuning/<study>.db or .journal)."),
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: <data>-<family>); an existing study of that name goes on."),
