@@ -28,6 +28,7 @@ from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
 from forgeml.train.precision import autocast
+from forgeml.train.progress import EpochProgress
 from forgeml.train.signals import stop_on_signals
 
 
@@ -200,7 +201,7 @@ class Trainer:
         watched = f"val_{cfg.early_stopping_metric}"
         last = state.history[-1] if state.history else {}
         note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
-        progress = _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
+        progress = EpochProgress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
         with progress as bar:
             for step in range(state.batch, steps):
                 inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
@@ -368,45 +369,3 @@ def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.T
         if l2:
             penalty = penalty + l2 * p.pow(2).sum()
     return penalty
-
-
-class _Progress:
-    """A rich progress bar per epoch with the running loss and the watched validation metric as
-    of the previous epoch (``note``); refreshed a few times a second."""
-
-    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int, done: int = 0, note: str = "", label: str = ""):
-        self.enabled = enabled
-        self.total, self.epoch, self.epochs, self.note, self.label = total, epoch, epochs, note, label
-        self._last = 0.0
-        self._done = done  # a resumed epoch starts part-way
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            console = Console(stderr=True)
-            self.enabled = console.is_terminal  # a log file gets per-epoch lines, not bar redraws
-        if self.enabled:
-
-            self._progress = Progress(
-                TextColumn(f"{self.label} · ".replace("[", r"\[") if self.label else ""), TextColumn(f"epoch {self.epoch}/{self.epochs}"),
-                BarColumn(), TextColumn("loss {task.fields[loss]}"),
-                TextColumn(self.note.replace("[", r"\[")), TimeRemainingColumn(), transient=True, console=console,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("train", total=self.total, completed=self._done, loss="…")  # no "nan" before the first batch
-        return self
-
-    def advance(self, loss: float) -> None:
-        if not self.enabled:
-            return
-        self._done += 1
-        now = time.perf_counter()
-        if now - self._last > 0.2 or self._done == self.total:
-            self._progress.update(self._task, completed=self._done, loss=f"{loss:.4f}")
-            self._last = now
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self._progress.stop()

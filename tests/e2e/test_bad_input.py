@@ -156,10 +156,9 @@ def case_file_not_folder(folder, bundle, frame):
     return _predict("model.zip", folder)
 
 
-<<<<<<< HEAD
 # ----------------------------------------------------------------------------- silent wrong answers (issue 18)
 def _quick(file: str, target: str, *extra: str) -> list:
-    return [*_train(file, target), "--set", "train.epochs=3", *extra]
+    return [*_train(file, target), "--model", "mlp", "--set", "train.epochs=3", *extra]
 
 
 def case_row_number_sorted_by_class(folder, bundle, frame):
@@ -208,15 +207,15 @@ def case_test_file_overlapping_training(folder, bundle, frame):
 def case_a_column_derived_from_the_target(folder, bundle, frame):
     # who checked the order, known only once its label was: a leak that looks like a perfect feature
     frame.assign(checked_by=frame["label"].map({"yes": "anna", "no": "ben"})).to_csv(folder / "data.csv", index=False)
-    return [*_train("data.csv", "label"), "--model", "gbm"]
-=======
+    return [*_train("data.csv", "label"), "--model", "gbm", "--set", "model.text_columns=ignore"]
+
+
 def case_prune_without_a_status(folder, bundle, frame):
     return ["runs", "prune", "--runs-dir", "runs"]
 
 
 def case_show_an_unknown_run(folder, bundle, frame):
     return ["runs", "show", "20990101-nope", "--runs-dir", "runs"]
->>>>>>> api-habits
 
 
 CASES: dict[str, Case] = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
@@ -343,7 +342,6 @@ def test_file_instead_of_folder(outcomes):
     assert_one_clear_line(outcomes["file_not_folder"].result(), "model.zip", "folder")
 
 
-<<<<<<< HEAD
 # ----------------------------------------------------------------------------- silent wrong answers
 def _trained(outcome: Outcome) -> tuple[str, Path]:
     """The run's stderr (its ``data:`` lines) and bundle, after checking it succeeded, no traceback."""
@@ -401,7 +399,8 @@ def test_a_dominant_input_is_reported_as_a_possible_leak(outcomes):
     assert "data: possible leak: 'checked_by' holds 100% of the permutation importance" in stderr
     report = (bundle / "report.html").read_text(encoding="utf-8")
     assert '<section id="warnings">' in report and "possible leak: &#x27;checked_by&#x27;" in report
-=======
+
+
 # ----------------------------------------------------------------------------- runs
 def test_prune_asks_which_runs(outcomes):
     assert_one_clear_line(outcomes["prune_without_a_status"].result(), "forgeml runs prune", "--failed")
@@ -409,7 +408,6 @@ def test_prune_asks_which_runs(outcomes):
 
 def test_an_unknown_run_id(outcomes):
     assert_one_clear_line(outcomes["show_an_unknown_run"].result(), "no run matches '20990101-nope'")
->>>>>>> api-habits
 
 
 # ----------------------------------------------------------------------------- trains anyway
