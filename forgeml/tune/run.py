@@ -27,6 +27,11 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
 
         budget = parse_duration(time_budget)
     config, data = _load_config(source, list(target or []), model, overrides)
+    if config.model.type == "auto":  # auto picks the ensemble for tables, which has no space: tune the network
+        from forgeml.config import apply_overrides
+        from forgeml.models.auto import NETWORK_FAMILY
+
+        config = apply_overrides(config, {"model.type": NETWORK_FAMILY})
     tail = [item for t in target or [] for item in ("--target", t)] + [item for s in set_ for item in ("--set", s)]
     tail += ["--threads", str(threads)] if threads else []
     request = TuneRequest(source=source, data=Path(data), config=config, trials=trials, time_budget=budget, workers=workers, storage=storage,
