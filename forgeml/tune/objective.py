@@ -137,6 +137,18 @@ class TrialObjective:
     def __call__(self, trial: Any) -> float | list[float]:
         import optuna
 
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # kept with the trial (Optuna keeps no reason): the table and the final error say why
+            first = (str(exc).strip().splitlines() or [""])[0]
+            trial.set_user_attr("failure", f"{type(exc).__name__}: {first}"[:300])
+            raise
+
+    def _run(self, trial: Any) -> float | list[float]:
+        import optuna
+
         from forgeml.config import apply_overrides
         from forgeml.models.estimator import FitOptions, build_estimator
         from forgeml.workflow import val_metrics_fn

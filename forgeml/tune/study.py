@@ -174,7 +174,7 @@ class _Echo:
         elif state == "pruned":
             score = trial.user_attrs.get("cut_by_budget") and "stopped by the time budget" or f"pruned at step {trial.user_attrs.get('pruned_at', '?')}"
         else:
-            score = f"failed: {trial.system_attrs.get('fail_reason', trial.user_attrs.get('failure', '?')).splitlines()[0][:160]}"
+            score = f"failed: {trial.user_attrs.get('failure', '?')[:160]}"
         self.echo(f"{self.prefix}trial {trial.number} {state} · {score} · {format_params(trial.params)}")
 
 
@@ -301,6 +301,6 @@ def _nothing_finished(study: Any, request: TuneRequest) -> StudyError:
                           + (f" (a trial had trained {took:.1f} s when it was stopped)" if took else ""),
                           where="--time-budget", hint="give a longer budget or fewer epochs/rounds (--set train.epochs=…)")
     failed = [t for t in trials if t.state.name == "FAIL"]
-    reason = failed[0].system_attrs.get("fail_reason", failed[0].user_attrs.get("failure", "")) if failed else ""
-    return StudyError(f"no trial of the study finished ({len(failed)} failed{': ' + reason.splitlines()[0][:200] if reason else ''})",
+    reason = failed[0].user_attrs.get("failure", "") if failed else ""
+    return StudyError(f"no trial of the study finished ({len(failed)} failed{': ' + reason[:200] if reason else ''})",
                       where="forgeml tune", hint="run with --debug for the traceback, or try --trials with another --model")

@@ -61,3 +61,24 @@ def test_reports_are_thinned_to_every_nth_step(every, expected):
     for step in range(1, 7):
         reporter.on_epoch_end({"epoch": step, "val_loss": 1.0 / step})
     assert sorted(study.trials[0].intermediate_values) == expected
+
+
+def test_a_failed_trial_keeps_its_reason_and_the_study_goes_on(monkeypatch):
+    prepared = _prepared("linear", target="price")
+    objective = TrialObjective(prepared, search_space("linear"), ("loss",), None, "regularisation step", print, prunable=False)
+    calls = iter([RuntimeError("diverged at step 3\nsecond line"), None, None])
+
+    def fit_or_fail(self, *args, **kwargs):
+        error = next(calls)
+        if error:
+            raise error
+        return original(self, *args, **kwargs)
+
+    from forgeml.models.linear import LinearEstimator
+
+    original = LinearEstimator.fit
+    monkeypatch.setattr(LinearEstimator, "fit", fit_or_fail)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=3, catch=(RuntimeError,))
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert study.trials[0].user_attrs["failure"] == "RuntimeError: diverged at step 3"
