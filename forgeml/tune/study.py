@@ -201,7 +201,7 @@ def _study_meta(request: TuneRequest, prepared: Any, space: dict[str, Any]) -> d
     }
 
 
-_META_WORDS = {"family": "model family", "target": "target", "objectives": "objectives", "space": "search space", "validation": "validation split"}
+_META_WORDS = {"family": "model family", "target": "target", "objectives": "objective", "space": "search space", "validation": "validation split"}
 
 
 def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: dict[str, Any]) -> Any:
