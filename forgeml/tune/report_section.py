@@ -52,6 +52,7 @@ def history_plot(tuning: dict[str, Any]) -> bytes:
     pruned = [r["trial"] for r in tuning["trials"] if r["state"] == "pruned"]
     if pruned and done:
         ax.scatter(pruned, [max(v for _, v in done)] * len(pruned), marker="x", color="grey", label="pruned")
+    ax.set_yscale(_scale([v for _, v in done]))  # one diverged trial must not flatten the others
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {name}")
     ax.legend(loc="upper right")
@@ -87,9 +88,17 @@ def pareto_plot(tuning: dict[str, Any]) -> bytes:
     ax.scatter([r[second] for r in done], [r[first] for r in done], s=16, color="lightgrey", label="trials")
     front.sort(key=lambda r: r[second])
     ax.plot([r[second] for r in front], [r[first] for r in front], "o-", color="C3", label="Pareto front")
-    ax.set_xscale("log")
+    ax.set_xscale(_scale([r[second] for r in done]))  # parameter counts span decades, latencies seldom
+    ax.set_yscale(_scale([r[first] for r in done]))
     ax.set_xlabel({"latency": "predict ms per row (one row)", "params": "parameters"}.get(second, second))
     ax.set_ylabel(f"validation {first}")
     ax.legend(loc="upper right")
     fig.tight_layout()
     return _png(fig)
+
+
+def _scale(values: list[float]) -> str:
+    """Log when positive values span more than a decade, else linear (log ticks on a narrow
+    range print unreadable labels)."""
+    positive = [v for v in values if v is not None and v > 0]
+    return "log" if positive and len(positive) == len(values) and max(positive) / min(positive) > 10 else "linear"
