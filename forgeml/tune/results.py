@@ -111,3 +111,20 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+def dashboard_view(path: Path) -> dict[str, Any] | None:
+    """What the dashboard's run page shows of a tuned run (``trials.json`` beside its bundle):
+    the counts, the best trials as rows, the importance as (option, share) pairs; None when the
+    run was not tuned or the file does not read."""
+    import json
+
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+        objectives = summary["objectives"]
+        done = sorted((r for r in summary["trials"] if r["state"] == "complete"), key=lambda r: r[objectives[0]])[:TABLE_ROWS]
+        rows = [[r["trial"], *(round(r[o], 5) for o in objectives), r["seconds"], format_params({k: v for k, v in r.items() if "." in k})] for r in done]
+        return {"study": summary["study"], "storage": summary["storage"], "counts": summary["counts"], "best": summary["best"]["trial"],
+                "columns": ["trial", *objectives, "seconds", "options"], "rows": rows, "importance": list((summary.get("importance") or {}).items())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
