@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: <data>-<family>); an existing study of that name goes on."),
         objective: str = typer.Option("loss", "--objective", help="loss, or two objectives for a Pareto front: loss,latency or loss,params."),
         pruner: str = typer.Option("hyperband", "--pruner", help="hyperband (default), median or none."),
-        set_: list[str] = typer.Option([], "--set", help="A fixed config option for every trial: --set train.epochs=50."),
+        set_: list[str] = typer.Option([], "--set", help="A config option every trial keeps (left out of the search): --set train.epochs=50."),
         name: Optional[str] = typer.Option(None, help="Name of the refitted run (default: tune-<data>)."),
         refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit the best trial as a run (--no-refit: a worker host that only adds trials)."),
         threads: Optional[int] = typer.Option(None, help="torch/LightGBM threads per process (default: the cores shared among the workers)."),

@@ -18,6 +18,7 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     if model is not None and model not in FAMILIES:
         raise ConfigError(f"unknown model family {model!r}", where="--model", hint=f"one of {', '.join(FAMILIES)}")
     overrides = _parse_overrides(set_)
+    fixed = frozenset(overrides)  # before the threads: an option the user set is not searched
     threads = threads or (_threads_per_worker(workers) if workers > 1 else None)
     if threads:
         overrides["train.threads"] = threads
@@ -36,7 +37,8 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     tail += ["--threads", str(threads)] if threads else []
     request = TuneRequest(source=source, data=Path(data), config=config, trials=trials, time_budget=budget, workers=workers, storage=storage,
                           study=study, objectives=tuple(o.strip() for o in objective.split(",") if o.strip()), pruner=pruner,
-                          refit=refit, until=until, worker_index=worker_index, runs_root=runs_dir or default_runs_root(), argv_tail=tail)
+                          refit=refit, until=until, worker_index=worker_index, runs_root=runs_dir or default_runs_root(), argv_tail=tail,
+                          fixed=fixed)
     check_request(request)  # a wrong family, objective or pruner: before reading any data
     summary = run_tune(request, _echo)
     if summary is None:

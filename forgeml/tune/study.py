@@ -47,6 +47,7 @@ class TuneRequest:
     worker_index: int = 0
     runs_root: Path = Path("runs")
     argv_tail: list[str] = field(default_factory=list)  # --target/--set options, repeated to the workers
+    fixed: frozenset[str] = frozenset()  # options given with --set: every trial keeps them, the space leaves them out
 
     @property
     def family(self) -> str:
@@ -111,7 +112,10 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
     if deadline is not None and time.monotonic() >= deadline:
         raise StudyError(f"reading and preparing the data took {time.monotonic() - started:.1f} s, the whole --time-budget", where="--time-budget",
                          hint="give a longer budget, e.g. --time-budget 10m")
-    space = active(full_space, input_kinds(prepared.featureset.input_spec()))
+    space = {key: dim for key, dim in active(full_space, input_kinds(prepared.featureset.input_spec())).items() if key not in request.fixed}
+    if not space:
+        raise ConfigError(f"--set fixes every option the {request.family} search space tunes", where="--set",
+                          hint=f"leave some of {', '.join(sorted(full_space))} to the search")
     study = _open_study(storage, url, study_name, request, _study_meta(request, prepared, space))
     dead = storages.fail_dead_workers(study)
     if dead:

@@ -71,11 +71,12 @@ def test_tune_gbm_refits_the_best_trial_as_a_bundle_that_predicts(workdir, cli):
 def test_tune_mlp_searches_the_architecture_with_a_pareto_front(workdir, cli):
     result = cli("tune", "table.csv", "--target", "price", "--model", "mlp", "--trials", "4", "--objective", "loss,params",
                  "--set", "train.epochs=6", "--set", "train.bagging_folds=1", "--set", "train.progress=false", "--threads", "1",
-                 "--runs-dir", "runs", cwd=workdir)
+                 "--set", "train.batch_size=32", "--runs-dir", "runs", cwd=workdir)
     assert result.returncode == 0, result
     run_dir = _run_dir(workdir, result)
     trials = _trials(run_dir)
     assert {"model.num_layers", "model.hidden_size", "model.combiner", "train.learning_rate", "params"} <= set(trials.columns)
+    assert "train.batch_size" not in trials.columns  # fixed with --set: not searched
     assert (trials.loc[trials.state == "complete", "params"] > 0).all()
     summary = json.loads((run_dir / "trials.json").read_text())
     assert summary["pareto"] and summary["best"]["trial"] in summary["pareto"]
