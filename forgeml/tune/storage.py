@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -79,12 +80,23 @@ def open_storage(url: str) -> Any:
     else:
         driver_url = _with_driver(url)
         engine = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(driver_url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
-    except Exception as exc:  # sqlalchemy's errors (and the driver's) have no common base outside sqlalchemy
-        raise unreachable(url, exc) from None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(driver_url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        except Exception as exc:  # sqlalchemy's errors (and the driver's) have no common base outside sqlalchemy
+            # two hosts creating the tables of an empty database at once: one loses PostgreSQL's
+            # race ("duplicate key … pg_type"), and finds them there a moment later
+            if attempt == 2 or not _creation_race(exc):
+                raise unreachable(url, exc) from None
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _creation_race(exc: BaseException) -> bool:
+    text = _first_line(exc).lower()
+    return "duplicate key" in text or "already exists" in text
 
 
 def unreachable(url: str, exc: BaseException) -> StudyError:
@@ -95,8 +107,24 @@ def unreachable(url: str, exc: BaseException) -> StudyError:
                       hint="check that the server runs and the host, port, user and password are right; trials already finished there are kept")
 
 
+def storage_cause(exc: BaseException | None) -> BaseException | None:
+    """The storage's own error in ``exc``'s chain of causes, or None: Optuna wraps sqlalchemy's
+    errors (or not), and when a trial's end cannot be written Optuna 5 raises an
+    UnboundLocalError of its own while handling that, so the whole chain is looked at."""
+    from optuna.exceptions import StorageInternalError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, StorageInternalError) or type(exc).__module__.startswith(("sqlalchemy", "psycopg")):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def lost(url: str, exc: BaseException) -> StudyError:
     """The storage went away mid-study (a PostgreSQL server stopped): what is in it stays."""
+    exc = storage_cause(exc) or exc
     return StudyError(f"lost the study storage {shown(url)} mid-study ({_first_line(exc)})", where="--storage",
                       hint="the finished trials are kept there; bring it back and run the same command to go on with the study")
 

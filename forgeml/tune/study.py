@@ -243,10 +243,8 @@ def _short(value: Any) -> str:
 
 
 def _storage_failure(exc: BaseException) -> bool:
-    """A storage that stopped answering (optuna wraps sqlalchemy's errors, or not)."""
-    from optuna.exceptions import StorageInternalError
-
-    return isinstance(exc, StorageInternalError) or type(exc).__module__.startswith(("sqlalchemy", "psycopg"))
+    """A storage that stopped answering (``storage.storage_cause``)."""
+    return storages.storage_cause(exc) is not None
 
 
 def _quiet_optuna() -> None:
