@@ -23,11 +23,12 @@ from torch import nn
 
 from forgeml.config import TrainConfig
 from forgeml.errors import CheckpointError
-from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from forgeml.train.checkpoint import LAST, cuda_rng, load_checkpoint, restore_cuda_rng, save_checkpoint  # noqa: F401  (cuda_rng: forgeml.lm imports it from here)
 from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
 from forgeml.train.precision import autocast
+from forgeml.train.progress import EpochProgress
 from forgeml.train.signals import stop_on_signals
 
 
@@ -124,8 +125,11 @@ class Trainer:
             state = self._restore(model, optimizer, scheduler)
         net = self._wrap(model)
         started = time.perf_counter()
+        # a run that had stopped early when it was killed (before its bundle was written) is over:
+        # one more epoch could find a new best and end elsewhere than the uninterrupted run
+        first_epoch = cfg.epochs if state.stopped_early else state.epoch
         with self._signals():
-            for epoch in range(state.epoch, cfg.epochs):
+            for epoch in range(first_epoch, cfg.epochs):
                 epoch_started = time.perf_counter()
                 train_loss = self._train_epoch(net, model, loss_fn, optimizer, scheduler, train, epoch, state, steps_per_epoch)
                 train_loss = self.dist.mean(train_loss)  # every rank logs, and stops on, the same numbers
@@ -136,14 +140,13 @@ class Trainer:
                 row["seconds"] = round(time.perf_counter() - epoch_started, 4)
                 state.history.append(row)
                 stop = self._early_stopping(model, row, state, epoch)
-                state.epoch, state.batch = epoch + 1, 0
+                state.epoch, state.batch, state.stopped_early = epoch + 1, 0, stop  # checkpointed: see first_epoch
                 path = self._save(model, optimizer, scheduler, state)
                 for callback in self.callbacks:
                     callback.on_epoch_end(row)
                 if self.dist.any_flag(self._stop_signal is not None):  # arrived during evaluation
                     raise TrainingInterrupted(path)
                 if stop:
-                    state.stopped_early = True
                     break
                 if self.deadline is not None and self.dist.any_flag(time.monotonic() >= self.deadline):
                     break
@@ -200,7 +203,7 @@ class Trainer:
         watched = f"val_{cfg.early_stopping_metric}"
         last = state.history[-1] if state.history else {}
         note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
-        progress = _Progress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
+        progress = EpochProgress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
         with progress as bar:
             for step in range(state.batch, steps):
                 inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
@@ -285,6 +288,7 @@ class Trainer:
                 "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs,
                 "best_state": state.best_state,
+                "stopped_early": state.stopped_early,
                 "rng": torch.get_rng_state(),
                 **cuda_rng(self.device),
                 "world_size": self.dist.world_size,
@@ -322,6 +326,7 @@ class Trainer:
             best_epoch=checkpoint["best_epoch"],
             bad_epochs=checkpoint["bad_epochs"],
             best_state=checkpoint["best_state"],
+            stopped_early=checkpoint.get("stopped_early", False),  # not in checkpoints before 2026-12
         )
 
     def _signals(self):
@@ -349,17 +354,6 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
 
 
-def cuda_rng(device: torch.device) -> dict[str, torch.Tensor]:
-    """The GPU's random state for a checkpoint (dropout draws there), so a resumed run on CUDA
-    continues the same sequence; nothing on the CPU."""
-    return {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
-
-
-def restore_cuda_rng(checkpoint: dict[str, Any], device: torch.device) -> None:
-    if device.type == "cuda" and "cuda_rng" in checkpoint:
-        torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
-
-
 def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor:
     penalty = torch.zeros((), device=params[0].device)
     for p in params:
@@ -368,45 +362,3 @@ def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.T
         if l2:
             penalty = penalty + l2 * p.pow(2).sum()
     return penalty
-
-
-class _Progress:
-    """A rich progress bar per epoch with the running loss and the watched validation metric as
-    of the previous epoch (``note``); refreshed a few times a second."""
-
-    def __init__(self, *, enabled: bool, total: int, epoch: int, epochs: int, done: int = 0, note: str = "", label: str = ""):
-        self.enabled = enabled
-        self.total, self.epoch, self.epochs, self.note, self.label = total, epoch, epochs, note, label
-        self._last = 0.0
-        self._done = done  # a resumed epoch starts part-way
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            console = Console(stderr=True)
-            self.enabled = console.is_terminal  # a log file gets per-epoch lines, not bar redraws
-        if self.enabled:
-
-            self._progress = Progress(
-                TextColumn(f"{self.label} · ".replace("[", r"\[") if self.label else ""), TextColumn(f"epoch {self.epoch}/{self.epochs}"),
-                BarColumn(), TextColumn("loss {task.fields[loss]}"),
-                TextColumn(self.note.replace("[", r"\[")), TimeRemainingColumn(), transient=True, console=console,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("train", total=self.total, completed=self._done, loss="…")  # no "nan" before the first batch
-        return self
-
-    def advance(self, loss: float) -> None:
-        if not self.enabled:
-            return
-        self._done += 1
-        now = time.perf_counter()
-        if now - self._last > 0.2 or self._done == self.total:
-            self._progress.update(self._task, completed=self._done, loss=f"{loss:.4f}")
-            self._last = now
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self._progress.stop()
