@@ -8,10 +8,10 @@ predict time (median of single-row calls, and one batch call on the whole test f
 
 Contenders:
 
-* ``forgeml``: ``Pipeline(target, overrides).fit(train_80)`` then ``predict(test_20)``, in this
-  process. The 80 % is forgeml's whole input: its own split is set to 85/15/0 (no test share),
-  so the validation split that drives early stopping is carved from the 80 % and nothing is
-  lost to an internal test split. ``--forgeml-set key=value`` adds overrides (e.g. a preset
+* ``forgeml``: ``Pipeline(target, overrides).fit(train_80, test=test_20)`` then
+  ``predict(test_20)``, in this process, as a user with a separate test file runs it: the
+  ensemble trains on the whole 80 % (out-of-fold validation), a single network carves its
+  validation split from it; the 20 % only gets evaluated (its labels never reach training). ``--forgeml-set key=value`` adds overrides (e.g. a preset
   once it exists); the budget goes to ``--forgeml-budget-key`` (default ``train.time_budget``)
   when forgeml's config has that key, else forgeml runs on its defaults with no budget.
 * ``autogluon``: ``TabularPredictor(eval_metric=<the metric>).fit(presets=medium_quality,

@@ -171,6 +171,8 @@ class Pipeline(EstimatorProtocol):
         self.prepared_ = prepared
         self.fitted_on_xy_ = False
         self._set_classes()
+        # what is left of the budget for evaluation and importance (without one: a tenth of the fit's time, at least 10 s)
+        self._report_seconds = max(1.0, started + budget - time.monotonic()) if budget else max(10.0, 0.1 * (time.monotonic() - started))
         self._evaluate_splits(prepared)
         from forgeml.evaluate.importance import announce_dominance
 
@@ -211,7 +213,8 @@ class Pipeline(EstimatorProtocol):
         evaluation = self.evaluations_.get(split)
         if evaluation is None:
             return None
-        return permutation_importance(self.predictor_, prepared.frames[split], evaluation.y_true, seed=prepared.config.train.seed)
+        return permutation_importance(self.predictor_, prepared.frames[split], evaluation.y_true, seed=prepared.config.train.seed,
+                                      seconds=getattr(self, "_report_seconds", None))
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self) -> Any:

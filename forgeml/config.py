@@ -185,7 +185,7 @@ class TrainConfig(_Strict):
     time_budget: float | None = Field(
         None, gt=0, description="Seconds the model may train (CLI: --time-budget 90s / 10m). Networks stop after the epoch and "
         "LightGBM after the round that passes it, keeping their best state; the ensemble fits its members within it "
-        "(default for an ensemble: about a minute per 10,000 rows, 60 s to 10 min).")
+        "(default for an ensemble: about a minute per 10,000 rows, 30 s to 10 min).")
     bagging_folds: int | Literal["auto"] = Field(
         "auto",
         description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "

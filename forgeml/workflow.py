@@ -55,9 +55,19 @@ def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:
         absent = [f.name for f in config.features if f.name not in frame.columns]
         if absent:
             raise DataError(f"configured feature column(s) {absent} are not in the data", where=source, hint="fix config.features or the data")
+    _resolve_auto_model(raw)
     _resolve_tokenizers(raw)
     _fold_validation_into_train(raw)
     return Config.from_dict(raw, source="resolved config")
+
+
+def _resolve_auto_model(raw: dict[str, Any]) -> None:
+    """``model.type: auto`` (the default) becomes the family the data calls for (models/auto.py)."""
+    if raw["model"].get("type") != "auto":
+        return
+    from forgeml.models.auto import resolve
+
+    raw["model"], _ = resolve(raw["model"], [feature.get("type") for feature in raw["features"]])
 
 
 def _fold_validation_into_train(raw: dict[str, Any]) -> None:

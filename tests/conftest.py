@@ -23,8 +23,8 @@ import pytest
 
 # Three epochs are enough to exercise every stage; no progress bars in captured output; one
 # torch thread, since the CLI runs in the background share the cores.
-FAST = {"train.epochs": 3, "train.progress": False, "train.threads": 1}
-FAST_SET = ["--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
+FAST = {"model.type": "mlp", "train.epochs": 3, "train.progress": False, "train.threads": 1}  # the network: the default ensemble has its own tests
+FAST_SET = ["--set", "model.type=mlp", "--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
 # Background CLI processes at once: the trainings overlap without starving the test process.
 WORKERS = 3
 CLI_TIMEOUT_S = 300
@@ -224,12 +224,12 @@ def fitted_pipeline(mixed_frame):
 
 @pytest.fixture(scope="session")
 def fitted_penguins():
-    """(Predictor, frame): the default config on the bundled penguins data (a bag of 5 MLPs), 2 epochs."""
+    """(Predictor, frame): the MLP on the bundled penguins data (a bag of 5), 2 epochs."""
     from forgeml import Pipeline
     from forgeml.datasets import DEMO
 
     frame = pd.read_csv(DEMO.path)
-    overrides = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
+    overrides = {"model.type": "mlp", "train.epochs": 2, "train.progress": False, "train.threads": 1}
     return Pipeline(target=DEMO.target, overrides=overrides).fit(frame).predictor_, frame
 
 

@@ -151,7 +151,7 @@ def test_nan_never_leaks_out_of_predict_and_both_paths_agree(classifier, rows):
 def regressor(make_regression):
     from forgeml import Pipeline
 
-    overrides = {"train.epochs": 2, "train.progress": False, "train.threads": 1}
+    overrides = {"model.type": "mlp", "train.epochs": 2, "train.progress": False, "train.threads": 1}
     return Pipeline(target="price", overrides=overrides).fit(make_regression(rows=120, seed=4).drop(columns=["size"])).predictor_
 
 

@@ -5,6 +5,7 @@ category with an embedding or a date cut into seven parts each count as one inpu
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,17 @@ def _loss(task: Any, y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(((scores - y_true) ** 2).mean() / max(float(np.var(y_true)), 1e-12))
 
 
-def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarray, *, seed: int = 0, max_rows: int = 5000) -> dict[str, float]:
-    """Loss increase per input column (classification: log-loss; regression: MSE / variance)."""
+MIN_ROWS = 200  # fewer rows than this make the ranking noise, whatever the time allowance says
+
+
+def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarray, *, seed: int = 0, max_rows: int = 5000,
+                           seconds: float | None = None) -> dict[str, float]:
+    """Loss increase per input column (classification: log-loss; regression: MSE / variance).
+
+    ``seconds``: the time it may take. It costs one prediction of the rows per input, which
+    for an ensemble of bagged members on a few thousand rows is longer than the budget's margin
+    left for it, so the rows are subsampled (not below ``MIN_ROWS``) to fit, as timed on the
+    first prediction."""
     rng = np.random.default_rng(seed)
     if len(frame) > max_rows:
         keep = np.sort(rng.choice(len(frame), max_rows, replace=False))
@@ -27,7 +37,14 @@ def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarr
     y_true = np.asarray(y_true)
     if y_true.ndim == 1 and not predictor.task.is_classification:
         y_true = y_true[:, None]
-    base = _loss(predictor.task, y_true, predictor.scores(frame))
+    started = time.perf_counter()
+    base_scores = predictor.scores(frame)
+    per_row = (time.perf_counter() - started) / max(len(frame), 1)
+    affordable = int(seconds / (per_row * max(len(predictor.featureset.input_names), 1))) if seconds is not None and per_row > 0 else len(frame)
+    if affordable < len(frame):
+        keep = np.sort(rng.choice(len(frame), max(affordable, min(MIN_ROWS, len(frame))), replace=False))
+        frame, y_true, base_scores = frame.iloc[keep].reset_index(drop=True), y_true[keep], base_scores[keep]
+    base = _loss(predictor.task, y_true, base_scores)
     importance = {}
     for name in predictor.featureset.input_names:
         shuffled = frame.copy()

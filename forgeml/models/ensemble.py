@@ -10,7 +10,9 @@ that cannot start in the time left is skipped and the leaderboard says so.
 
 The portfolio (which members each preset fits) is data: ``portfolio.yaml`` beside this module.
 Members whose weight is 0 are not kept in the bundle (they cost predict time for nothing), but
-stay in the leaderboard.
+stay in the leaderboard. In the ``best`` preset (or with ``stacking: on``) a second level, a
+linear model on the members' out-of-fold predictions (``stacking.py``), replaces the weighted
+average when it beats it on held-out folds; then every fitted member is kept.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 STEP_NAME = "epoch"
 VALIDATES_OUT_OF_FOLD = True  # workflow: no validation split needed (its rows go to training)
 SPEC_FILE = "ensemble.json"
+STACKER_FILE = "stacker.safetensors"
 MIN_MEMBER_SECONDS = 1.0  # a member is not started with less time than this left
 MEMBER_SHARE = 2.0  # a member may use up to this many fair shares of the time left
 
@@ -43,12 +46,14 @@ class EnsembleConfig(_Strict):
     members: list[str] | None = Field(None, description="Portfolio member names to fit, in order, instead of the preset's list.")
     folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
+    stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
 def auto_time_budget(rows: int) -> float:
     """Seconds for the whole portfolio when neither train.time_budget nor --time-budget says:
-    about a minute per 10,000 train rows, at least 60 s, at most 10 minutes."""
-    return float(min(600.0, max(60.0, rows / 10_000 * 60.0)))
+    about a minute per 10,000 train rows, at least 30 s (the penguins demo: its GBMs and network
+    fit in that on two cores), at most 10 minutes."""
+    return float(min(600.0, max(30.0, rows / 10_000 * 60.0)))
 
 
 def portfolio() -> dict[str, Any]:
@@ -62,6 +67,7 @@ class EnsembleEstimator:
         self.config, self.task, self.spec = config, task, spec
         self.members: list[dict[str, Any]] = []  # kept members: name, model, train, weight, estimator
         self.leaderboard: list[dict[str, Any]] = []
+        self.stacker: Any = None  # stacking.Stacker when the second level won
 
     # ------------------------------------------------------------------ fit
     def _plan(self, rows: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
@@ -92,9 +98,9 @@ class EnsembleEstimator:
         if options.dist is not None and getattr(options.dist, "enabled", False):
             raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
                               hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")
-        if val is not None and y_val is not None and len(y_val):  # rows are precious: out-of-fold predictions validate
-            train = {key: np.concatenate([value, val[key]]) for key, value in train.items()}
-            y_train = np.concatenate([y_train, y_val])
+        # Out-of-fold predictions validate, so the default split has no validation share (workflow:
+        # _fold_validation_into_train). A validation split the user asked for stays out of training:
+        # its metrics and the permutation importance are computed on it, and must be held out.
         deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
@@ -167,25 +173,42 @@ class EnsembleEstimator:
         from forgeml.models.ensemble_selection import select_weights, selection_loss
 
         weights = select_weights(self.task.name, y, [oof for *_, oof in fitted], self.config.model.ensemble_size)
+        level = self._stack(y, [oof for *_, oof in fitted])
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
             row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
                        weight=round(float(weight), 4), status="fitted", predict_ms_per_row=_predict_ms(bag, sample))
             self.leaderboard.append(row)
-            if weight > 0:
+            if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
         ensemble_oof = sum(float(w) * oof for (_, _, oof), w in zip(fitted, weights))
-        self.leaderboard.append({"member": "ensemble", "family": "ensemble", "status": "fitted", "weight": 1.0,
+        self.leaderboard.append({"member": "ensemble", "family": "ensemble", "status": "fitted", "weight": 1.0, **level,
                                  "val_loss": round(selection_loss(self.task.name, y, ensemble_oof), 6), **_score(self.task.name, y, ensemble_oof),
                                  "fit_seconds": round(sum(r.get("fit_seconds", 0) for r, *_ in fitted), 3),
                                  "predict_ms_per_row": round(sum(m["predict_ms_per_row"] for m in self.members), 4)})
 
+    def _stack(self, y: np.ndarray, predictions: list[np.ndarray]) -> dict[str, Any]:
+        """Try the second level where asked; the leaderboard's words on which level won and why."""
+        from forgeml.models.stacking import choose_level
+
+        wanted = self.config.model.stacking
+        if wanted == "off" or (wanted == "auto" and self.config.model.preset != "best"):
+            return {"level": "weighted average"}
+        choice = choose_level(self.task.name, y, predictions, self.config.model.ensemble_size, self.config.train.seed)
+        self.stacker = choice.stacker
+        said = f"held-out-fold loss: weighted average {choice.average_loss:.5f}, stacked {choice.stack_loss:.5f}"
+        self._say(f"ensemble: {'stacked' if self.stacker is not None else 'weighted average'} ({said})")
+        return {"level": ("stacked" if self.stacker is not None else "weighted average") + f" ({said})"}
+
     # ------------------------------------------------------------------ use
     @property
     def files(self) -> tuple[str, ...]:
-        return (SPEC_FILE, *(f"member_{m['member']}/{name}" for m in self.members for name in m["estimator"].files))
+        stacker = (STACKER_FILE,) if self.stacker is not None else ()
+        return (SPEC_FILE, *stacker, *(f"member_{m['member']}/{name}" for m in self.members for name in m["estimator"].files))
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        if self.stacker is not None:
+            return self.stacker.scores([np.asarray(m["estimator"].scores(arrays), dtype=np.float64) for m in self.members])
         return sum(m["weight"] * np.asarray(m["estimator"].scores(arrays), dtype=np.float64) for m in self.members)
 
     def save(self, directory: Path) -> list[str]:
@@ -194,8 +217,14 @@ class EnsembleEstimator:
             folder = Path(directory) / f"member_{member['member']}"
             folder.mkdir(exist_ok=True)
             written += [f"member_{member['member']}/{name}" for name in member["estimator"].save(folder)]
-        spec = {"members": [{k: v for k, v in m.items() if k != "estimator"} for m in self.members], "leaderboard": self.leaderboard}
+        spec = {"members": [{k: v for k, v in m.items() if k != "estimator"} for m in self.members], "leaderboard": self.leaderboard,
+                "stacker": {"task": self.stacker.task} if self.stacker is not None else None}
         (Path(directory) / SPEC_FILE).write_text(json.dumps(spec, indent=1, ensure_ascii=False), encoding="utf-8")
+        if self.stacker is not None:
+            from safetensors.numpy import save_file
+
+            save_file({"weight": self.stacker.weight, "bias": self.stacker.bias}, str(Path(directory) / STACKER_FILE))
+            return [SPEC_FILE, STACKER_FILE, *written]
         return [SPEC_FILE, *written]
 
     def feature_importance(self) -> dict[str, float] | None:
@@ -217,6 +246,13 @@ class EnsembleEstimator:
         except (OSError, ValueError) as exc:
             raise BundleError(f"{SPEC_FILE} does not load ({exc.__class__.__name__})", where=str(directory), hint="the bundle is corrupted; retrain or restore it") from None
         instance.leaderboard = saved.get("leaderboard", [])
+        if saved.get("stacker"):
+            from safetensors.numpy import load_file
+
+            from forgeml.models.stacking import Stacker
+
+            arrays = load_file(str(Path(directory) / STACKER_FILE))
+            instance.stacker = Stacker(saved["stacker"]["task"], arrays["weight"], arrays["bias"])
         for member in saved["members"]:
             family = member["model"]["type"]
             if family not in FAMILIES:

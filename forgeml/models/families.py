@@ -30,9 +30,10 @@ FAMILIES: dict[str, str] = {
     "catboost": "forgeml.models.catboost_family:CatBoostConfig",
     "linear": "forgeml.models.linear:LinearConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
+    "auto": "forgeml.models.auto:AutoConfig",  # a choice among the others, made when the config is resolved
 }
 NETWORK_MODULE = "forgeml.models.networks"
-DEFAULT_FAMILY = "mlp"  # model.type when a config does not say
+DEFAULT_FAMILY = "auto"  # model.type when a config does not say: the ensemble for tables, a network for images
 
 
 def family_module(name: str) -> ModuleType:

@@ -125,6 +125,21 @@ def _sorted(runs: list[dict[str, Any]], key: str, descending: bool) -> list[dict
     return present + absent
 
 
+def _leaderboard(record: RunRecord) -> tuple[tuple[str, ...], list[list[Any]]] | None:
+    """An ensemble run's leaderboard (columns, rows), read from its bundle without loading a model."""
+    from forgeml.errors import ForgeError
+    from forgeml.models.ensemble import SPEC_FILE
+    from forgeml.models.leaderboard_cli import COLUMNS, leaderboard_rows
+
+    if not (record.bundle_dir / SPEC_FILE).is_file():
+        return None
+    try:
+        rows = leaderboard_rows(record.bundle_dir)
+    except ForgeError:
+        return None
+    return COLUMNS, [[row.get(column) for column in COLUMNS] for row in rows]
+
+
 def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
     registry = RunRegistry(runs_dir)
     env = _environment()
@@ -179,7 +194,7 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
             config = "(config.yaml is missing)"
         metrics = list(flatten(record.metrics or {}).items())
         return page("run.html", run=record, facts=facts, charts=run_charts(history, step_name(record.model)), metrics=metrics, config=config,
-                    has_report=(record.bundle_dir / "report.html").is_file())
+                    has_report=(record.bundle_dir / "report.html").is_file(), leaderboard=_leaderboard(record))
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
     def report(run_id: str) -> Any:

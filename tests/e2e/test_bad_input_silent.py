@@ -16,7 +16,7 @@ from tests.e2e.bad_input import Outcome, assert_one_clear_line, assert_one_line_
 
 
 def _quick(file: str, target: str, *extra: str) -> list:
-    return [*train_args(file, target), "--set", "train.epochs=3", *extra]
+    return [*train_args(file, target), "--model", "mlp", "--set", "train.epochs=3", *extra]
 
 
 def case_row_number_sorted_by_class(folder, bundle, frame):

@@ -1,7 +1,7 @@
 """Chaos: ``kill -9`` at 10 random training steps, ``forgeml train --resume`` after each, and the
 bundle ends with exactly the weights of a run that was never interrupted.
 
-The run is the default for a small table, a bag of 5 MLPs (dropout on), so the kills land in
+The run is the MLP family on a small table, so a bag of 5 MLPs (dropout on), and the kills land in
 every member: mid-epoch, at an epoch's end, between members, maybe mid-checkpoint-write. Each
 resume must restore the weights, the optimizer and scheduler, the random state (dropout), the
 batch order and the best epoch's weights, or the tensors differ. The kill steps come from a
@@ -32,7 +32,7 @@ ROWS, BATCH, EPOCHS, EVERY = 400, 32, 8, 7  # 280 train rows, 5 members of 224 r
 FOLDS, STEPS_PER_EPOCH = 5, 7
 TOTAL_STEPS = FOLDS * EPOCHS * STEPS_PER_EPOCH  # 280
 TRAIN = [
-    "train", "data.csv", "--target", "y", "--threads", "1", "--runs-dir", "runs",
+    "train", "data.csv", "--target", "y", "--model", "mlp", "--threads", "1", "--runs-dir", "runs",
     "--set", f"train.epochs={EPOCHS}", "--set", f"train.batch_size={BATCH}", "--set", "train.progress=false",
     "--set", f"train.checkpoint_every_steps={EVERY}",
     "--set", "train.early_stopping_patience=0",  # a fixed number of steps to aim at; the best epoch is still kept

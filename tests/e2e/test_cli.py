@@ -214,7 +214,7 @@ def test_a_killed_training_is_marked_and_pruned(tmp_path, cli, make_mixed):
     make_mixed(rows=120).to_csv(tmp_path / "mixed.csv", index=False)
     env = {**os.environ, "FORGEML_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
     training = subprocess.Popen([sys.executable, "-m", "forgeml.cli", "train", "mixed.csv", "--target", "label", "--threads", "1",
-                                 "--set", "train.epochs=100000", "--set", "train.progress=false"], cwd=tmp_path, env=env,
+                                 "--model", "mlp", "--set", "train.epochs=100000", "--set", "train.progress=false"], cwd=tmp_path, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

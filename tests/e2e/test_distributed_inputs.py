@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from multimodal_data import english_reviews, shape_image, write_image_folder
+from tests.multimodal_data import english_reviews, shape_image, write_image_folder
 
 TIMEOUT_S = 300  # as tests/e2e/test_distributed.py
 GLOBAL_BATCH = 16

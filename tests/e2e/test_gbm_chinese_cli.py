@@ -58,9 +58,9 @@ def session(tmp_path_factory, cli_pool, cli) -> Session:
     orders().to_csv(workdir / "订单.csv", index=False)
     train = cli_pool.submit(cli, "train", "订单.csv", "--target", "标签", "--model", "gbm", "--threads", "1",
                             "--runs-dir", "runs", cwd=workdir)
-    # a run that fails once the run folder exists: mse is no loss for yes/no labels
-    failed = cli_pool.submit(cli, "train", "订单.csv", "--target", "标签", "--model", "gbm", "--threads", "1",
-                             "--set", "train.loss=mse", "--runs-dir", "runs", "--name", "broken", cwd=workdir)
+    # a run that fails once the run folder exists: a time budget spent before the first member starts
+    failed = cli_pool.submit(cli, "train", "订单.csv", "--target", "标签", "--model", "ensemble", "--threads", "1",
+                             "--set", "train.time_budget=0.01", "--runs-dir", "runs", "--name", "broken", cwd=workdir)
     result = Session(workdir, train.result(), failed.result())
     assert result.train.returncode == 0, result.train
     return result
@@ -163,7 +163,7 @@ def test_a_failed_run_writes_the_error_to_its_log_and_is_marked_failed(session):
     assert session.failed.returncode == 2 and "Traceback" not in session.failed.stderr, session.failed
     run_dir = session.workdir / "runs" / session.broken_id
     log = (run_dir / "train.log").read_text(encoding="utf-8")
-    assert "ERROR failed: ConfigError: train.loss: loss 'mse' does not fit a binary task" in log
+    assert "ERROR failed: ForgeError: train.time_budget: the time budget ended before any model was fitted" in log
     assert "Traceback (most recent call last)" in log
     assert json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["status"] == "failed"
 

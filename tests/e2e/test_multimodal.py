@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forgeml import Pipeline
-from multimodal_data import chinese_corpus, shape_image, write_image_folder
+from tests.multimodal_data import chinese_corpus, shape_image, write_image_folder
 
 QUICK = ["--set", "train.progress=false", "--threads", "1"]
 
@@ -72,9 +72,9 @@ def test_chinese_text_classifier_learns(tokenizer):
     frame = chinese_corpus(300)
     train = {"epochs": 40, "progress": False, "threads": 1, "learning_rate": 0.01}
     if tokenizer == "inferred":  # the unspaced column is recognised as text and tokenised by character
-        pipeline = Pipeline(target="类别", overrides={f"train.{k}": v for k, v in train.items()}).fit(frame)
+        pipeline = Pipeline(target="类别", model="mlp", overrides={f"train.{k}": v for k, v in train.items()}).fit(frame)
     else:
-        pipeline = Pipeline(config=Config(target="类别", features=[TextFeature(name="新闻", tokenizer=tokenizer)], train=train)).fit(frame)
+        pipeline = Pipeline(config=Config(target="类别", features=[TextFeature(name="新闻", tokenizer=tokenizer)], train=train), model="mlp").fit(frame)
     assert pipeline.predictor_.config.features[0].type == "text"
     assert pipeline.metrics_["accuracy"] >= 0.9
     preds = pipeline.predict(pd.DataFrame({"新闻": ["股票市场今天增长。", "球员进球比赛冠军。"]}))
@@ -83,7 +83,7 @@ def test_chinese_text_classifier_learns(tokenizer):
 
 @pytest.mark.slow
 def test_pretrained_encoder_from_the_command_line(tmp_path, cli, minilm_dir):
-    from multimodal_data import english_reviews
+    from tests.multimodal_data import english_reviews
 
     english_reviews(120).to_csv(tmp_path / "reviews.csv", index=False)
     train = cli("train", "reviews.csv", "--target", "sentiment", "--model", "pretrained", "--encoder", minilm_dir,
@@ -112,7 +112,7 @@ def test_all_empty_text_column_in_a_config_is_a_clear_error(tmp_path):
     frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "notes": [None] * 40, "y": ["a", "b"] * 20})
     with pytest.raises(DataError, match="'notes' is empty in every train row"):
         Pipeline(config=Config(target="y", features=[NumberFeature(name="x"), TextFeature(name="notes")])).fit(frame)
-    inferred = Pipeline(target="y", overrides={"train.epochs": 1, "train.progress": False}).fit(frame)
+    inferred = Pipeline(target="y", model="mlp", overrides={"train.epochs": 1, "train.progress": False}).fit(frame)
     assert "notes" in inferred.predictor_.config.data.drop_reasons  # inference drops it, with the reason
 
 

@@ -50,7 +50,7 @@ def test_a_bagged_run_names_each_member_and_never_shows_loss_nan(tmp_path: Path)
     x = rng.normal(size=(300, 3)).round(4)
     frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=(x @ [1.0, -1.0, 0.5]).round(4))
     frame.to_csv(tmp_path / "data.csv", index=False)
-    returncode, drawn = _train_on_a_terminal(tmp_path, "data.csv", "--target", "y", "--threads", "1",
+    returncode, drawn = _train_on_a_terminal(tmp_path, "data.csv", "--target", "y", "--model", "mlp", "--threads", "1",
                                              "--set", "train.epochs=2", "--runs-dir", "runs")
     assert returncode == 0, drawn
     assert "Traceback" not in drawn

@@ -14,7 +14,7 @@ from forgeml.data.infer import infer_features
 from forgeml.data.load import load_table
 from forgeml.errors import DataError
 from forgeml.features import FitContext, build_feature, feature_from_json
-from multimodal_data import shape_image, write_image_folder
+from tests.multimodal_data import shape_image, write_image_folder
 
 
 def column(paths, base_dir):

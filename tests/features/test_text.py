@@ -11,7 +11,7 @@ from forgeml.config import CleanConfig, TextFeature
 from forgeml.data.clean import CleaningReport
 from forgeml.errors import ConfigError, DataError
 from forgeml.features import FitContext, build_feature, feature_from_json
-from multimodal_data import chinese_corpus, english_reviews
+from tests.multimodal_data import chinese_corpus, english_reviews
 
 
 def fit(config, values, checkpoint=None):

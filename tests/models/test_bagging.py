@@ -38,7 +38,7 @@ def regression_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def bagged(regression_frame, tmp_path_factory):
-    pipeline = Pipeline(target="y", overrides={"train.progress": False, "train.epochs": 15, "train.threads": 1}).fit(regression_frame)
+    pipeline = Pipeline(target="y", overrides={"model.type": "mlp", "train.progress": False, "train.epochs": 15, "train.threads": 1}).fit(regression_frame)
     bundle = tmp_path_factory.mktemp("bag") / "bundle"
     pipeline.save(bundle)
     return pipeline, bundle
@@ -78,7 +78,7 @@ def test_bagged_bundle_round_trips_and_checksums_the_members(bagged, regression_
 
 
 def test_bagging_folds_one_turns_it_off(regression_frame):
-    pipeline = Pipeline(target="y", overrides={"train.progress": False, "train.epochs": 3, "train.bagging_folds": 1}).fit(regression_frame)
+    pipeline = Pipeline(target="y", overrides={"model.type": "mlp", "train.progress": False, "train.epochs": 3, "train.bagging_folds": 1}).fit(regression_frame)
     assert not hasattr(pipeline.predictor_.estimator, "members")
 
 
@@ -94,7 +94,7 @@ def test_resume_skips_finished_folds_and_ends_where_a_clean_run_ends(regression_
 
     from forgeml.models.torch_estimator import TorchEstimator
 
-    overrides = {"train.progress": False, "train.epochs": 6, "train.threads": 1}
+    overrides = {"model.type": "mlp", "train.progress": False, "train.epochs": 6, "train.threads": 1}
     clean = Pipeline(target="y", overrides=overrides).fit(regression_frame, checkpoint_dir=tmp_path / "ckpt")
     # as if the run was killed while training fold 3: folds 3 and 4 left nothing behind
     for k in (3, 4):
@@ -116,7 +116,7 @@ def test_cli_resume_continues_a_bagged_run(tmp_path, regression_frame):
 
     regression_frame.to_csv(tmp_path / "data.csv", index=False)
     command = [sys.executable, "-m", "forgeml.cli", "train", "data.csv", "--target", "y", "--runs-dir", "runs",
-               "--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
+               "--model", "mlp", "--set", "train.epochs=3", "--set", "train.progress=false", "--threads", "1"]
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     from forgeml.runs.registry import RunRegistry
@@ -151,7 +151,7 @@ def test_a_passed_deadline_stops_a_network_after_one_epoch(regression_frame):
     from forgeml.models.estimator import FitOptions, build_estimator
     from forgeml.workflow import prepare
 
-    prepared = prepare(Pipeline(target="y", overrides={"train.progress": False, "train.bagging_folds": 1}).build_config(), regression_frame)
+    prepared = prepare(Pipeline(target="y", overrides={"model.type": "mlp", "train.progress": False, "train.bagging_folds": 1}).build_config(), regression_frame)
     estimator = build_estimator(prepared.config, prepared.task, prepared.featureset.input_spec())
     summary = estimator.fit(prepared.arrays["train"], prepared.targets["train"], prepared.arrays["validation"], prepared.targets["validation"],
                             FitOptions(deadline=time.monotonic() - 1))
@@ -165,6 +165,6 @@ def test_folds_come_from_the_training_seed_not_the_split_seed(regression_frame, 
     seen = []
     real = bagging.fold_indices
     monkeypatch.setattr(bagging, "fold_indices", lambda rows, folds, seed, labels: seen.append(seed) or real(rows, folds, seed, labels))
-    overrides = {"train.epochs": 1, "train.progress": False, "train.threads": 1, "train.bagging_folds": 2, "train.seed": 11, "data.split.seed": 3}
+    overrides = {"model.type": "mlp", "train.epochs": 1, "train.progress": False, "train.threads": 1, "train.bagging_folds": 2, "train.seed": 11, "data.split.seed": 3}
     Pipeline(target="y", overrides=overrides).fit(regression_frame)
     assert seen == [11]

@@ -146,3 +146,47 @@ def test_the_ensemble_refuses_torchrun_with_one_line() -> None:
     estimator = EnsembleEstimator(SimpleNamespace(), None, None)
     with pytest.raises(ConfigError, match="the ensemble trains in one process"):
         estimator.fit({}, np.zeros(3), None, None, FitOptions(dist=SimpleNamespace(enabled=True)))
+
+
+def test_the_second_level_is_kept_only_when_it_beats_the_weighted_average_on_held_out_folds() -> None:
+    from forgeml.models.stacking import choose_level
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.0, 400)
+    overconfident = 1 / (1 + np.exp(-6 * logit))  # right in ranking, badly calibrated: only a second level rescales it
+    coin = np.full(400, 0.5)
+    members = [np.stack([1 - p, p], axis=1) for p in (overconfident, coin)]
+    choice = choose_level("binary", y, members, rounds=25, seed=0)
+    assert choice.stacker is not None and choice.stack_loss < choice.average_loss
+    stacked = choice.stacker.scores(members)
+    assert stacked.shape == (400, 2) and np.allclose(stacked.sum(axis=1), 1)
+    assert selection_loss("binary", y, stacked) < selection_loss("binary", y, members[0])
+    calibrated = 1 / (1 + np.exp(-2 * logit))  # the truth's own probabilities: nothing for a stacker to add
+    truth = [np.stack([1 - calibrated, calibrated], axis=1), np.stack([1 - coin, coin], axis=1)]
+    assert choose_level("binary", y, truth, rounds=25, seed=0).stack_loss >= choose_level("binary", y, truth, rounds=25, seed=0).average_loss - 0.01
+
+
+def test_a_stacked_ensemble_saves_and_loads_without_pickle(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("lightgbm")
+    from forgeml.models import stacking
+
+    choose = stacking.choose_level
+
+    def always_stack(task, y, predictions, rounds, seed):  # the save/load path, whichever level these rows favour
+        choice = choose(task, y, predictions, rounds, seed)
+        return stacking.LevelChoice(stacking.fit_stacker(task, y, predictions), choice.average_loss, choice.stack_loss)
+
+    monkeypatch.setattr(stacking, "choose_level", always_stack)
+    frame = _frame(rows=240, seed=3)
+    overrides = {**FAST, "model.members": ["lightgbm", "linear"], "model.stacking": "on", "train.time_budget": 60}
+    pipeline = Pipeline(target="y", model="ensemble", overrides=overrides).fit(frame)
+    board = pipeline.leaderboard()
+    assert board.loc[board["member"] == "ensemble", "level"].item().startswith("stacked (held-out-fold loss: weighted average")
+    pipeline.save(tmp_path / "bundle")
+    assert (tmp_path / "bundle" / "stacker.safetensors").exists()
+    assert {"member_lightgbm", "member_linear"} <= {p.name for p in (tmp_path / "bundle").iterdir()}  # a stacker keeps every member
+    loaded = Pipeline.load(tmp_path / "bundle")
+    before, after = pipeline.predict(frame.head(20)), loaded.predict(frame.head(20))
+    probabilities = before.filter(like="_proba_").to_numpy()
+    assert probabilities.shape == (20, 2) and np.allclose(probabilities, after.filter(like="_proba_").to_numpy())

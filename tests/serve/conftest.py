@@ -113,7 +113,7 @@ def start_server():
 @pytest.fixture(scope="session")
 def image_bundle(tmp_path_factory) -> tuple[Path, Path]:
     """(bundle, image folder): a one-epoch classifier of 16 px shapes; predictions need not be good."""
-    from multimodal_data import write_image_folder
+    from tests.multimodal_data import write_image_folder
 
     from forgeml import Pipeline
 

@@ -61,7 +61,7 @@ def test_regression_bundle_outputs_numbers_per_target(fitted_pipeline, tmp_path,
     from forgeml import Pipeline
 
     frame = make_regression()
-    bundle = Pipeline(target=["price", "size"], overrides={"train.epochs": 2, "train.progress": False}).fit(frame).save(tmp_path / "b")
+    bundle = Pipeline(target=["price", "size"], overrides={"model.type": "mlp", "train.epochs": 2, "train.progress": False}).fit(frame).save(tmp_path / "b")
     with TestClient(create_app(bundle)) as client:
         body = {"rows": frame.drop(columns=["price", "size"]).head(3).to_dict(orient="records")}
         response = client.post("/v1/predict", json=body)

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from forgeml.errors import ConfigError
 from forgeml.serve.app import create_app
 from forgeml.serve.settings import ServeSettings
-from multimodal_data import shape_image
+from tests.multimodal_data import shape_image
 
 
 def b64(path: Path) -> str:

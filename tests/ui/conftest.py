@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.fixture(scope="session")
 def ui_runs(tmp_path_factory, make_mixed) -> Path:
-    """Two MLP runs (different learning rates, so their curves differ) and a LightGBM run."""
+    """Two MLP runs (different learning rates, so their curves differ), a LightGBM run and a small AutoML ensemble."""
     from forgeml.config import Config, apply_overrides
     from forgeml.runs.registry import RunRegistry
     from forgeml.runs.train_run import run_training
@@ -30,9 +30,10 @@ def ui_runs(tmp_path_factory, make_mixed) -> Path:
     data = root / "mixed.csv"
     make_mixed().to_csv(data, index=False)
     registry = RunRegistry(root / "runs")
-    fast = {"train.epochs": 4, "train.progress": False, "train.threads": 1}
+    fast = {"model.type": "mlp", "train.epochs": 4, "train.progress": False, "train.threads": 1}
     for name, overrides in (("slow-lr", {"train.learning_rate": 1e-4}), ("fast-lr", {"train.learning_rate": 1e-2}),
-                            ("boosted", {"model.type": "gbm", "model.num_boost_round": 20, "model.min_data_in_leaf": 5, "model.text_columns": "ignore"})):
+                            ("boosted", {"model.type": "gbm", "model.num_boost_round": 20, "model.min_data_in_leaf": 5, "model.text_columns": "ignore"}),
+                            ("automl", {"model.type": "ensemble", "model.members": ["lightgbm", "linear"], "model.folds": 2, "train.time_budget": 60})):
         config = apply_overrides(Config(target="label"), {**fast, **overrides})
         run_training(config, data, registry=registry, name=name, resume=False)
     return registry.root

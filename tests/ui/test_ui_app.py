@@ -72,3 +72,16 @@ def test_compare_page_colours_by_the_metrics_direction(registry):
     rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", html, flags=re.S)
     cells = {name: re.findall(r'<td class="num ?(\w*)">', row)[-1] for name, row in rows}
     assert cells["rmse"] == "pos" and cells["r2"] == "pos"  # both better in b, though rmse went down
+
+
+def test_an_ensemble_run_page_lists_its_leaderboard(ui_runs):
+    """The AutoML run of the shared registry: every member with its score and weight, and the ensemble's row."""
+    registry = RunRegistry(ui_runs)
+    automl = next(r for r in registry.list() if r.name == "automl")
+    page = TestClient(create_ui_app(ui_runs)).get(f"/runs/{automl.id}").text
+    table = page[page.index('<table id="leaderboard">'):]
+    table = table[: table.index("</table>")]
+    assert "<th>predict ms per row</th>" in table and "<td>lightgbm</td>" in table and "<td>linear</td>" in table
+    assert "<td>ensemble</td>" in table
+    mlp = next(r for r in registry.list() if r.name == "fast-lr")
+    assert 'id="leaderboard"' not in TestClient(create_ui_app(ui_runs)).get(f"/runs/{mlp.id}").text  # one model, no table
