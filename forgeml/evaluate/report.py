@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from forgeml.evaluate.metrics import HEADLINE
+from forgeml.evaluate.report_leaderboard import leaderboard_section
 from forgeml.evaluate.report_warnings import warnings_section
 from forgeml.fileio import atomic_write_text
 
@@ -139,22 +140,6 @@ def _metrics_section(inputs: ReportInputs) -> str:
     return _section("metrics", "Metrics", _table(header, rows, numeric_from=1) if rows else _muted("No metrics recorded."))
 
 
-LEADERBOARD_COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row")
-
-
-def _leaderboard_section(inputs: ReportInputs) -> str:
-    """An ensemble's members: how each scored on its out-of-fold predictions, its cost and weight."""
-    if not inputs.leaderboard:
-        return ""
-    score_name = next((row.get("score_name") for row in inputs.leaderboard if row.get("score_name")), "score")
-    header = [c.replace("score", score_name, 1) if c == "score" else c.replace("_", " ") for c in LEADERBOARD_COLUMNS]
-    rows = [[format_value(row.get(c)) if c not in ("member", "family", "status") else str(row.get(c, "")) for c in LEADERBOARD_COLUMNS]
-            for row in inputs.leaderboard]
-    note = _muted("Scores and losses are on out-of-fold predictions of the training rows (each row predicted by the fold model that "
-                  "did not see it); weights come from greedy ensemble selection on them. The test split was not used.")
-    return _section("leaderboard", "Leaderboard", note + _table(header, rows, numeric_from=3))
-
-
 def _breakdown_section(inputs: ReportInputs) -> str:
     """Per-class scores (classification) or per-target scores (multi-target regression)."""
     if "per_class" in inputs.metrics:
@@ -238,7 +223,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
-    _header, _metrics_section, warnings_section, _leaderboard_section, _breakdown_section, _plots_section,
+    _header, _metrics_section, warnings_section, leaderboard_section, _breakdown_section, _plots_section,
     _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
 )
 

@@ -14,7 +14,6 @@ what makes their final weights equal (tested).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -31,6 +30,7 @@ from forgeml.lm.config import LMConfig
 from forgeml.lm.corpus import TokenCorpus
 from forgeml.lm.flops import measure_matmul_peak
 from forgeml.lm.gpt import GPT
+from forgeml.lm.parallel import WRAPPERS, full_optimizer_state, full_state, load_optimizer_state, no_sync
 from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
@@ -100,49 +100,6 @@ def warmup_cosine(step: int, *, warmup: int, total: int, min_ratio: float) -> fl
     return min_ratio + 0.5 * (1 - min_ratio) * (1 + math.cos(math.pi * progress))
 
 
-# ----------------------------------------------------------------------------- wrapping
-def _wrap_ddp(model: nn.Module) -> nn.Module:
-    from torch.nn.parallel import DistributedDataParallel
-
-    device = model.wte.weight.device
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def _wrap_fsdp(model: nn.Module) -> nn.Module:
-    """FSDP2: each block's parameters sharded over the ranks, gathered just in time. The mesh is
-    made for the device the model is on (FSDP's default mesh would take CUDA whenever it exists)."""
-    import torch.distributed as dist
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
-
-    mesh = init_device_mesh(model.wte.weight.device.type, (dist.get_world_size(),))
-    for block in model.blocks:
-        fully_shard(block, mesh=mesh)
-    return fully_shard(model, mesh=mesh)
-
-
-WRAPPERS: dict[str, Callable[[nn.Module], nn.Module]] = {"ddp": _wrap_ddp, "fsdp": _wrap_fsdp}
-
-
-@contextlib.contextmanager
-def _no_sync(net: nn.Module, last: bool):
-    """Skip the gradient all-reduce (DDP) or reduce-scatter (FSDP) on all but the last
-    micro-batch of a step: the gradients accumulate locally and are averaged once."""
-    if last:
-        yield
-    elif hasattr(net, "no_sync"):
-        with net.no_sync():
-            yield
-    elif hasattr(net, "set_requires_gradient_sync"):
-        net.set_requires_gradient_sync(False)
-        try:
-            yield
-        finally:
-            net.set_requires_gradient_sync(True)
-    else:
-        yield
-
-
 def _compile(model: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(model) if enabled else model
 
@@ -207,7 +164,7 @@ class LMTrainer:
                 loss_sum = 0.0
                 for micro in range(plan.accumulation):
                     x, y = train.take(mine[micro * plan.micro_batch : (micro + 1) * plan.micro_batch], device)
-                    with _no_sync(net, micro == plan.accumulation - 1):
+                    with no_sync(net, micro == plan.accumulation - 1):
                         forward, loss = self._forward(forward, net, x, y)
                         (loss / plan.accumulation).backward()
                     loss_sum += float(loss.detach())
@@ -295,8 +252,8 @@ class LMTrainer:
     def _save(self, model, optimizer, schedule, step: int, tokens: int, history: list) -> Path | None:
         if self.checkpoint_dir is None:
             return None
-        state = _full_state(model)  # every rank takes part (FSDP gathers); rank 0 writes
-        optimizer_state = _full_optimizer_state(model, optimizer)
+        state = full_state(model)  # every rank takes part (FSDP gathers); rank 0 writes
+        optimizer_state = full_optimizer_state(model, optimizer)
         if not self.dist.is_main:
             return None
         return save_checkpoint(self.checkpoint_dir, {
@@ -329,7 +286,7 @@ class LMTrainer:
 
     def _restore_loop(self, checkpoint: dict[str, Any], model, optimizer, schedule) -> tuple[int, int, list]:
         if checkpoint["optimizer"]:
-            _load_optimizer_state(model, optimizer, checkpoint["optimizer"])
+            load_optimizer_state(model, optimizer, checkpoint["optimizer"])
         schedule.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])
         restore_cuda_rng(checkpoint, self.device)
@@ -349,37 +306,6 @@ def _adamw(model: GPT, tcfg) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, tcfg.beta2), fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, tcfg.beta2), foreach=True)
-
-
-def _full_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Plain, unsharded tensors (FSDP's DTensors gathered), so checkpoints and bundles never
-    depend on how many ranks wrote them."""
-    state = model.state_dict()
-    if any(type(t).__name__ == "DTensor" for t in state.values()):
-        state = {k: t.full_tensor() if type(t).__name__ == "DTensor" else t for k, t in state.items()}
-    return state
-
-
-def _sharded(model: nn.Module) -> bool:
-    return any(type(p).__name__ == "DTensor" for p in model.parameters())
-
-
-def _full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """The optimizer's state as one process would hold it (FSDP's shards gathered)."""
-    if not _sharded(model):
-        return optimizer.state_dict()
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-
-
-def _load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    if not _sharded(model):
-        optimizer.load_state_dict(state)
-        return
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-    set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True))
 
 
 class _Progress:

@@ -1,5 +1,8 @@
-"""The per-epoch progress bar of the Trainer: shown on a terminal only (a log file gets the
-per-epoch lines instead of bar redraws), labelled with what the fit is part of ("member 2/5")."""
+"""The progress bar of one training epoch (rich, on stderr, only on a terminal).
+
+Why its own module: the Trainer's loop is about gradients, not redraws; and a log file or pipe
+gets the per-epoch lines the Trainer's callbacks write, never bar redraws.
+"""
 from __future__ import annotations
 
 import time
