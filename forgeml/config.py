@@ -359,4 +359,21 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if dotted == "model.type" and value != node.get("type"):
             node.clear()  # a different model family has different options
         node[leaf] = value
+    _refuse_family_options_under_auto(raw["model"], overrides)
     return Config.from_dict(raw, source="overrides")
+
+
+def _refuse_family_options_under_auto(model: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """``--set model.combiner=transformer`` with the default ``model.type: auto``: the option is a
+    family's, and auto has not chosen one yet; say which families have it."""
+    from forgeml.models.families import FAMILIES, config_class
+
+    if model.get("type") != "auto":
+        return
+    for dotted in overrides:
+        option = dotted.split(".")[1] if dotted.startswith("model.") and dotted.count(".") >= 1 else None
+        if option and option not in config_class("auto").model_fields:
+            owners = [name for name in FAMILIES if name != "auto" and option in config_class(name).model_fields]
+            if owners:
+                raise ConfigError(f"{dotted} is an option of model.type {', '.join(owners)}, and model.type is auto (chosen from the data)",
+                                  where="overrides", hint=f"name the family too: --model {owners[0]} (or --set model.type={owners[0]})")

@@ -56,18 +56,27 @@ def weights_checksum(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(weights or files, sort_keys=True).encode()).hexdigest()
 
 
+# What a bundle without a torch network holds instead, per family ({files}: its model files).
+NATIVE_WORDS: dict[str, str] = {
+    "gbm": "its model is LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
+           "or `forgeml export --format lightgbm`",
+    "ensemble": "an ensemble is served as it is: forgeml predict, evaluate and serve and Pipeline.load take the bundle "
+                "(its members' own files, no pickle: {files})",
+}
+
+
 def require_torch_bundle(predictor: Any, where: str) -> None:
     estimator = getattr(predictor, "estimator", None)
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
-        files = ", ".join(getattr(estimator, "files", ()) or ("its model files",))
+        files = list(getattr(estimator, "files", ()) or ("its model files",))
+        shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
         kind = predictor.config.model.type
-        native = ("LightGBM's own text format: {files} in the bundle (lightgbm.Booster(model_file=...) loads it), "
-                  "or `forgeml export --format lightgbm`") if kind == "gbm" else "{files} in the bundle"
+        native = NATIVE_WORDS.get(kind, "its model is {files} in the bundle").format(files=shown)
         raise ExportError(
-            f"a {kind!r} bundle has no torch network for onnx, torchscript or safetensors",
+            f"this {kind} bundle has no torch network for onnx, torchscript or safetensors",
             where=where,
-            hint=f"its model is {native.format(files=files)}; for those formats or the onnx backend train a torch model (--model mlp)",
+            hint=f"{native}; for those formats or the onnx backend train one network (--model mlp)",
         )
 
 

@@ -8,6 +8,10 @@ A family module provides:
 - ``describe(model_config, inputs) -> str``: the model card's one line,
 - optionally ``STEP_NAME`` (what one step of its learning curve is: "epoch", "boosting round").
 
+A family may instead be a choice among the others (``auto``, the default): its module provides
+``resolve(model_section, feature_types) -> (model_section, why)``, which
+``forgeml.workflow.resolve_config`` calls, so nothing is ever built under its name.
+
 The module is imported whenever a config is read, so its top level imports only pydantic and
 the standard library; torch, LightGBM and the rest are imported inside ``build``/``load``.
 Adding a family (CatBoost, say) is that module plus one line here.

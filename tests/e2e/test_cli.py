@@ -32,7 +32,7 @@ def test_init_writes_every_inferred_feature(trained):
                      "review": "text", "price": "number", "size": "number"}
     assert raw["target"] == ["label"] and raw["task"] == "binary"
     assert raw["data"]["path"] == "mixed.csv"  # relative to the config, so the folder can move
-    assert raw["train"]["epochs"] == 200 and raw["model"]["type"] == "mlp"  # defaults written out
+    assert raw["train"]["epochs"] == 200 and raw["model"] == {**raw["model"], "type": "ensemble", "preset": "medium"}  # auto, resolved for a table
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path, cli, make_mixed):

@@ -45,7 +45,7 @@ def test_table_mixing_numbers_categories_text_and_image_paths(tmp_path):
         rows.append({"photo": f"pics/{i}.png", "size": rng.normal(), "shop": rng.choice(["a", "b", "c"]),
                      "note": rng.choice(["fresh stock today", "old stock item", "new arrival here"]) + f" {i}", "label": kind})
     pd.DataFrame(rows).to_csv(tmp_path / "items.csv", index=False)
-    pipeline = Pipeline(target="label", overrides={"train.epochs": 15, "train.progress": False, "train.threads": 1,
+    pipeline = Pipeline(target="label", overrides={"model.type": "mlp", "train.epochs": 15, "train.progress": False, "train.threads": 1,
                                                    "model.combiner": "transformer"}).fit(tmp_path / "items.csv")
     types = {f.name: f.type for f in pipeline.predictor_.config.features}
     assert types == {"photo": "image", "size": "number", "shop": "category", "note": "text"}

@@ -21,7 +21,7 @@ EPOCHS = 20
 ROWS, BATCH = 600, 32  # 420 train rows: 14 steps per epoch (13 full, one of 4), 280 in all
 STEPS_PER_EPOCH = 14
 TRAIN = [
-    "train", "data.csv", "--target", "y", "--model", "mlp", "--threads", "1",
+    "train", "data.csv", "--target", "y", "--threads", "1", "--model", "mlp",
     "--set", f"train.epochs={EPOCHS}", "--set", f"train.batch_size={BATCH}", "--set", "train.progress=false",
     "--set", "train.checkpoint_every_steps=5", "--set", "train.early_stopping_patience=0",
     "--set", "train.bagging_folds=1",  # one model: bagged resume is tested in tests/models/test_bagging.py

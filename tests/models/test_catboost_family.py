@@ -50,7 +50,7 @@ def test_classifier_learns_a_category_and_round_trips_through_its_cbm_bundle(tmp
                                pipeline.predict(many).filter(like="proba").to_numpy()[:5], rtol=1e-6)
     from forgeml.export.exporter import ExportError, export_bundle
 
-    with pytest.raises(ExportError, match="'catboost' bundle has no torch network") as caught:
+    with pytest.raises(ExportError, match="this catboost bundle has no torch network") as caught:
         export_bundle(tmp_path / "bundle", "onnx")
     assert "catboost_model_0.cbm" in str(caught.value) and "LightGBM" not in str(caught.value)
 

@@ -190,3 +190,13 @@ def test_a_stacked_ensemble_saves_and_loads_without_pickle(tmp_path, monkeypatch
     before, after = pipeline.predict(frame.head(20)), loaded.predict(frame.head(20))
     probabilities = before.filter(like="_proba_").to_numpy()
     assert probabilities.shape == (20, 2) and np.allclose(probabilities, after.filter(like="_proba_").to_numpy())
+
+
+def test_export_says_an_ensemble_is_served_as_it_is(fitted) -> None:
+    from forgeml.export.exporter import ExportError, export_bundle
+
+    _, bundle, _ = fitted
+    with pytest.raises(ExportError, match="this ensemble bundle has no torch network") as caught:
+        export_bundle(bundle, "onnx")
+    said = str(caught.value)
+    assert "served as it is" in said and "ensemble.json" in said and "no pickle" in said and "--model mlp" in said
