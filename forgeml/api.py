@@ -316,6 +316,7 @@ class Pipeline(EstimatorProtocol):
             error_examples=self._error_examples_for(evaluation),
             extra_notes=notes,
             leaderboard=getattr(predictor.estimator, "leaderboard", None),
+            tuning=getattr(self, "tuning_", None),  # set by forgeml tune on the refit of its best trial
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
@@ -349,6 +350,8 @@ class Pipeline(EstimatorProtocol):
             "cleaning.json": prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
             "importance.json": getattr(self, "importance_", None),
         }
+        if getattr(self, "tuning_", None):
+            extra["tuning.json"] = self.tuning_
         return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
 
     @classmethod
@@ -368,6 +371,7 @@ class Pipeline(EstimatorProtocol):
         pipeline.loaded_summary_ = read_json(path, "data_summary.json")
         pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
         pipeline.importance_ = read_json(path, "importance.json")
+        pipeline.tuning_ = read_json(path, "tuning.json")
         return pipeline
 
 

@@ -277,6 +277,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.ui.cli",
     "forgeml.lm.cli",
     "forgeml.models.leaderboard_cli",
+    "forgeml.tune.cli",
 )
 
 

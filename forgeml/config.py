@@ -134,7 +134,7 @@ class DataConfig(_Strict):
 
 
 class CleanConfig(_Strict):
-    duplicates: bool = Field(True, description="Drop exact duplicate rows (before splitting, so no row is in two splits).")
+    duplicates: bool | Literal["auto"] = Field("auto", description="Drop exact duplicate rows (before splitting, so no row is in two splits). auto: unless the columns allow so few distinct rows that repeats are observations (then repeats also stay in training when a test file holds them); true: always; false: never.")
     outliers: Literal["none", "zscore", "iqr"] = Field("iqr", description="Outlier detection on number inputs, train split only.")
     outlier_threshold: float = Field(3.0, gt=0, description="z-score limit, or IQR multiple beyond the quartiles.")
     outlier_action: Literal["clip", "drop"] = Field("clip", description="Clip values to the limits, or drop the train rows.")

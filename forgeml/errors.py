@@ -58,3 +58,8 @@ class MissingExtraError(ConfigError):
 class DataNote(UserWarning):
     """What cleaning did to the data (rows dropped, values made missing, files skipped), told
     while ``Pipeline.fit`` runs; the CLI prints the same notes as ``data: …`` lines."""
+
+
+class StudyError(ForgeError):
+    """A tuning study cannot go on: a storage URL of the wrong scheme or out of reach, a study of
+    another family, target or search space under that name, no trial finished in the budget."""

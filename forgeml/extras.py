@@ -41,6 +41,7 @@ EXTRAS: dict[str, Extra] = {
     "pretrained": Extra("pretrained", {"transformers": "transformers"}),
     "tensorboard": Extra("tensorboard", {"tensorboard": "tensorboard"}),
     "mlflow": Extra("mlflow", {"mlflow": "mlflow"}),
+    "postgres": Extra("postgres", {"psycopg|psycopg2": "psycopg"}),
 }
 
 

@@ -147,7 +147,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         part = clean.blank_unparsable_numbers(part, list(numbers), report, part=f" in the {name} data" if name else "",
                                               decimals=numbers)
         if dedupe and config.clean.duplicates:
-            part = clean.drop_duplicates(part, report)
+            part = clean.drop_duplicates(part, report, natural_kept=config.clean.duplicates == "auto")
         return clean.drop_missing_target(part, config.target, report)
 
     owned = [frame]  # tidy gets the only reference: the raw frame's columns die as cleaning replaces them

@@ -127,19 +127,34 @@ def _duplicated_rows(df: pd.DataFrame) -> np.ndarray:
     return duplicated
 
 
-def drop_duplicates(df: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
-    """Drop exact duplicate rows (first kept). Done before splitting so no row lands in two splits."""
-    try:
-        duplicated = _duplicated_rows(df)
-    except TypeError:
-        # Unhashable cells (lists or dicts from JSON lines) cannot be hashed; their text can.
-        duplicated = df.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
+def drop_duplicates(df: pd.DataFrame, report: CleaningReport, *, natural_kept: bool = False) -> pd.DataFrame:
+    """Drop exact duplicate rows (first kept). Done before splitting so no row lands in two splits.
+
+    ``natural_kept`` (``clean.duplicates: auto``): when the columns allow few distinct rows,
+    repeats are the data, not copies (``data.repeats``), and stay, with a note."""
+    from forgeml.data.repeats import natural_repeats_note, repeats_are_natural
+
+    if natural_kept and repeats_are_natural(df):
+        n = int(_duplicated_rows_any(df).sum())
+        if n:
+            report.messages.append(natural_repeats_note(df, f"{n} repeated {'row' if n == 1 else 'rows'}", " (clean.duplicates: true drops them anyway)"))
+        return df
+    duplicated = _duplicated_rows_any(df)
     n = int(duplicated.sum())
     report.duplicates_dropped += n
     if n:
         report._rows_dropped(n)
         report.messages.append(f"dropped {n} exact duplicate {'row' if n == 1 else 'rows'}")
     return df.loc[~duplicated].reset_index(drop=True)
+
+
+def _duplicated_rows_any(df: pd.DataFrame) -> np.ndarray:
+    try:
+        duplicated = _duplicated_rows(df)
+    except TypeError:
+        # Unhashable cells (lists or dicts from JSON lines) cannot be hashed; their text can.
+        duplicated = df.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
+    return duplicated
 
 
 def _target_missing(column: pd.Series) -> pd.Series:

@@ -167,7 +167,7 @@ def _align_columns(frame: pd.DataFrame, df: pd.DataFrame, name: str) -> pd.DataF
     return frame.loc[:, list(df.columns)]
 
 
-def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None]) -> tuple[pd.DataFrame, list[str]]:
+def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None], keep_natural: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """``df`` without the rows that also appear in a separate validation or test file, and what
     was dropped, in words.
 
@@ -175,11 +175,15 @@ def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None]) -> tup
     rows inflate the held-out metrics without a word. They are dropped from *training*, not from
     the test file: the test file is the user's fixed benchmark, compared across runs and models,
     and stays exactly as given. Rows match when every column (features and target) holds the same
-    value; numbers compare as numbers (a 3 in one file is the 3.0 of the other).
+    value; numbers compare as numbers (a 3 in one file is the 3.0 of the other). ``keep_natural``:
+    when the columns allow few distinct rows, equal rows are observations, not leaks (``data.repeats``).
     """
     present = {name: frame for name, frame in given.items() if frame is not None and len(frame)}
     if not present or df.empty:
         return df, []
+    from forgeml.data.repeats import natural_repeats_note, repeats_are_natural
+
+    natural = repeats_are_natural(df) if keep_natural else False
     keys = _row_keys(df, [df, *present.values()])
     overlap = np.zeros(len(df), dtype=bool)
     messages = []
@@ -187,6 +191,9 @@ def drop_overlap(df: pd.DataFrame, given: dict[str, pd.DataFrame | None]) -> tup
         inside = np.isin(keys, _row_keys(frame, [df, *present.values()]))
         if inside.any():
             where = f" ({frame.attrs['source']})" if frame.attrs.get("source") else ""  # the file's name, if read from one
+            if natural:
+                messages.append(natural_repeats_note(df, f"{int(inside.sum())} training row(s) equal to rows of the {name} data{where}"))
+                continue
             messages.append(f"dropped {int(inside.sum())} training row(s) that are also in the {name} data{where}: "
                             "the model would have been scored on rows it learned")
         overlap |= inside

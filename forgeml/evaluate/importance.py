@@ -19,17 +19,18 @@ def _loss(task: Any, y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(((scores - y_true) ** 2).mean() / max(float(np.var(y_true)), 1e-12))
 
 
-MIN_ROWS = 200  # fewer rows than this make the ranking noise, whatever the time allowance says
+FLOOR_ROWS = 50  # below this it is noise: no importance at all (None), rather than overrunning the budget
+COST_MARGIN = 1.5  # a smaller batch costs more per row than the first, full one it is timed on
 
 
 def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarray, *, seed: int = 0, max_rows: int = 5000,
-                           seconds: float | None = None) -> dict[str, float]:
+                           seconds: float | None = None) -> dict[str, float] | None:
     """Loss increase per input column (classification: log-loss; regression: MSE / variance).
 
     ``seconds``: the time it may take. It costs one prediction of the rows per input, which
     for an ensemble of bagged members on a few thousand rows is longer than the budget's margin
-    left for it, so the rows are subsampled (not below ``MIN_ROWS``) to fit, as timed on the
-    first prediction."""
+    left for it, so the rows are subsampled to fit, as timed on the first prediction; when not
+    even ``FLOOR_ROWS`` fit, there is no importance (None) rather than a broken time budget."""
     rng = np.random.default_rng(seed)
     if len(frame) > max_rows:
         keep = np.sort(rng.choice(len(frame), max_rows, replace=False))
@@ -40,9 +41,12 @@ def permutation_importance(predictor: Any, frame: pd.DataFrame, y_true: np.ndarr
     started = time.perf_counter()
     base_scores = predictor.scores(frame)
     per_row = (time.perf_counter() - started) / max(len(frame), 1)
-    affordable = int(seconds / (per_row * max(len(predictor.featureset.input_names), 1))) if seconds is not None and per_row > 0 else len(frame)
+    inputs = max(len(predictor.featureset.input_names), 1)
+    affordable = int(seconds / (COST_MARGIN * per_row * inputs)) if seconds is not None and per_row > 0 else len(frame)
+    if affordable < min(FLOOR_ROWS, len(frame)):
+        return None  # the time budget has no room for it: the report says importance was not computed
     if affordable < len(frame):
-        keep = np.sort(rng.choice(len(frame), max(affordable, min(MIN_ROWS, len(frame))), replace=False))
+        keep = np.sort(rng.choice(len(frame), affordable, replace=False))
         frame, y_true, base_scores = frame.iloc[keep].reset_index(drop=True), y_true[keep], base_scores[keep]
     base = _loss(predictor.task, y_true, base_scores)
     importance = {}

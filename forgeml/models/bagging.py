@@ -20,6 +20,7 @@ import json
 
 import numpy as np
 
+from forgeml.errors import ForgeError
 from forgeml.features.featureset import InputSpec
 from forgeml.models.estimator import Estimator, FitOptions, FitSummary
 from forgeml.models.tasks import Task
@@ -66,6 +67,13 @@ class FoldRows:
         self.inner.on_epoch_end({"fold": self.fold, **row})
 
 
+LATE_FACTOR = 1.5  # a bag gives up when its remaining folds would need more than this many times the time left
+
+
+class MemberOutOfTime(ForgeError):
+    """A bagged member that cannot finish its folds by the deadline (only with abandon_when_late)."""
+
+
 FINISHED = "finished"  # per-fold checkpoint sub-folder: the trained member and its summary
 
 
@@ -106,7 +114,9 @@ class BaggedEstimator:
                 deadline=deadline,
                 label=f"{options.label} · fold {k + 1}/{len(splits)}" if options.label else f"member {k + 1}/{len(splits)}",
             )
+            fold_started = time.monotonic()
             summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
+            self._give_up_if_late(options, time.monotonic() - fold_started, folds_left=len(splits) - k - 1)
             self._record_oof(k, _take(train, held_out), held_out, len(y_train))
             if folder is not None and (options.dist is None or options.dist.is_main):
                 self._save_finished(k, folder / FINISHED, summary)
@@ -125,6 +135,19 @@ class BaggedEstimator:
         if self.oof_ is None:
             self.oof_ = np.full((rows, *scores.shape[1:]), np.nan)
         self.oof_[held_out] = scores
+
+    @staticmethod
+    def _give_up_if_late(options: FitOptions, fold_seconds: float, folds_left: int) -> None:
+        """A member whose folds, at the pace of the one just fitted, would end well past the
+        deadline is abandoned (AutoGluon does the same after its first fold)."""
+        import time
+
+        if not options.abandon_when_late or options.deadline is None or not folds_left:
+            return
+        left = options.deadline - time.monotonic()
+        needed = fold_seconds * folds_left
+        if needed > LATE_FACTOR * max(left, 0.0):
+            raise MemberOutOfTime(f"its other {folds_left} folds would need about {needed:.0f} s of the {max(left, 0):.0f} s left")
 
     def _save_finished(self, k: int, folder: Path, summary: FitSummary) -> None:
         from dataclasses import asdict

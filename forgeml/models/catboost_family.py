@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -30,6 +30,7 @@ from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
 from forgeml.models.gbm import rounds_between_rows
 from forgeml.models.tabular import refuse_unread_inputs
+from forgeml.tune.space import Float, Int
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from forgeml.models.tasks import Task
 
 STEP_NAME = "boosting round"
+STEP_LIMIT = "model.iterations"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
 # Up to this many rows, predict builds a small object array (0.2 ms a row) instead of a DataFrame
 # (1.4 ms): CatBoost reads both the same way (a code is hashed from its integer's text either way).
 SMALL_ROWS = 64
@@ -50,6 +52,14 @@ class CatBoostConfig(_Strict):
     l2_leaf_reg: float = Field(3.0, ge=0, description="L2 penalty on leaf values.")
     early_stopping_rounds: int = Field(
         50, ge=1, description="Trees without a better validation loss before stopping (CatBoost's od_wait); the best tree count is kept.")
+
+    # `forgeml tune --model catboost`: depth first (CatBoost's trees are symmetric, so depth is its
+    # capacity), then the rate and the leaf penalty; iterations stay an upper bound
+    search_space: ClassVar[dict] = {
+        "model.depth": Int(3, 10),
+        "model.learning_rate": Float(0.01, 0.3, log=True),
+        "model.l2_leaf_reg": Float(1.0, 30.0, log=True),
+    }
 
 
 def import_catboost() -> Any:

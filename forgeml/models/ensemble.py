@@ -92,6 +92,7 @@ class EnsembleEstimator:
     def fit(self, train, y_train, val, y_val, options: FitOptions) -> FitSummary:
         from dataclasses import replace
 
+        from forgeml.models.bagging import MemberOutOfTime
         from forgeml.models.estimator import FitSummary
 
         started = time.monotonic()
@@ -123,8 +124,15 @@ class EnsembleEstimator:
             member_started = time.monotonic()
             checkpoint = Path(options.checkpoint_dir) / f"member_{name}" if options.checkpoint_dir else None
             member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline, label=label,
-                                     callbacks=[_MemberRows(callback, name) for callback in options.callbacks])
-            summary = bag.fit(train, y_train, None, None, member_options)
+                                     callbacks=[_MemberRows(callback, name) for callback in options.callbacks],
+                                     abandon_when_late=bool(fitted))  # the first member always ends: something to predict with
+            try:
+                summary = bag.fit(train, y_train, None, None, member_options)
+            except MemberOutOfTime as exc:
+                self.leaderboard.append({**row, "status": f"skipped after its first fold: {exc.message}",
+                                         "fit_seconds": round(time.monotonic() - member_started, 3)})
+                self._say(f"{label}: skipped after its first fold ({exc.message})")
+                continue
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
             fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3)}, bag, bag.oof_))

@@ -31,6 +31,9 @@ class FitOptions:
     # and keeps its best state so far (the ensemble's time budget); None: no limit
     deadline: float | None = None
     label: str = ""  # shown in front of progress bars: which member / fold of a bag or ensemble this fit is
+    # A bag whose first fold shows that its folds cannot end by the deadline gives up (MemberOutOfTime)
+    # instead of overrunning it: the ensemble then lists the member as skipped.
+    abandon_when_late: bool = False
 
 
 @dataclass

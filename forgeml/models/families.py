@@ -6,7 +6,9 @@ A family module provides:
 - ``build(config, task, spec)`` and ``load(directory, config, task, spec)``, returning an
   ``Estimator`` (``forgeml.models.estimator``),
 - ``describe(model_config, inputs) -> str``: the model card's one line,
-- optionally ``STEP_NAME`` (what one step of its learning curve is: "epoch", "boosting round").
+- optionally ``STEP_NAME`` (what one step of its learning curve is: "epoch", "boosting round") and
+  ``STEP_LIMIT`` (the dotted option bounding the steps, "train.epochs"),
+- optionally ``search_space`` on its options class (``forgeml.tune.space``): what ``forgeml tune`` searches.
 
 A family may instead be a choice among the others (``auto``, the default): its module provides
 ``resolve(model_section, feature_types) -> (model_section, why)``, which

@@ -10,13 +10,14 @@ pydantic and numpy; LightGBM and torch (for the thread count) are imported when 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError
+from forgeml.tune.space import Choice, Float, Int
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from forgeml.models.tasks import Task
 
 STEP_NAME = "boosting round"
+STEP_LIMIT = "model.num_boost_round"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
 
 
 class GBMConfig(_Strict):
@@ -41,6 +43,18 @@ class GBMConfig(_Strict):
     text_columns: Literal["refuse", "ignore"] = Field(
         "refuse", description="LightGBM cannot read raw text: refuse (a one-line error naming the column) or ignore text columns "
         "(the ensemble's LightGBM members do; its networks read the text).")
+
+    # `forgeml tune --model gbm`: the ranges of the LightGBM tuning guides (Optuna's LightGBMTuner,
+    # AutoGluon's searcher); num_boost_round stays an upper bound that early stopping cuts
+    search_space: ClassVar[dict] = {
+        "model.num_leaves": Int(8, 256, log=True),
+        "model.learning_rate": Float(0.01, 0.3, log=True),
+        "model.min_data_in_leaf": Int(2, 100, log=True),
+        "model.feature_fraction": Float(0.4, 1.0),
+        "model.bagging_fraction": Float(0.5, 1.0),
+        "model.lambda_l2": Float(1e-8, 10.0, log=True),
+        "model.extra_trees": Choice((False, True)),
+    }
 
 
 

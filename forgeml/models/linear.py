@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError
 from forgeml.models.tabular import refuse_unread_inputs
+from forgeml.tune.space import Float
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -43,6 +44,10 @@ class LinearConfig(_Strict):
         "auto", description="L2 strength (ridge alpha; logistic regression's C is 1/alpha). auto: the alpha of 1000 … 0.001 with the "
         "lowest validation loss (1.0 without a validation split).")
     max_iter: int = Field(1000, ge=1, description="Solver iterations (logistic, Huber and Poisson fits).")
+
+    # `forgeml tune --model linear`: the L2 strength over the same decades as alpha "auto"'s path,
+    # continuous (logistic regression's C is 1/alpha)
+    search_space: ClassVar[dict] = {"model.alpha": Float(1e-4, 1e3, log=True)}
 
     @field_validator("alpha")
     @classmethod

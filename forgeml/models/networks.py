@@ -13,8 +13,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from forgeml.config_base import StrictModel as _Strict
+from forgeml.tune.space import Choice, Float, Int
 
 STEP_NAME = "epoch"
+STEP_LIMIT = "train.epochs"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
 
 
 class TextEncoderConfig(_Strict):
@@ -68,6 +70,23 @@ class _NetworkConfig(_Strict):
     # encoder's options are given (``--model pretrained --encoder DIR`` sets text.checkpoint).
     family_defaults: ClassVar[dict[str, Any]] = {}
 
+    # `forgeml tune`: architecture search (depth, width, block shape, combiner, the encoder of each
+    # input kind the data has) and the optimiser's options, ranges after Gorishniy et al. 2021
+    # ("Revisiting deep learning models for tabular data") and Ludwig's hyperopt examples
+    search_space: ClassVar[dict[str, Any]] = {
+        "model.num_layers": Int(1, 4),
+        "model.hidden_size": Choice((32, 64, 128, 256, 512)),
+        "model.dropout": Float(0.0, 0.5),
+        "model.norm": Choice(("batch", "layer", "none")),
+        "model.activation": Choice(("relu", "gelu", "silu")),
+        "model.combiner": Choice(("concat", "transformer")),
+        "model.text.type": Choice(("bag", "lstm", "gru", "transformer"), when="text"),
+        "model.image.type": Choice(("simple_cnn", "resnet"), when="image"),
+        "train.learning_rate": Float(1e-4, 1e-2, log=True),
+        "train.weight_decay": Float(1e-6, 1e-2, log=True),
+        "train.batch_size": Choice((32, 64, 128, 256)),
+    }
+
     @model_validator(mode="before")
     @classmethod
     def _family_defaults(cls, data: Any) -> Any:
@@ -113,6 +132,8 @@ class PretrainedConfig(_NetworkConfig):
 
     type: Literal["pretrained"] = "pretrained"
     family_defaults = {"text": {"type": "pretrained"}}
+    # the pretrained encoder is the point of this family: its type is no dimension
+    search_space = {k: v for k, v in _NetworkConfig.search_space.items() if k != "model.text.type"}
 
 
 

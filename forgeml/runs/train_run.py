@@ -94,15 +94,18 @@ def find_resumable(registry: Any, name: str, what: str = "run") -> Any:
     return record
 
 
-def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = ()) -> RunResult | None:
-    """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``)."""
+def run_training(config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str] = (),
+                 tuning: dict[str, Any] | None = None) -> RunResult | None:
+    """Returns the result on rank 0 and None on the other ranks. ``log``: trackers (``runs.loggers``);
+    ``tuning``: the study this run refits the best trial of (its report gets a Tuning section)."""
     from forgeml.train.distributed import rank_session
 
     with rank_session(config.train.device) as dist:
-        return _run_training(dist, config, data, registry=registry, name=name, resume=resume, log=log)
+        return _run_training(dist, config, data, registry=registry, name=name, resume=resume, log=log, tuning=tuning)
 
 
-def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str]) -> RunResult | None:
+def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str, resume: bool, log: tuple[str, ...] | list[str],
+                  tuning: dict[str, Any] | None = None) -> RunResult | None:
     from forgeml.api import Pipeline
     from forgeml.evaluate.metrics import HEADLINE
     from forgeml.train.trainer import TrainingInterrupted
@@ -114,6 +117,7 @@ def _run_training(dist: Any, config: Any, data: Any, *, registry: Any, name: str
     if resume and dist.is_main:
         find_resumable(registry, name)  # nothing to resume: say so before seconds of reading data
     pipeline = Pipeline(config=config)
+    pipeline.tuning_ = tuning
     started = time.monotonic()  # train.time_budget counts reading and preparing the data too
     prepared = pipeline.prepare(data)  # a wrong --target or an unreadable file fails here, before a run folder exists
     run = open_run(registry, dist, name, config.to_yaml(), str(data), resume)

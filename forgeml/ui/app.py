@@ -140,6 +140,14 @@ def _leaderboard(record: RunRecord) -> tuple[tuple[str, ...], list[list[Any]]] |
     return COLUMNS, [[row.get(column) for column in COLUMNS] for row in rows]
 
 
+def _tuning(record: RunRecord) -> dict[str, Any] | None:
+    """A run refitted by ``forgeml tune``: its study's counts, best trials and option importance,
+    from the run's trials.json (no Optuna, no model loaded)."""
+    from forgeml.tune.results import dashboard_view
+
+    return dashboard_view(record.dir / "trials.json")
+
+
 def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
     registry = RunRegistry(runs_dir)
     env = _environment()
@@ -194,7 +202,7 @@ def create_ui_app(runs_dir: str | Path | None = None) -> FastAPI:
             config = "(config.yaml is missing)"
         metrics = list(flatten(record.metrics or {}).items())
         return page("run.html", run=record, facts=facts, charts=run_charts(history, step_name(record.model)), metrics=metrics, config=config,
-                    has_report=(record.bundle_dir / "report.html").is_file(), leaderboard=_leaderboard(record))
+                    has_report=(record.bundle_dir / "report.html").is_file(), leaderboard=_leaderboard(record), tuning=_tuning(record))
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
     def report(run_id: str) -> Any:

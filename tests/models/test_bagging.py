@@ -168,3 +168,34 @@ def test_folds_come_from_the_training_seed_not_the_split_seed(regression_frame, 
     overrides = {"model.type": "mlp", "train.epochs": 1, "train.progress": False, "train.threads": 1, "train.bagging_folds": 2, "train.seed": 11, "data.split.seed": 3}
     Pipeline(target="y", overrides=overrides).fit(regression_frame)
     assert seen == [11]
+
+
+def test_a_bag_whose_first_fold_shows_it_cannot_end_in_time_gives_up_when_asked():
+    """The ensemble's members are abandoned after one fold when the rest would blow the time
+    budget; a bag on its own (abandon_when_late off) finishes its folds."""
+    import time
+
+    from forgeml.config import Config
+    from forgeml.models.bagging import MemberOutOfTime, build_bagged
+    from forgeml.models.estimator import FitOptions, FitSummary
+    from forgeml.models.tasks import Task
+
+    class SlowMember:
+        files = ()
+
+        def fit(self, train, y, val, y_val, options):
+            time.sleep(0.2)  # ignores its deadline, as one long epoch or a slow solver does
+            return FitSummary([], 0, None, False, 0.2)
+
+        def scores(self, arrays):
+            return np.zeros((len(arrays["dense"]), 1))
+
+    config = Config.from_dict({"target": "y", "model": {"type": "mlp"}})
+    task = Task.resolve("regression", "auto", 1)
+    arrays, y = {"dense": np.zeros((50, 2), np.float32)}, np.zeros((50, 1))
+    bag = build_bagged(config, task, None, 5, lambda *a: SlowMember(), lambda *a: SlowMember())
+    with pytest.raises(MemberOutOfTime, match="other 4 folds would need about 1 s"):
+        bag.fit(arrays, y, None, None, FitOptions(deadline=time.monotonic() + 0.3, abandon_when_late=True))
+    started = time.monotonic()
+    build_bagged(config, task, None, 5, lambda *a: SlowMember(), lambda *a: SlowMember()).fit(arrays, y, None, None, FitOptions(deadline=started + 0.3))
+    assert time.monotonic() - started >= 1.0  # not asked to give up: every fold ran

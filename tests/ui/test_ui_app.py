@@ -85,3 +85,24 @@ def test_an_ensemble_run_page_lists_its_leaderboard(ui_runs):
     assert "<td>ensemble</td>" in table
     mlp = next(r for r in registry.list() if r.name == "fast-lr")
     assert 'id="leaderboard"' not in TestClient(create_ui_app(ui_runs)).get(f"/runs/{mlp.id}").text  # one model, no table
+
+
+def test_a_tuned_run_page_shows_its_study(registry):
+    """A run refitted by `forgeml tune` lists its best trials and option importance from trials.json."""
+    import json
+
+    record = registry.create("tuned", "target: y\n", "data.csv")
+    trials = [{"trial": 0, "state": "complete", "loss": 0.31, "seconds": 1.2, "model.num_leaves": 31},
+              {"trial": 1, "state": "pruned", "loss": None, "seconds": 0.4, "model.num_leaves": 200},
+              {"trial": 2, "state": "complete", "loss": 0.25, "seconds": 1.0, "model.num_leaves": 15}]
+    summary = {"study": "data-gbm", "storage": "journal:///runs/tuning/data-gbm.journal", "objectives": ["loss"], "trials": trials,
+               "counts": {"complete": 2, "pruned": 1, "fail": 0, "running": 0}, "best": {"trial": 2}, "importance": {"model.num_leaves": 1.0}}
+    (record.dir / "trials.json").write_text(json.dumps(summary))
+    page = TestClient(create_ui_app(registry.root)).get(f"/runs/{record.id}").text
+    table = page[page.index('<table id="tuning">'):]
+    table = table[: table.index("</table>")]
+    assert re.findall(r"<tr><td[^>]*>(\d+)</td>", table) == ["2", "0"]  # best first; the pruned trial is not listed
+    assert "num_leaves=15" in table and "num_leaves=200" not in table
+    assert "refits trial 2" in page and "num_leaves 100 %" in page
+    other = registry.create("plain", "target: y\n", "data.csv")
+    assert 'id="tuning"' not in TestClient(create_ui_app(registry.root)).get(f"/runs/{other.id}").text
