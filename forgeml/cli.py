@@ -13,7 +13,9 @@ from typing import Any, Optional
 import typer
 
 from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
-from forgeml.train.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
+from forgeml.train.cli_options import (
+    BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, refuse_one_process_models, relaunched_under_torchrun,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 
@@ -151,12 +153,14 @@ def train(
     rdzv_timeout: int = RdzvTimeout,
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
+    if nproc_per_node > 1 or nnodes > 1:
+        refuse_one_process_models(source, model, preset, set_)  # before torchrun starts ranks that would each refuse
     if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
     from forgeml.runs.train_run import run_training
 
     overrides = _parse_overrides(set_)
-    if threads:
+    if threads is not None:  # --threads 0 is refused by the config, not read as "not given"
         overrides["train.threads"] = threads
     if encoder:
         overrides["model.text.checkpoint"] = encoder

@@ -249,7 +249,7 @@ def validate_config(model: type[_ModelT], raw: dict[str, Any], source: str, hint
     """``model`` built from ``raw``; the first problem becomes one ``ConfigError`` naming the
     option (``train.epochs: Input should be greater than or equal to 1``) and the file. A key
     the schema does not have is most often a typo, so it is named with the closest real key
-    (``unknown key train.epoch; did you mean train.epochs?``)."""
+    (``unknown key train.epoch — did you mean train.epochs?``)."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -271,7 +271,7 @@ def _without_family_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def unknown_key(parent: list[str], key: str, names: Any, *, where: str | None, hint: str, rest: list[str] | None = None) -> ConfigError:
-    """``unknown key train.epoch; did you mean train.epochs?``: difflib's closest of ``names``
+    """``unknown key train.epoch — did you mean train.epochs?``: difflib's closest of ``names``
     (the keys valid beside ``key``); ``rest`` is what the user wrote after an unknown section."""
     import difflib
 
@@ -279,7 +279,7 @@ def unknown_key(parent: list[str], key: str, names: Any, *, where: str | None, h
     dotted = ".".join([*parent, key, *rest])
     close = difflib.get_close_matches(key, [str(name) for name in names], n=1, cutoff=0.6)
     if close:
-        return ConfigError(f"unknown key {dotted}; did you mean {'.'.join([*parent, close[0], *rest])}?", where=where)
+        return ConfigError(f"unknown key {dotted}", where=where, hint=f"did you mean {'.'.join([*parent, close[0], *rest])}?")
     return ConfigError(f"unknown key {dotted}", where=where, hint=hint)
 
 
@@ -325,7 +325,11 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({exc.__class__.__name__})", where=str(path)) from None
+        mark = getattr(exc, "problem_mark", None)  # where the parser gave up (0-based)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise ConfigError(f"not valid YAML{at} ({problem})", where=str(path),
+                          hint="check the brackets, quotes and indentation there, or let `forgeml init` write the file") from None
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path), hint="save the config as UTF-8") from None
     if not isinstance(raw, dict):

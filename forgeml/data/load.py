@@ -111,6 +111,9 @@ def _existing_file(source: str | Path, name: str | None = None) -> Path:
     if path.is_dir():
         raise DataError("this is a folder, not a file", where=where,
                         hint="give the path of a data file inside it")
+    if path.exists() and not path.is_file():  # a FIFO, socket or device: reading it could wait forever
+        raise DataError("not a regular file (a pipe, socket or device)", where=where,
+                        hint="save the data to a file and give that file's path")
     if not path.is_file():
         folder = path.parent
         if not folder.is_dir():

@@ -77,8 +77,19 @@ def read_header(path: Source) -> tuple[int, int, str]:
     try:
         with _open(path) as image:
             return image.width, image.height, image.mode
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise _too_large() from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageReadError("not an image" if isinstance(exc, UnidentifiedImageError) else f"unreadable ({exc.__class__.__name__})") from None
+
+
+def _too_large() -> ImageReadError:
+    """Pillow's own refusal (a header claiming more than twice ``Image.MAX_IMAGE_PIXELS``) said
+    as forgeml's upload cap says it: a picture far too large, not an unreadable file."""
+    from PIL import Image
+
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000
+    return ImageReadError(f"too large to decode (over {limit} megapixels): resize it first")
 
 
 def decode(path: Source, size: int, channels: int, resize: str) -> np.ndarray:
@@ -99,7 +110,9 @@ def decode(path: Source, size: int, channels: int, resize: str) -> np.ndarray:
         raise ImageReadError("file not found") from None
     except UnidentifiedImageError:
         raise ImageReadError("not an image") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise _too_large() from None
+    except (OSError, ValueError, SyntaxError) as exc:
         text = str(exc)
         raise ImageReadError("truncated" if "truncated" in text else f"unreadable ({exc.__class__.__name__})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

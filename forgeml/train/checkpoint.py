@@ -36,3 +36,14 @@ def load_checkpoint(directory: Path | None, name: str = LAST) -> dict[str, Any]:
     # holds something other than tensors and plain containers, which is never loaded
     except (RuntimeError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         raise CheckpointError(f"checkpoint is unreadable ({exc.__class__.__name__})", where=str(path), hint="delete it and start again without --resume") from None
+
+
+def cuda_rng(device: torch.device) -> dict[str, torch.Tensor]:
+    """The GPU's random state for a checkpoint (dropout draws there), so a resumed run on CUDA
+    continues the same sequence; nothing on the CPU."""
+    return {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
+
+
+def restore_cuda_rng(checkpoint: dict[str, Any], device: torch.device) -> None:
+    if device.type == "cuda" and "cuda_rng" in checkpoint:
+        torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)

@@ -3,6 +3,7 @@ options every training command takes (``forgeml train``, ``forgeml lm train``). 
 imported by the CLI at start-up."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -23,3 +24,27 @@ def relaunched_under_torchrun(nproc_per_node: int, nnodes: int, node_rank: int, 
     from forgeml.train.launch import LaunchOptions, launch_if_asked
 
     return launch_if_asked(LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout))
+
+
+def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str]) -> None:
+    """The ensemble fits its members in one process. Asked for with several processes, it is refused
+    here, once, before torchrun starts N ranks that would each print the refusal and then the
+    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml."""
+    chosen = "ensemble" if preset else model
+    for item in settings:
+        key, _, value = item.partition("=")
+        if key.strip() == "model.type":
+            chosen = value.strip()
+    if chosen is None and source.suffix.lower() in (".yaml", ".yml") and source.is_file():
+        import yaml
+
+        try:
+            section = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}).get("model") or {}
+            chosen = section.get("type") if isinstance(section, dict) else None
+        except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
+            return  # the config's own reading says what is wrong with it
+    if chosen == "ensemble":
+        from forgeml.errors import ConfigError
+
+        raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
+                          hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")

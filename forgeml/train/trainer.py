@@ -23,7 +23,7 @@ from torch import nn
 
 from forgeml.config import TrainConfig
 from forgeml.errors import CheckpointError
-from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from forgeml.train.checkpoint import LAST, cuda_rng, load_checkpoint, restore_cuda_rng, save_checkpoint  # noqa: F401  (cuda_rng: forgeml.lm imports it from here)
 from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
@@ -125,8 +125,11 @@ class Trainer:
             state = self._restore(model, optimizer, scheduler)
         net = self._wrap(model)
         started = time.perf_counter()
+        # a run that had stopped early when it was killed (before its bundle was written) is over:
+        # one more epoch could find a new best and end elsewhere than the uninterrupted run
+        first_epoch = cfg.epochs if state.stopped_early else state.epoch
         with self._signals():
-            for epoch in range(state.epoch, cfg.epochs):
+            for epoch in range(first_epoch, cfg.epochs):
                 epoch_started = time.perf_counter()
                 train_loss = self._train_epoch(net, model, loss_fn, optimizer, scheduler, train, epoch, state, steps_per_epoch)
                 train_loss = self.dist.mean(train_loss)  # every rank logs, and stops on, the same numbers
@@ -137,14 +140,13 @@ class Trainer:
                 row["seconds"] = round(time.perf_counter() - epoch_started, 4)
                 state.history.append(row)
                 stop = self._early_stopping(model, row, state, epoch)
-                state.epoch, state.batch = epoch + 1, 0
+                state.epoch, state.batch, state.stopped_early = epoch + 1, 0, stop  # checkpointed: see first_epoch
                 path = self._save(model, optimizer, scheduler, state)
                 for callback in self.callbacks:
                     callback.on_epoch_end(row)
                 if self.dist.any_flag(self._stop_signal is not None):  # arrived during evaluation
                     raise TrainingInterrupted(path)
                 if stop:
-                    state.stopped_early = True
                     break
                 if self.deadline is not None and self.dist.any_flag(time.monotonic() >= self.deadline):
                     break
@@ -286,6 +288,7 @@ class Trainer:
                 "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs,
                 "best_state": state.best_state,
+                "stopped_early": state.stopped_early,
                 "rng": torch.get_rng_state(),
                 **cuda_rng(self.device),
                 "world_size": self.dist.world_size,
@@ -323,6 +326,7 @@ class Trainer:
             best_epoch=checkpoint["best_epoch"],
             bad_epochs=checkpoint["bad_epochs"],
             best_state=checkpoint["best_state"],
+            stopped_early=checkpoint.get("stopped_early", False),  # not in checkpoints before 2026-12
         )
 
     def _signals(self):
@@ -348,17 +352,6 @@ class _LoopState:
 def _plain(value: Any) -> Any:
     """numpy and torch scalars as Python numbers: checkpoints are read weights-only, which refuses numpy."""
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
-
-
-def cuda_rng(device: torch.device) -> dict[str, torch.Tensor]:
-    """The GPU's random state for a checkpoint (dropout draws there), so a resumed run on CUDA
-    continues the same sequence; nothing on the CPU."""
-    return {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
-
-
-def restore_cuda_rng(checkpoint: dict[str, Any], device: torch.device) -> None:
-    if device.type == "cuda" and "cuda_rng" in checkpoint:
-        torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
 
 
 def _weight_penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor:

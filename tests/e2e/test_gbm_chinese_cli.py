@@ -140,9 +140,9 @@ def test_serve_takes_a_run_id(session):
 
 # ----------------------------------------------------------------------------- 4. config typos
 @pytest.mark.parametrize("setting, wanted", [
-    ("train.epoch=5", "unknown key train.epoch; did you mean train.epochs?"),
-    ("trian.epochs=5", "unknown key trian.epochs; did you mean train.epochs?"),
-    ("model.num_boost_roud=5", "unknown key model.num_boost_roud; did you mean model.num_boost_round?"),
+    ("train.epoch=5", "unknown key train.epoch — did you mean train.epochs?"),
+    ("trian.epochs=5", "unknown key trian.epochs — did you mean train.epochs?"),
+    ("model.num_boost_roud=5", "unknown key model.num_boost_roud — did you mean model.num_boost_round?"),
 ])
 def test_a_config_key_typo_names_the_real_key(session, cli, setting, wanted):
     done = cli("train", "订单.csv", "--target", "标签", "--model", "gbm", "--set", setting, "--runs-dir", "typo-runs", cwd=session.workdir)
@@ -155,7 +155,7 @@ def test_a_typo_in_config_yaml_names_the_real_key(session, cli):
     (session.workdir / "typo.yaml").write_text("target: 标签\ndata:\n  path: 订单.csv\ntrain:\n  epoch: 5\n", encoding="utf-8")
     done = cli("train", "typo.yaml", "--runs-dir", "typo-runs", cwd=session.workdir)
     assert done.returncode == 2, done
-    assert "typo.yaml: unknown key train.epoch; did you mean train.epochs?" in done.stderr, done
+    assert "typo.yaml: unknown key train.epoch — did you mean train.epochs?" in done.stderr, done
 
 
 # ----------------------------------------------------------------------------- 5. a failed run says why

@@ -158,6 +158,18 @@ def test_a_passed_deadline_stops_a_network_after_one_epoch(regression_frame):
     assert len(summary.history) == 1
 
 
+def test_folds_come_from_the_training_seed_not_the_split_seed(regression_frame, monkeypatch):
+    """Changing data.split.seed moves rows between train and test, not between folds; train.seed moves folds."""
+    import forgeml.models.bagging as bagging
+
+    seen = []
+    real = bagging.fold_indices
+    monkeypatch.setattr(bagging, "fold_indices", lambda rows, folds, seed, labels: seen.append(seed) or real(rows, folds, seed, labels))
+    overrides = {"model.type": "mlp", "train.epochs": 1, "train.progress": False, "train.threads": 1, "train.bagging_folds": 2, "train.seed": 11, "data.split.seed": 3}
+    Pipeline(target="y", overrides=overrides).fit(regression_frame)
+    assert seen == [11]
+
+
 def test_a_bag_whose_first_fold_shows_it_cannot_end_in_time_gives_up_when_asked():
     """The ensemble's members are abandoned after one fold when the rest would blow the time
     budget; a bag on its own (abandon_when_late off) finishes its folds."""

@@ -83,3 +83,23 @@ def test_resuming_with_another_number_of_processes_is_a_clear_error(tmp_path: Pa
     save_checkpoint(tmp_path, {"world_size": 2})
     with pytest.raises(CheckpointError, match="written by 2 processes, this run has 1"):
         Trainer(_config(), checkpoint_dir=tmp_path, dist=DistContext()).fit(_Net(), F.mse_loss, _data(), resume=True)
+
+
+def test_a_run_killed_after_early_stopping_resumes_to_the_same_end(tmp_path: Path) -> None:
+    """kill -9 after the early-stopped epoch's checkpoint, before the bundle is written: the resumed
+    run must not train another epoch (which could find a new best and change the weights)."""
+    def fit(resume: bool, init_seed: int) -> tuple[nn.Module, object]:
+        torch.manual_seed(init_seed)
+        model = _Net()
+        val = TensorData({"x": _data().inputs["x"][:16]}, -_data().targets[:16])  # the better the fit, the worse validation
+        config = _config(epochs=30, early_stopping_patience=2, learning_rate=0.01, seed=3)
+        return model, Trainer(config, checkpoint_dir=tmp_path).fit(model, F.mse_loss, _data(), val, resume=resume)
+
+    straight, straight_result = fit(resume=False, init_seed=0)
+    assert straight_result.stopped_early and len(straight_result.history) < 30
+    resumed, resumed_result = fit(resume=True, init_seed=99)  # the checkpoint on disk is the stopped one
+    assert resumed_result.stopped_early and resumed_result.history == straight_result.history
+    assert resumed_result.best_epoch == straight_result.best_epoch
+    for (name, left), right in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(left, right), name
+    assert torch.load(tmp_path / LAST, weights_only=True)["epoch"] == len(straight_result.history)  # not one more
