@@ -24,7 +24,7 @@ def bundle(epochs: int = 10) -> Path:
     from forgeml import Pipeline
     from forgeml.datasets import DEMO
 
-    Pipeline(target=DEMO.target, overrides={"train.epochs": epochs, "train.progress": False, "train.threads": 1}).fit(DEMO.path).save(BUNDLE)
+    Pipeline(target=DEMO.target, overrides={"model.type": "mlp", "train.epochs": epochs, "train.progress": False, "train.threads": 1}).fit(DEMO.path).save(BUNDLE)
     return BUNDLE
 
 
