@@ -57,7 +57,7 @@ def case_early_stopping_metric_of_another_task(folder, bundle, frame):
 
 
 def case_gbm_on_a_text_column(folder, bundle, frame):
-    return [*_mixed(folder, frame), "--model", "gbm"]
+    return [*_mixed(folder, frame), "--model", "gbm", "--set", "model.text_columns=refuse"]  # reading it (features) is the default
 
 
 def case_ensemble_under_torchrun(folder, bundle, frame):
@@ -188,7 +188,7 @@ NEEDLES: dict[str, tuple[str, ...]] = {
     "set_without_a_value": ("--set 'train.epochs'", "key=value"),
     "unknown_model_family": ("'xgboost'", "'gbm'"),
     "early_stopping_metric_of_another_task": ("train.early_stopping_metric", "'r2'", "roc_auc"),
-    "gbm_on_a_text_column": ("'review'", "model.text_columns=ignore"),
+    "gbm_on_a_text_column": ("'review'", "model.text_columns=features", "ignore to leave it out"),
     "ensemble_under_torchrun": ("ensemble", "one process", "--nproc-per-node"),
     "preset_over_two_hosts": ("ensemble", "one process"),
     "resume_with_nothing_to_resume": ("no interrupted run named 'mixed'", "without --resume"),
