@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ RESUMABLE_STATUSES: tuple[str, ...] = ("running", "interrupted")
 INDEX_NAME = "index.sqlite"
 # Seconds a writer waits for another process's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
+SET_UP_RETRY_S = 0.05  # between attempts to set up a new index another process is setting up
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -316,10 +318,7 @@ class RunRegistry:
             with contextlib.closing(db):
                 # connect(timeout=...) is SQLite's busy timeout: writers wait for each other.
                 if not self._ready:
-                    db.execute("PRAGMA journal_mode = WAL")  # persistent; readers never block writers
-                    db.executescript(_SCHEMA)
-                    if is_new:
-                        self._rebuild_from_folders(db)
+                    self._set_up(db, is_new)
                     self._ready = True
                 yield db
         except sqlite3.IntegrityError:
@@ -333,6 +332,19 @@ class RunRegistry:
             raise _corrupted(path, exc) from None
         except sqlite3.DatabaseError as exc:
             raise _corrupted(path, exc) from None
+
+    def _set_up(self, db: sqlite3.Connection, is_new: bool) -> None:
+        """WAL mode and the schema, retried: switching a new index's journal mode fails at once (no
+        busy wait) when several forgeml commands start together on an empty runs folder."""
+        for attempt in range(int(BUSY_TIMEOUT_S / SET_UP_RETRY_S) + 1):
+            try:
+                db.execute("PRAGMA journal_mode = WAL")  # persistent; readers never block writers
+                db.executescript(_SCHEMA)
+                return self._rebuild_from_folders(db) if is_new else None
+            except sqlite3.OperationalError as exc:
+                if not ("locked" in str(exc) or "busy" in str(exc)) or attempt * SET_UP_RETRY_S >= BUSY_TIMEOUT_S:
+                    raise
+                time.sleep(SET_UP_RETRY_S)
 
     def _rebuild_from_folders(self, db: sqlite3.Connection) -> None:
         """A fresh index over existing run folders (index deleted or moved): re-index their run.json."""
