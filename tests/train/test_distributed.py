@@ -112,6 +112,7 @@ def _worker(rank: int, store: str, out: str) -> None:
             results["stopped_after"] = calls[0]
             results["checkpoint"] = str(stop.checkpoint) if stop.checkpoint else None
         torch.save(results, Path(out) / f"rank{rank}.pt")
+        torch_dist.barrier()  # neither rank tears gloo down while the other still talks to it (issue 17's SIGABRT)
     finally:
         torch_dist.destroy_process_group()
 
