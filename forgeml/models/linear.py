@@ -38,6 +38,13 @@ ALPHAS = tuple(float(a) for a in np.logspace(3, -3, 7))  # strongest first
 DEFAULT_ALPHA = 1.0  # alpha "auto" without a validation split to choose with
 
 
+def positive_alpha(value: float | str) -> float | str:
+    """alpha's check, shared by every family with a linear model's L2 strength (linear, ngram)."""
+    if not isinstance(value, str) and value <= 0:
+        raise ValueError("alpha must be greater than 0, or 'auto'")
+    return value
+
+
 class LinearConfig(_Strict):
     type: Literal["linear"] = "linear"
     alpha: float | Literal["auto"] = Field(
@@ -49,12 +56,7 @@ class LinearConfig(_Strict):
     # continuous (logistic regression's C is 1/alpha)
     search_space: ClassVar[dict] = {"model.alpha": Float(1e-4, 1e3, log=True)}
 
-    @field_validator("alpha")
-    @classmethod
-    def _positive(cls, value: float | str) -> float | str:
-        if not isinstance(value, str) and value <= 0:
-            raise ValueError("alpha must be greater than 0, or 'auto'")
-        return value
+    _positive = field_validator("alpha")(positive_alpha)
 
 
 def _output(task: Task) -> str:

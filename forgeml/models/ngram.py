@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
-from forgeml.models.linear import LinearEstimator
+from forgeml.models.linear import LinearEstimator, positive_alpha
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -62,12 +62,7 @@ class NgramConfig(_Strict):
             raise ValueError("an n-gram range is (min, max) with 1 <= min <= max <= 6, or null")
         return value
 
-    @field_validator("alpha")
-    @classmethod
-    def _positive(cls, value: float | str) -> float | str:
-        if not isinstance(value, str) and value <= 0:
-            raise ValueError("alpha must be greater than 0, or 'auto'")
-        return value
+    _positive = field_validator("alpha")(positive_alpha)
 
 
 class NgramEstimator(LinearEstimator):

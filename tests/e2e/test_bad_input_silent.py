@@ -65,7 +65,7 @@ def case_test_file_overlapping_training(folder, bundle, frame):
 def case_a_column_derived_from_the_target(folder, bundle, frame):
     # who checked the order, known only once its label was: a leak that looks like a perfect feature
     frame.assign(checked_by=frame["label"].map({"yes": "anna", "no": "ben"})).to_csv(folder / "data.csv", index=False)
-    return [*train_args("data.csv", "label"), "--model", "gbm", "--set", "model.text_columns=ignore"]  # LightGBM refuses the review text otherwise
+    return [*train_args("data.csv", "label"), "--model", "gbm", "--set", "model.text_columns=ignore"]  # the leak alone, without the review text's components
 
 
 CASES = cases_of(globals())
