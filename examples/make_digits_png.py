@@ -34,5 +34,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, nargs="?", default=Path(__file__).parent / "digits_png")
     parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N digits (a quick try; default all 1,797)")
     args = parser.parse_args()
-    print(f"wrote {sum(1 for _ in write_digits(args.out, args.size).rglob('*.png'))} PNGs to {args.out}")
+    print(f"wrote {sum(1 for _ in write_digits(args.out, args.size, args.limit).rglob('*.png'))} PNGs to {args.out}")
