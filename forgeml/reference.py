@@ -1,6 +1,6 @@
-"""The README's config reference, generated from the pydantic classes' field descriptions.
+"""The config reference (docs/config.md), generated from the pydantic classes' field descriptions.
 
-``python -m forgeml.reference`` prints it; a test checks README.md holds the current text, so the
+``python -m forgeml.reference`` prints it; a test checks docs/config.md holds the current text, so the
 docs cannot drift from the code.
 """
 from __future__ import annotations

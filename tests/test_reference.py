@@ -1,12 +1,14 @@
-"""The README's config reference is generated from the config classes and must be current."""
+"""The docs' config reference is generated from the config classes and must be current."""
 from pathlib import Path
 
 from forgeml.reference import reference
 
+PAGE = Path(__file__).parents[1] / "docs" / "config.md"
 
-def test_readme_holds_the_current_config_reference():
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert reference() in readme, "run `python -m forgeml.reference` and paste it into README.md"
+
+def test_the_docs_hold_the_current_config_reference():
+    page = PAGE.read_text(encoding="utf-8")
+    assert reference() in page, "regenerate it: python -m forgeml.reference, pasted under docs/config.md's introduction"
 
 
 def test_every_config_option_is_documented():
