@@ -38,8 +38,10 @@ def distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def choose_family(feature_types: Iterable[str]) -> tuple[str, str]:
-    """(family, why) for inputs of these feature types."""
+def choose_family(feature_types: Iterable[str], *, private: bool = False) -> tuple[str, str]:
+    """(family, why) for inputs of these feature types; ``private``: ``train.privacy.epsilon`` is set."""
+    if private:
+        return NETWORK_FAMILY, "differentially private training: one network trained with DP-SGD (trees and the ensemble have no DP guarantee)"
     if "image" in set(feature_types):
         return NETWORK_FAMILY, "an input is an image: one network (the ensemble's trees and linear model cannot read pictures)"
     if distributed():
@@ -47,8 +49,8 @@ def choose_family(feature_types: Iterable[str]) -> tuple[str, str]:
     return TABLE_FAMILY, "a table: the AutoML ensemble of the portfolio (forgeml/models/portfolio.yaml)"
 
 
-def resolve(model: dict, feature_types: Iterable[str]) -> tuple[dict, str]:
+def resolve(model: dict, feature_types: Iterable[str], *, private: bool = False) -> tuple[dict, str]:
     """The resolved ``model:`` section for an ``auto`` one, and why it was chosen."""
-    family, why = choose_family(feature_types)
+    family, why = choose_family(feature_types, private=private)
     resolved = {"type": family, "preset": model.get("preset", "medium")} if family == TABLE_FAMILY else {"type": family}
     return resolved, why

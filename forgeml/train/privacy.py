@@ -1,0 +1,206 @@
+"""Differentially private training: DP-SGD (Abadi et al. 2016, "Deep Learning with Differential
+Privacy") through Opacus, hooked into the one ``Trainer``.
+
+Three places, each small:
+
+- ``check_private_run`` (called by ``workflow.prepare`` once the training rows are counted) refuses
+  what cannot be private before any training — a family without a DP guarantee (trees, linear
+  models, the ensemble), δ ≥ 1/n, torchrun, bf16, explicit L1/L2 penalties, bagging — and
+  rewrites what can: batch norm becomes layer norm (per-row gradients cannot exist when a row's
+  output depends on the rest of its batch), the ridge-started linear path goes (that ridge fit
+  reads the training rows without noise), bagging ``auto`` becomes one model. Each change is a
+  ``data:`` line, and the resolved config in the bundle holds it, so the bundle reloads.
+- ``private_module`` applies Opacus's ``ModuleValidator.fix`` (batch norm in image encoders →
+  group norm, LSTM/GRU → Opacus's DP versions) to a network when it is built, for training and
+  for loading alike, and refuses a network Opacus still cannot handle.
+- ``PrivateTraining`` is what the ``Trainer`` calls: ``PrivacyEngine.make_private_with_epsilon``
+  calibrates the noise for the run's ``train.epochs``; batches are Opacus's Poisson samples
+  (``UniformWithReplacementSampler``), seeded per epoch as the plain loop's order is, so a run
+  resumed mid-epoch draws the same batches; the accountant's history is checkpointed and restored.
+
+What the guarantee covers: the network's weights with respect to the rows of the train split.
+The fitted preprocessing (means, quantiles, category lists, vocabularies) and the rows of the
+validation split, which choose the stopping epoch, are not covered (docs/privacy.md).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from forgeml.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:  # torch and Opacus are imported where a network trains: checking a gbm config needs neither
+    import torch
+    from torch import nn
+
+DEFAULT_DELTA = 1e-5
+PRIVATE_NORM = "layer"  # what model.norm: batch becomes: a row's output must not depend on its batch
+
+
+def default_delta(rows: int) -> float:
+    """1e-5 (Opacus's examples), or 1/(10 n) when that is smaller: δ must stay well below 1/n, the
+    chance of leaking one whole row outright."""
+    return min(DEFAULT_DELTA, 1.0 / (10 * max(rows, 1)))
+
+
+def _hint_network() -> str:
+    return "train a network family instead: --model mlp (model.type: mlp), or drop --privacy-epsilon / train.privacy.epsilon"
+
+
+def one_process_only(where: str) -> ConfigError:
+    """The refusal of a private run under torchrun, for the CLI (before ranks start) and each rank."""
+    return ConfigError("differential privacy trains in one process (each torchrun rank would sample and add noise on its own; "
+                       "Opacus's DDP support needs its own wrapper)", where=where, hint="drop --nproc-per-node/--nnodes for a private run")
+
+
+def check_private_run(config: Any, train_rows: int) -> tuple[Any, list[str]]:
+    """The config a private run trains with and the ``data:`` lines saying what was changed;
+    a ``ConfigError`` for what cannot be made private. Configs without ``train.privacy.epsilon``
+    come back unchanged."""
+    from forgeml.config import apply_overrides
+    from forgeml.models.auto import distributed
+    from forgeml.models.families import network_types
+
+    settings, train, model = config.train.privacy, config.train, config.model
+    if not settings.enabled:
+        return config, []
+    from forgeml.extras import require_extra
+
+    require_extra("privacy", needed_by="train.privacy")
+    if model.type not in network_types():
+        raise ConfigError(f"model.type {model.type} cannot train with differential privacy (DP-SGD needs per-row gradients; "
+                          "tree, linear and ensemble fits have no DP guarantee)", where="train.privacy", hint=_hint_network())
+    if distributed():
+        raise one_process_only("train.privacy")
+    delta = settings.delta if settings.delta is not None else default_delta(train_rows)
+    if delta >= 1.0 / train_rows:
+        raise ConfigError(f"delta {delta:g} is not below 1/n = 1/{train_rows} training rows: the guarantee would allow leaking a whole row",
+                          where="train.privacy.delta", hint=f"set train.privacy.delta below {1.0 / train_rows:.3g} (or leave it unset: {default_delta(train_rows):.3g})")
+    if train.precision != "fp32":
+        raise ConfigError("differential privacy clips per-row gradients in fp32 only", where="train.precision", hint="set train.precision: fp32 for a private run")
+    if train.l1 or train.l2:
+        raise ConfigError("train.l1/train.l2 add a gradient DP-SGD does not clip per row", where="train.privacy",
+                          hint="set train.l1 and train.l2 to 0 (train.weight_decay still works)")
+    if isinstance(train.bagging_folds, int) and train.bagging_folds > 1:
+        raise ConfigError(f"{train.bagging_folds} bagged models would each spend the privacy budget on the same rows", where="train.bagging_folds",
+                          hint="set train.bagging_folds: 1 (or auto) for a private run")
+    if getattr(model, "linear_skip", "off") == "on":
+        raise ConfigError("the linear path starts from a ridge fit on the training rows, which is not private", where="model.linear_skip",
+                          hint="set model.linear_skip: off (or auto) for a private run")
+    overrides: dict[str, Any] = {"train.privacy.delta": delta, "train.bagging_folds": 1}
+    notes = [f"privacy: DP-SGD through Opacus, target ε = {settings.epsilon:g}, δ = {delta:.3g}, each row's gradient clipped to "
+             f"{settings.max_grad_norm:g} (train.grad_clip is not used); the noise is calibrated for {train.epochs} epochs"]
+    if getattr(model, "linear_skip", "off") == "auto":
+        overrides["model.linear_skip"] = "off"
+    if getattr(model, "norm", None) == "batch":
+        overrides["model.norm"] = PRIVATE_NORM
+        notes.append("privacy: model.norm batch → layer (batch norm mixes the rows of a batch, so no row has a gradient of its own)")
+    if any(feature.type == "image" for feature in config.features):
+        notes.append("privacy: the image encoder's batch norm → group norm (Opacus ModuleValidator.fix)")
+    return apply_overrides(config, overrides), notes
+
+
+def private_module(model: nn.Module) -> nn.Module:
+    """``model`` with the layers Opacus cannot train privately replaced (batch norm → group norm,
+    LSTM/GRU/attention → Opacus's DP versions); a ``ConfigError`` when some still cannot be."""
+    from opacus.grad_sample import GradSampleModule
+    from opacus.validators import ModuleValidator
+
+    fixed = ModuleValidator.fix(model)
+    fixed.predict_batch_size = getattr(model, "predict_batch_size", 4096)
+    errors = ModuleValidator.validate(fixed, strict=False) + GradSampleModule.validate(fixed, strict=False)
+    if errors:
+        first = str(errors[0]).split("\n")[0][:200]
+        raise ConfigError(f"Opacus cannot train this network privately ({len(errors)} problem(s); first: {first})",
+                          where="train.privacy", hint="use the tabular mlp (--model mlp) with bag text encoders, or drop train.privacy.epsilon")
+    return fixed
+
+
+class PrivateTraining:
+    """DP-SGD for one ``Trainer.fit``: the Poisson batches, the wrapped model and optimizer, and
+    the accountant (checkpointed by the Trainer through ``state_dict``)."""
+
+    def __init__(self, config: Any, rows: int):
+        self.settings = config.privacy
+        self.rows = rows
+        self.seed = config.seed
+        self.epochs = config.epochs
+        # Opacus's sampling rate: 1 / (batches per epoch of the non-private loader)
+        self.steps_per_epoch = max(1, -(-rows // config.batch_size))
+        self.sample_rate = 1.0 / self.steps_per_epoch
+        self.engine: Any = None
+        self.noise_multiplier: float | None = None
+        self.module: Any = None  # Opacus's GradSampleModule around the trained network
+
+    @property
+    def delta(self) -> float:
+        return self.settings.delta if self.settings.delta is not None else default_delta(self.rows)
+
+    def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer, saved: dict[str, Any] | None, resumed: bool) -> tuple[nn.Module, Any]:
+        """(the per-sample-gradient model, the noisy clipping optimizer) for ``model`` and
+        ``optimizer``; a resumed run gets its accountant's history back from ``saved``."""
+        import warnings
+
+        import torch
+        from opacus import PrivacyEngine
+        from torch.utils.data import DataLoader, TensorDataset
+
+        if resumed and saved is None:
+            raise CheckpointError("the checkpoint was written by a run without train.privacy: its steps were never accounted",
+                                  hint="resume with the run's own config.yaml, or start a new private run without --resume")
+        # torch warns at every private run's first backward that the input tensors need no gradient
+        # (they are data): Opacus's hooks want the module's, which is what they get
+        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect to module outputs")
+        loader = DataLoader(TensorDataset(torch.arange(self.rows)), batch_size=-(-self.rows // self.steps_per_epoch))
+        with warnings.catch_warnings():  # Opacus's advice on secure_mode (a cryptographic RNG) is docs/privacy.md's
+            warnings.simplefilter("ignore")
+            self.engine = PrivacyEngine(accountant=self.settings.accountant)
+            net, optimizer, _ = self.engine.make_private_with_epsilon(
+                module=model, optimizer=optimizer, data_loader=loader, target_epsilon=self.settings.epsilon, target_delta=self.delta,
+                epochs=self.epochs, max_grad_norm=self.settings.max_grad_norm, poisson_sampling=True)
+        self.noise_multiplier = float(optimizer.noise_multiplier)
+        self.module = net
+        if saved is not None:
+            self.engine.accountant.load_state_dict(saved["accountant"])
+        return net, optimizer
+
+    def detach(self) -> None:
+        """Take Opacus's per-sample-gradient hooks off the trained model: predictions, saving and
+        copies then see the plain network."""
+        if self.module is not None:
+            self.module.cleanup()
+
+    def batches(self, epoch: int, start: int) -> Iterator[torch.Tensor]:
+        """The row indices of each step of ``epoch`` from step ``start`` on: Opacus's Poisson
+        sampling (each row in each batch with probability ``sample_rate``, so a batch's size
+        varies and may be 0), from a generator seeded by (seed, epoch)."""
+        import torch
+        from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        sampler = UniformWithReplacementSampler(num_samples=self.rows, sample_rate=self.sample_rate, generator=generator, steps=self.steps_per_epoch)
+        for step, indices in enumerate(sampler):
+            if step >= start:
+                yield torch.as_tensor(indices, dtype=torch.long)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"accountant": self.engine.accountant.state_dict(), "noise_multiplier": self.noise_multiplier}
+
+    def spent(self) -> dict[str, Any]:
+        """What metrics.json, the model card and the report say: ε spent so far at δ, and how."""
+        history = self.engine.accountant.history
+        steps = int(sum(entry[2] for entry in history))
+        epsilon = float(self.engine.get_epsilon(self.delta)) if steps else 0.0
+        return {"epsilon": epsilon, "delta": self.delta, "target_epsilon": self.settings.epsilon, "max_grad_norm": self.settings.max_grad_norm,
+                "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate, "steps": steps, "accountant": self.settings.accountant,
+                "training_rows": self.rows, "mechanism": "DP-SGD (Opacus), Poisson sampling"}
+
+
+def describe_spent(spent: dict[str, Any] | None) -> str | None:
+    """One line for the report and the model card, or None for a run without privacy."""
+    if not spent:
+        return None
+    return (f"differentially private training (DP-SGD, Opacus): ε = {spent['epsilon']:.3g} spent of {spent['target_epsilon']:g} at "
+            f"δ = {spent['delta']:.3g} over {spent['steps']} steps ({spent['accountant']} accountant, noise σ = {spent['noise_multiplier']:.3g} × "
+            f"max_grad_norm {spent['max_grad_norm']:g}, sampling rate {spent['sample_rate']:.3g}); the guarantee covers the weights, not the "
+            "fitted preprocessing or the validation rows")
