@@ -5,7 +5,8 @@ the AutoML ensemble wins — bagged GBMs, CatBoost, a linear model and forgeml's
 out-of-fold predictions — and that is what AutoGluon users expect from one command. For images
 the ensemble's tree and linear members read nothing, and a bagged CNN costs its folds over in
 time, so an image input keeps the single network (the MLP family with an image encoder per
-picture column), as does a run under torchrun, which the ensemble's members do not use.
+picture column), as does a run under torchrun, which the ensemble's members do not use, and a
+differentially private run (``train.privacy``), since only a network trains with DP-SGD.
 
 ``choose_family`` is the whole rule; ``forgeml.workflow.resolve_config`` calls it, and the
 resolved ``config.yaml`` in the bundle names the family chosen, never ``auto``. This module

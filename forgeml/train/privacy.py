@@ -102,11 +102,14 @@ def check_private_run(config: Any, train_rows: int) -> tuple[Any, list[str]]:
 
 def private_module(model: nn.Module) -> nn.Module:
     """``model`` with the layers Opacus cannot train privately replaced (batch norm → group norm,
-    LSTM/GRU/attention → Opacus's DP versions); a ``ConfigError`` when some still cannot be."""
+    LSTM/GRU/attention → Opacus's DP versions, a mean embedding bag → embedding and masked mean:
+    ``forgeml.train.private_layers``); a ``ConfigError`` when some still cannot be."""
     from opacus.grad_sample import GradSampleModule
     from opacus.validators import ModuleValidator
 
-    fixed = ModuleValidator.fix(model)
+    from forgeml.train.private_layers import replace_layers
+
+    fixed = replace_layers(ModuleValidator.fix(model))  # fix copies the model: the one given stays as it was
     fixed.predict_batch_size = getattr(model, "predict_batch_size", 4096)
     errors = ModuleValidator.validate(fixed, strict=False) + GradSampleModule.validate(fixed, strict=False)
     if errors:
@@ -152,7 +155,7 @@ class PrivateTraining:
         # (they are data): Opacus's hooks want the module's, which is what they get
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect to module outputs")
         loader = DataLoader(TensorDataset(torch.arange(self.rows)), batch_size=-(-self.rows // self.steps_per_epoch))
-        with warnings.catch_warnings():  # Opacus's advice on secure_mode (a cryptographic RNG) is docs/privacy.md's
+        with warnings.catch_warnings():  # Opacus's advice on secure_mode (a cryptographic RNG) is docs/privacy.md's; log(0) at q = 1
             warnings.simplefilter("ignore")
             self.engine = PrivacyEngine(accountant=self.settings.accountant)
             net, optimizer, _ = self.engine.make_private_with_epsilon(
@@ -188,9 +191,13 @@ class PrivateTraining:
 
     def spent(self) -> dict[str, Any]:
         """What metrics.json, the model card and the report say: ε spent so far at δ, and how."""
+        import warnings
+
         history = self.engine.accountant.history
         steps = int(sum(entry[2] for entry in history))
-        epsilon = float(self.engine.get_epsilon(self.delta)) if steps else 0.0
+        with warnings.catch_warnings():  # the PRV accountant takes log(0) when every row is in every batch (q = 1)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            epsilon = float(self.engine.get_epsilon(self.delta)) if steps else 0.0
         return {"epsilon": epsilon, "delta": self.delta, "target_epsilon": self.settings.epsilon, "max_grad_norm": self.settings.max_grad_norm,
                 "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate, "steps": steps, "accountant": self.settings.accountant,
                 "training_rows": self.rows, "mechanism": "DP-SGD (Opacus), Poisson sampling"}

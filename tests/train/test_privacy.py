@@ -184,6 +184,17 @@ def test_batch_norm_becomes_group_norm_and_the_network_stays_private() -> None:
     assert any(isinstance(m, nn.BatchNorm2d) for m in network.modules())  # the original is left as it was
 
 
+def test_the_bag_text_encoder_becomes_an_embedding_with_the_same_vectors() -> None:
+    """Opacus's EmbeddingBag gradient ignores padding; the replacement gives the same outputs and
+    exact per-row gradients."""
+    torch.manual_seed(0)
+    bag = nn.EmbeddingBag(30, 5, mode="mean", padding_idx=0)
+    tokens = torch.tensor([[3, 4, 4, 0, 0], [7, 0, 0, 0, 0], [0, 0, 0, 0, 0]])  # a repeated token, padding, an empty row
+    fixed = private_module(nn.Sequential(bag))
+    assert not any(isinstance(m, nn.EmbeddingBag) for m in fixed.modules())
+    torch.testing.assert_close(fixed(tokens), bag(tokens))
+
+
 class _Running(nn.Module):
     """A trainable layer with a running statistic: its rows are not independent, and nothing fixes it."""
 
