@@ -266,3 +266,14 @@ def test_torchrun_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_impossible_settings_name_the_option(option: str, value: float) -> None:
     with pytest.raises(ConfigError, match=rf"train\.privacy\.{option}: Input should be"):
         apply_overrides(Config(target="y"), {f"train.privacy.{option}": value})
+
+
+def test_tuning_a_private_run_is_refused() -> None:
+    """Each trial would spend the budget again on the same rows."""
+    from forgeml.tune.study import TuneRequest, check_request
+
+    request = TuneRequest(source=Path("data.csv"), data=Path("data.csv"), config=_table_config())
+    with pytest.raises(ConfigError, match="each would spend the privacy budget") as error:
+        check_request(request)
+    assert error.value.where == "train.privacy"
+    check_request(TuneRequest(source=Path("data.csv"), data=Path("data.csv"), config=_table_config(**{"train.privacy.epsilon": None})))
