@@ -37,6 +37,20 @@ DEFAULT_DELTA = 1e-5
 PRIVATE_NORM = "layer"  # what model.norm: batch becomes: a row's output must not depend on its batch
 
 
+def _quiet_opacus() -> None:
+    """Import Opacus without the side effect of its import: ``opacus.utils.module_utils`` calls
+    ``logging.basicConfig``, which gives the root logger a stderr handler, and from then on every
+    library's INFO records (forgeml's per-epoch run log among them) would be printed."""
+    import logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    import opacus  # noqa: F401
+
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+
+
 def default_delta(rows: int) -> float:
     """1e-5 (Opacus's examples), or 1/(10 n) when that is smaller: δ must stay well below 1/n, the
     chance of leaking one whole row outright."""
@@ -104,6 +118,7 @@ def private_module(model: nn.Module) -> nn.Module:
     """``model`` with the layers Opacus cannot train privately replaced (batch norm → group norm,
     LSTM/GRU/attention → Opacus's DP versions, a mean embedding bag → embedding and masked mean:
     ``forgeml.train.private_layers``); a ``ConfigError`` when some still cannot be."""
+    _quiet_opacus()
     from opacus.grad_sample import GradSampleModule
     from opacus.validators import ModuleValidator
 
@@ -145,6 +160,7 @@ class PrivateTraining:
         import warnings
 
         import torch
+        _quiet_opacus()
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
 
@@ -178,6 +194,7 @@ class PrivateTraining:
         sampling (each row in each batch with probability ``sample_rate``, so a batch's size
         varies and may be 0), from a generator seeded by (seed, epoch)."""
         import torch
+        _quiet_opacus()
         from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)

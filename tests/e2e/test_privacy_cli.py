@@ -20,6 +20,8 @@ def test_a_private_run_reports_what_it_spent_and_its_bundle_predicts(tmp_path, c
     assert train.returncode == 0, train
     assert "privacy: DP-SGD through Opacus, target ε = 3" in train.stderr + train.stdout
     assert "model.norm batch → layer" in train.stderr + train.stdout
+    assert ":INFO:" not in train.stderr, train  # Opacus's import-time logging.basicConfig is undone
+    assert "Warning" not in train.stderr, train  # nor do its (and torch's hook) warnings reach the user
     bundle = tmp_path / "runs" / train.run_id / "bundle"
     spent = json.loads((bundle / "metrics.json").read_text(encoding="utf-8"))["privacy"]
     assert 0 < spent["epsilon"] <= 3 and spent["delta"] == 1e-5 and spent["steps"] > 0
