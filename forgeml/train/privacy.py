@@ -11,8 +11,8 @@ Three places, each small:
   reads the training rows without noise), bagging ``auto`` becomes one model. Each change is a
   ``data:`` line, and the resolved config in the bundle holds it, so the bundle reloads.
 - ``private_module`` applies Opacus's ``ModuleValidator.fix`` (batch norm in image encoders →
-  group norm, LSTM/GRU → Opacus's DP versions) to a network when it is built, for training and
-  for loading alike, and refuses a network Opacus still cannot handle.
+  group norm) and forgeml's own replacements (the bag text encoder) to a network when it is
+  built, for training and for loading alike, and refuses a network Opacus still cannot handle.
 - ``PrivateTraining`` is what the ``Trainer`` calls: ``PrivacyEngine.make_private_with_epsilon``
   calibrates the noise for the run's ``train.epochs``; batches are Opacus's Poisson samples
   (``UniformWithReplacementSampler``), seeded per epoch as the plain loop's order is, so a run
@@ -101,6 +101,7 @@ def check_private_run(config: Any, train_rows: int) -> tuple[Any, list[str]]:
     if getattr(model, "linear_skip", "off") == "on":
         raise ConfigError("the linear path starts from a ridge fit on the training rows, which is not private", where="model.linear_skip",
                           hint="set model.linear_skip: off (or auto) for a private run")
+    _refuse_unsupported_layers(config)
     overrides: dict[str, Any] = {"train.privacy.delta": delta, "train.bagging_folds": 1}
     notes = [f"privacy: DP-SGD through Opacus, target ε = {settings.epsilon:g}, δ = {delta:.3g}, each row's gradient clipped to "
              f"{settings.max_grad_norm:g} (train.grad_clip is not used); the noise is calibrated for {train.epochs} epochs"]
@@ -114,10 +115,26 @@ def check_private_run(config: Any, train_rows: int) -> tuple[Any, list[str]]:
     return apply_overrides(config, overrides), notes
 
 
+def _refuse_unsupported_layers(config: Any) -> None:
+    """Networks whose per-row gradients Opacus cannot compute here (tried: the transformer combiner
+    takes a list of vectors its hooks cannot follow; the text transformer's attention fails under
+    functorch's vmap; Opacus's DP-LSTM/GRU alias their weights under two names, which safetensors
+    will not store), refused before the data is transformed rather than at the first step."""
+    model = config.model
+    if getattr(model, "combiner", "concat") != "concat":
+        raise ConfigError(f"the {model.combiner} combiner cannot train with differential privacy (Opacus gets no per-row gradients through it)",
+                          where="model.combiner", hint="set model.combiner: concat (--set model.combiner=concat) for a private run")
+    text = getattr(model, "text", None)
+    frozen = text is not None and text.type == "pretrained" and text.freeze
+    if any(feature.type == "text" for feature in config.features) and text is not None and text.type != "bag" and not frozen:
+        raise ConfigError(f"the {text.type} text encoder cannot train with differential privacy (Opacus gets no per-row gradients through it)",
+                          where="model.text.type", hint="use the bag text encoder (--set model.text.type=bag), or a frozen pretrained one (model.text.freeze: true)")
+
+
 def private_module(model: nn.Module) -> nn.Module:
-    """``model`` with the layers Opacus cannot train privately replaced (batch norm → group norm,
-    LSTM/GRU/attention → Opacus's DP versions, a mean embedding bag → embedding and masked mean:
-    ``forgeml.train.private_layers``); a ``ConfigError`` when some still cannot be."""
+    """``model`` with the layers Opacus cannot train privately replaced (Opacus's fixes: batch norm →
+    group norm; a mean embedding bag → embedding and masked mean, ``forgeml.train.private_layers``);
+    a ``ConfigError`` when some still cannot be."""
     _quiet_opacus()
     from opacus.grad_sample import GradSampleModule
     from opacus.validators import ModuleValidator

@@ -1,5 +1,5 @@
 """Layers Opacus has no fitting per-row gradient for, rewritten as ones it has, with the same
-outputs; ``forgeml.train.privacy.private_module`` applies ``PRIVATE_REPLACEMENTS`` before
+outputs (and in-place activations made out-of-place); ``forgeml.train.privacy.private_module`` applies ``PRIVATE_REPLACEMENTS`` before
 Opacus's own ``ModuleValidator.fix`` (batch norm, LSTM, GRU, attention).
 
 ``nn.EmbeddingBag`` (the bag text encoder): Opacus's per-row gradient for it expects the
@@ -43,8 +43,12 @@ PRIVATE_REPLACEMENTS: dict[type, Callable[[nn.Module], nn.Module]] = {
 
 
 def replace_layers(model: nn.Module) -> nn.Module:
-    """``model`` with every layer of a ``PRIVATE_REPLACEMENTS`` type replaced in place."""
-    for name, module in list(model.named_modules()):
+    """``model`` with every layer of a ``PRIVATE_REPLACEMENTS`` type replaced in place, and in-place
+    activations (``ReLU(inplace=True)`` after a conv's norm) made out-of-place: Opacus's backward
+    hooks wrap each layer's output, which autograd forbids modifying in place."""
+    for module in list(model.modules()):
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
         for child_name, child in list(module.named_children()):
             replace = PRIVATE_REPLACEMENTS.get(type(child))
             if replace is not None:

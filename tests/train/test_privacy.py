@@ -174,14 +174,30 @@ def _signals_reach_the_trainer():
 
 
 # ----------------------------------------------------------------------------- layers
-def test_batch_norm_becomes_group_norm_and_the_network_stays_private() -> None:
+class _ConvNet(nn.Module):
+    """The image encoder's block: conv, batch norm, in-place ReLU, pooling; dict inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.block(inputs["image"]))  # (B, 2)
+
+
+def test_batch_norm_becomes_group_norm_and_the_network_trains_privately() -> None:
     torch.manual_seed(0)
-    network = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
-    network(torch.zeros(2, 1, 8, 8))  # materialise the lazy layer
+    network = _ConvNet()
     fixed = private_module(network)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fixed.modules())
     assert any(isinstance(m, nn.GroupNorm) for m in fixed.modules())
+    assert not any(getattr(m, "inplace", False) for m in fixed.modules())  # Opacus's hooks forbid in-place outputs
     assert any(isinstance(m, nn.BatchNorm2d) for m in network.modules())  # the original is left as it was
+    images = torch.randn(200, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    data = TensorData({"image": images}, (images.mean(dim=(1, 2, 3)) > 0).long())
+    result = Trainer(_config()).fit(fixed, F.cross_entropy, data)
+    assert 0 < result.privacy["epsilon"] <= 3.0
 
 
 def test_the_bag_text_encoder_becomes_an_embedding_with_the_same_vectors() -> None:
@@ -253,6 +269,20 @@ def test_what_cannot_be_private_is_one_error_before_training(overrides: dict, wh
     assert error.value.where == where and error.value.hint
     if "model.type" in overrides:
         assert "--model mlp" in error.value.hint
+
+
+@pytest.mark.parametrize("overrides, where", [
+    ({"model.type": "rnn"}, "model.text.type"),  # its LSTM text encoder
+    ({"model.type": "mlp", "model.text.type": "transformer"}, "model.text.type"),
+    ({"model.type": "transformer", "model.text.type": "bag"}, "model.combiner"),
+])
+def test_text_encoders_and_combiners_without_per_row_gradients_are_refused(overrides: dict, where: str) -> None:
+    raw = {"target": "y", "task": "binary", "features": [{"name": "a", "type": "number"}, {"name": "t", "type": "text"}]}
+    config = apply_overrides(Config.from_dict(raw), {"train.privacy.epsilon": 2.0, **overrides})
+    with pytest.raises(ConfigError, match="cannot train with differential privacy") as error:
+        check_private_run(config, 1000)
+    assert error.value.where == where and ("bag" in error.value.hint or "concat" in error.value.hint)
+    check_private_run(apply_overrides(Config.from_dict(raw), {"train.privacy.epsilon": 2.0, "model.type": "rnn", "model.text.type": "bag"}), 1000)
 
 
 def test_torchrun_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
