@@ -30,6 +30,9 @@ def test_a_private_run_reports_what_it_spent_and_its_bundle_predicts(tmp_path, c
     card = (bundle / "model_card.md").read_text(encoding="utf-8")
     assert f"ε = {spent['epsilon']:.3g} spent of 3" in card and "δ = 1e-05" in card
     assert f"ε = {spent['epsilon']:.3g} spent of 3" in (bundle / "report.html").read_text(encoding="utf-8")
+    from forgeml import Pipeline
+
+    assert f"ε = {spent['epsilon']:.3g} spent of 3" in Pipeline.load(bundle).report()  # a report rendered again from the bundle says it too
 
     make_mixed(rows=20, seed=9).drop(columns=["label"]).to_csv(tmp_path / "new.csv", index=False)
     predict = cli("predict", bundle, "new.csv", "-o", "predictions.csv", cwd=tmp_path)  # the fixed network reloads
