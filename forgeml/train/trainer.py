@@ -238,7 +238,7 @@ class Trainer:
                     state.loss_total += float(loss.detach())
                     state.loss_count += 1
                 state.batch = step + 1
-                bar.advance(state.loss_total / state.loss_count)
+                bar.advance(state.loss_total / max(1, state.loss_count))
                 if state.global_step % cfg.checkpoint_every_steps == 0:
                     self._save(model, optimizer, scheduler, state, epoch=epoch)
                 if self.dist.any_flag(self._stop_signal is not None):

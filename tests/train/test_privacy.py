@@ -125,6 +125,17 @@ def test_batches_are_poisson_samples_seeded_per_epoch() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(epoch0, private.batches(1, 0)))
 
 
+def test_an_empty_poisson_batch_is_a_step_too() -> None:
+    """One row expected per batch: about a third of the batches are empty; each still counts (its
+    noise is added) and the logged loss stays finite."""
+    config = _config()
+    config.batch_size, config.epochs = 1, 2
+    result = Trainer(config).fit(_model(), F.cross_entropy, _data(40))
+    assert sum(len(rows) == 0 for rows in PrivateTraining(config, 40).batches(0, 0)) > 5
+    assert result.privacy["steps"] == 2 * 40
+    assert all(np.isfinite(row["train_loss"]) for row in result.history)
+
+
 def _signals_to_trainer(stop_after: int | None):
     calls = [0]
 
