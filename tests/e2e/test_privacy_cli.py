@@ -98,3 +98,11 @@ def outcomes(tmp_path_factory, cli, cli_pool, make_mixed) -> dict:
 @pytest.mark.parametrize("name", list(CASES))
 def test_an_impossible_setting_is_one_line_before_training(outcomes, name):
     assert_one_clear_line(outcomes[name].result(), *NEEDLES[name])
+
+
+def test_without_opacus_a_private_run_says_which_extra_to_install(tmp_path, make_mixed):
+    from tests.test_extras import one_line, without
+
+    make_mixed(rows=40).to_csv(tmp_path / "mixed.csv", index=False)
+    line = one_line(without(["opacus"], "train", "mixed.csv", "--target", "label", "--privacy-epsilon", "3", cwd=tmp_path))
+    assert line == "error: train.privacy: needs opacus, which is not installed — pip install 'forgeml[privacy]'"
