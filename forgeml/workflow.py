@@ -176,7 +176,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
         frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
-    from forgeml.train.privacy import check_private_run
+    from forgeml.train.privacy_checks import check_private_run
 
     config, privacy_notes = check_private_run(config, len(frames["train"]))  # before any fitting: refusals cost nothing yet
     messages.extend(privacy_notes)

@@ -34,7 +34,7 @@ def refuse_one_process_models(source: Path, model: Optional[str], preset: Option
     from forgeml.errors import ConfigError
 
     if private:
-        from forgeml.train.privacy import one_process_only
+        from forgeml.train.privacy_checks import one_process_only
 
         raise one_process_only("--privacy-epsilon")
     chosen = "ensemble" if preset else model

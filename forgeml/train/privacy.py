@@ -3,13 +3,10 @@ Privacy") through Opacus, hooked into the one ``Trainer``.
 
 Three places, each small:
 
-- ``check_private_run`` (called by ``workflow.prepare`` once the training rows are counted) refuses
-  what cannot be private before any training — a family without a DP guarantee (trees, linear
-  models, the ensemble), δ ≥ 1/n, torchrun, bf16, explicit L1/L2 penalties, bagging — and
-  rewrites what can: batch norm becomes layer norm (per-row gradients cannot exist when a row's
-  output depends on the rest of its batch), the ridge-started linear path goes (that ridge fit
-  reads the training rows without noise), bagging ``auto`` becomes one model. Each change is a
-  ``data:`` line, and the resolved config in the bundle holds it, so the bundle reloads.
+- ``check_private_run`` (``forgeml.train.privacy_checks``, called by ``workflow.prepare`` once the
+  training rows are counted) refuses what cannot be private before any training and rewrites
+  what can (batch norm → layer norm, no ridge-started linear path, one model instead of a bag),
+  each change a ``data:`` line kept in the bundle's resolved config.
 - ``private_module`` applies Opacus's ``ModuleValidator.fix`` (batch norm in image encoders →
   group norm) and forgeml's own replacements (the bag text encoder) to a network when it is
   built, for training and for loading alike, and refuses a network Opacus still cannot handle.
@@ -28,14 +25,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from forgeml.errors import CheckpointError, ConfigError
+from forgeml.train.privacy_checks import default_delta
 
 if TYPE_CHECKING:  # torch and Opacus are imported where a network trains: checking a gbm config needs neither
     import torch
     from torch import nn
-
-DEFAULT_DELTA = 1e-5
-PRIVATE_NORM = "layer"  # what model.norm: batch becomes: a row's output must not depend on its batch
-
 
 def _quiet_opacus() -> None:
     """Import Opacus without the side effect of its import: ``opacus.utils.module_utils`` calls
@@ -49,86 +43,6 @@ def _quiet_opacus() -> None:
 
     for handler in [h for h in root.handlers if h not in before]:
         root.removeHandler(handler)
-
-
-def default_delta(rows: int) -> float:
-    """1e-5 (Opacus's examples), or 1/(10 n) when that is smaller: δ must stay well below 1/n, the
-    chance of leaking one whole row outright."""
-    return min(DEFAULT_DELTA, 1.0 / (10 * max(rows, 1)))
-
-
-def _hint_network() -> str:
-    return "train a network family instead: --model mlp (model.type: mlp), or drop --privacy-epsilon / train.privacy.epsilon"
-
-
-def one_process_only(where: str) -> ConfigError:
-    """The refusal of a private run under torchrun, for the CLI (before ranks start) and each rank."""
-    return ConfigError("differential privacy trains in one process (each torchrun rank would sample and add noise on its own; "
-                       "Opacus's DDP support needs its own wrapper)", where=where, hint="drop --nproc-per-node/--nnodes for a private run")
-
-
-def check_private_run(config: Any, train_rows: int) -> tuple[Any, list[str]]:
-    """The config a private run trains with and the ``data:`` lines saying what was changed;
-    a ``ConfigError`` for what cannot be made private. Configs without ``train.privacy.epsilon``
-    come back unchanged."""
-    from forgeml.config import apply_overrides
-    from forgeml.models.auto import distributed
-    from forgeml.models.families import network_types
-
-    settings, train, model = config.train.privacy, config.train, config.model
-    if not settings.enabled:
-        return config, []
-    from forgeml.extras import require_extra
-
-    require_extra("privacy", needed_by="train.privacy")
-    if model.type not in network_types():
-        raise ConfigError(f"model.type {model.type} cannot train with differential privacy (DP-SGD needs per-row gradients; "
-                          "tree, linear and ensemble fits have no DP guarantee)", where="train.privacy", hint=_hint_network())
-    if distributed():
-        raise one_process_only("train.privacy")
-    delta = settings.delta if settings.delta is not None else default_delta(train_rows)
-    if delta >= 1.0 / train_rows:
-        raise ConfigError(f"delta {delta:g} is not below 1/n = 1/{train_rows} training rows: the guarantee would allow leaking a whole row",
-                          where="train.privacy.delta", hint=f"set train.privacy.delta below {1.0 / train_rows:.3g} (or leave it unset: {default_delta(train_rows):.3g})")
-    if train.precision != "fp32":
-        raise ConfigError("differential privacy clips per-row gradients in fp32 only", where="train.precision", hint="set train.precision: fp32 for a private run")
-    if train.l1 or train.l2:
-        raise ConfigError("train.l1/train.l2 add a gradient DP-SGD does not clip per row", where="train.privacy",
-                          hint="set train.l1 and train.l2 to 0 (train.weight_decay still works)")
-    if isinstance(train.bagging_folds, int) and train.bagging_folds > 1:
-        raise ConfigError(f"{train.bagging_folds} bagged models would each spend the privacy budget on the same rows", where="train.bagging_folds",
-                          hint="set train.bagging_folds: 1 (or auto) for a private run")
-    if getattr(model, "linear_skip", "off") == "on":
-        raise ConfigError("the linear path starts from a ridge fit on the training rows, which is not private", where="model.linear_skip",
-                          hint="set model.linear_skip: off (or auto) for a private run")
-    _refuse_unsupported_layers(config)
-    overrides: dict[str, Any] = {"train.privacy.delta": delta, "train.bagging_folds": 1}
-    notes = [f"privacy: DP-SGD through Opacus, target ε = {settings.epsilon:g}, δ = {delta:.3g}, each row's gradient clipped to "
-             f"{settings.max_grad_norm:g} (train.grad_clip is not used); the noise is calibrated for {train.epochs} epochs"]
-    if getattr(model, "linear_skip", "off") == "auto":
-        overrides["model.linear_skip"] = "off"
-    if getattr(model, "norm", None) == "batch":
-        overrides["model.norm"] = PRIVATE_NORM
-        notes.append("privacy: model.norm batch → layer (batch norm mixes the rows of a batch, so no row has a gradient of its own)")
-    if any(feature.type == "image" for feature in config.features):
-        notes.append("privacy: the image encoder's batch norm → group norm (Opacus ModuleValidator.fix)")
-    return apply_overrides(config, overrides), notes
-
-
-def _refuse_unsupported_layers(config: Any) -> None:
-    """Networks whose per-row gradients Opacus cannot compute here (tried: the transformer combiner
-    takes a list of vectors its hooks cannot follow; the text transformer's attention fails under
-    functorch's vmap; Opacus's DP-LSTM/GRU alias their weights under two names, which safetensors
-    will not store), refused before the data is transformed rather than at the first step."""
-    model = config.model
-    if getattr(model, "combiner", "concat") != "concat":
-        raise ConfigError(f"the {model.combiner} combiner cannot train with differential privacy (Opacus gets no per-row gradients through it)",
-                          where="model.combiner", hint="set model.combiner: concat (--set model.combiner=concat) for a private run")
-    text = getattr(model, "text", None)
-    frozen = text is not None and text.type == "pretrained" and text.freeze
-    if any(feature.type == "text" for feature in config.features) and text is not None and text.type != "bag" and not frozen:
-        raise ConfigError(f"the {text.type} text encoder cannot train with differential privacy (Opacus gets no per-row gradients through it)",
-                          where="model.text.type", hint="use the bag text encoder (--set model.text.type=bag), or a frozen pretrained one (model.text.freeze: true)")
 
 
 def private_module(model: nn.Module) -> nn.Module:

@@ -14,7 +14,8 @@ from torch.nn import functional as F
 
 from forgeml.config import Config, TrainConfig, apply_overrides
 from forgeml.errors import CheckpointError, ConfigError
-from forgeml.train.privacy import PrivateTraining, check_private_run, default_delta, private_module
+from forgeml.train.privacy import PrivateTraining, private_module
+from forgeml.train.privacy_checks import check_private_run, default_delta
 from forgeml.train.trainer import TensorData, Trainer, TrainingInterrupted
 
 ROWS, BATCH = 400, 50  # 8 Poisson batches per epoch, 50 rows expected in each
