@@ -6,7 +6,9 @@ are the test. The convention the pages follow:
 - A fenced ``bash`` block is one shell script (``set -e -o pipefail``): every line runs, in order,
   from a folder laid out like a fresh clone (``forgeml/``, ``tests/``, ``docs/``, ``examples/``,
   ``README.md``), with ``forgeml`` and ``python`` being this checkout's. A server started with
-  ``&`` is stopped when the block ends, if the block did not stop it itself.
+  ``&`` is stopped when the block ends, if the block did not stop it itself. A line that starts
+  with ``pip install`` is not run: the test extra has installed every extra a page names, and a
+  test never downloads.
 - A fenced ``console`` block shows commands after ``$ `` and, under each, what it prints: every
   shown line must be a line of the command's output (stdout and stderr, as a terminal shows
   them), where ``…`` stands for anything.
@@ -167,8 +169,9 @@ def _run(command: list[str], clone: Path) -> subprocess.CompletedProcess:
 
 
 def _run_bash(block: Block, clone: Path) -> None:
+    lines = [": installed by the test extra" if line.startswith("pip install") else line for line in block.text.splitlines()]
     script = ("set -e -o pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT\n"
-              + _free_ports(block.text))
+              + _free_ports("\n".join(lines)))
     done = _run(["bash", "-c", script], clone)
     assert done.returncode == 0, f"{block} exited {done.returncode}\n{block.text}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
 
