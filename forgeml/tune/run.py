@@ -56,7 +56,8 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     member = write_member(summary, request.family, _fixed_options(request), result.bundle_path.parent)
     _print_metrics(result.metrics, result.task, f"held-out metrics of trial {summary['best']['trial']}'s refit ({result.split} split)")
     console.print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}\ntrials: {written[0]}\n"
-                  f"ensemble member: {member} (forgeml train … --model ensemble --set 'model.members_from=[{member}]' adds it to the ensemble)")
+                  f"ensemble member: {member} (forgeml train … --model ensemble --set 'model.members_from=[{member}]' adds it to the ensemble)",
+                  markup=False)  # '[/abs/path]' would be read as a closing markup tag
 
 
 def _fixed_options(request: Any) -> dict[str, Any]:
