@@ -13,9 +13,8 @@ from typing import Any, Optional
 import typer
 
 from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
-from forgeml.train.cli_options import (
-    BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, refuse_one_process_models, relaunched_under_torchrun,
-)
+from forgeml.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir
+from forgeml.train.launch import refuse_one_process_models, relaunched_under_torchrun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
+from forgeml.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir
+from forgeml.train.launch import relaunched_under_torchrun
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from forgeml.train.cli_options import BUNDLE_HELP, RunsDir
+from forgeml.cli_options import BUNDLE_HELP, RunsDir
 
 COLUMNS = ("member", "family", "status", "score_name", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row")
 

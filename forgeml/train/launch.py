@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 from forgeml.errors import ConfigError, ForgeError
 
@@ -114,3 +116,32 @@ def _describe_rendezvous(options: LaunchOptions, exc: BaseException) -> str:
         return (f"rendezvous timed out after {options.rdzv_timeout} s: not all {options.nnodes} hosts joined "
                 f"(torch: {detail[:160]})")
     return f"rendezvous timed out after {options.rdzv_timeout} s: host 0 did not answer (torch: {detail[:160]})"
+
+
+def relaunched_under_torchrun(nproc_per_node: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str], rdzv_timeout: int) -> bool:
+    """The prologue of every training command: with more than one process asked for (and not
+    yet inside torchrun), run this same command under torchrun and return True once the job has
+    ended; the command then returns. Otherwise False, and the command runs here (as one rank)."""
+    return launch_if_asked(LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout))
+
+
+def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str]) -> None:
+    """The ensemble fits its members in one process. Asked for with several processes, it is refused
+    here, once, before torchrun starts N ranks that would each print the refusal and then the
+    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml."""
+    chosen = "ensemble" if preset else model
+    for item in settings:
+        key, _, value = item.partition("=")
+        if key.strip() == "model.type":
+            chosen = value.strip()
+    if chosen is None and source.suffix.lower() in (".yaml", ".yml") and source.is_file():
+        import yaml
+
+        try:
+            section = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}).get("model") or {}
+            chosen = section.get("type") if isinstance(section, dict) else None
+        except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
+            return  # the config's own reading says what is wrong with it
+    if chosen == "ensemble":
+        raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
+                          hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")
