@@ -293,7 +293,7 @@ def _predictor_from(bundle: VerifiedBundle) -> Any:
             raise BundleError(f"{name} is not listed in manifest.json", where=str(bundle.path), hint=_RESTORE)
     from forgeml.config import Config
     from forgeml.features.featureset import FeatureSet
-    from forgeml.models.estimator import load_estimator
+    from forgeml.models.build import load_estimator
     from forgeml.models.tasks import Task
     from forgeml.predict import Predictor
 
