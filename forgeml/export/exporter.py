@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from forgeml.errors import BundleError, ForgeError
 from forgeml.export.verification import TOLERANCE, ExportError, verification_arrays, verify
 
