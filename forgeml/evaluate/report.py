@@ -77,6 +77,20 @@ def metrics_table_rows(metrics: dict, task: str) -> list[tuple[str, str]]:
     return [(name, format_value(metrics[name])) for name in ordered if name in metrics]
 
 
+def print_metrics(metrics: dict, task: str, title: str) -> None:
+    """The metrics table on the terminal, rows as in the report (``forgeml train``, ``evaluate``, ``tune``)."""
+    from rich.table import Table
+
+    from forgeml.console import console
+
+    grid = Table(title=title, show_header=True)
+    grid.add_column("metric")
+    grid.add_column("value", justify="right")
+    for name, value in metrics_table_rows(metrics, task):
+        grid.add_row(name, value)
+    console().print(grid)
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The complete HTML page for ``inputs``."""
     body = "\n".join(part for part in (render(inputs) for render in _SECTIONS) if part)

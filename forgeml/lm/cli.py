@@ -49,11 +49,12 @@ def train(
     """Pretrain a GPT on a corpus; writes runs/<id>/ with metrics.jsonl and the bundle."""
     if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
-    from forgeml.cli import _parse_overrides, _registry
+    from forgeml.config_base import parse_settings, set_dotted
     from forgeml.lm.config import LMConfig
     from forgeml.lm.run import run_lm_training
+    from forgeml.runs.registry import RunRegistry
 
-    overrides = _parse_overrides(set_)
+    overrides = parse_settings(set_)
     flags = {"train.max_steps": steps, "train.time_budget_s": time_budget, "train.batch_tokens": batch_tokens,
              "train.micro_batch": micro_batch, "train.precision": precision, "train.compile": compile_ or None,
              "train.strategy": strategy, "corpus.vocab_size": vocab_size, "corpus.globs": glob or None,
@@ -63,12 +64,11 @@ def train(
     if config_file is not None:
         base = LMConfig.from_yaml(config_file).model_dump(mode="json")
         for dotted, value in overrides.items():
-            section, _, leaf = dotted.partition(".")
-            base.setdefault(section, {})[leaf] = value
+            set_dotted(base, dotted, value)
         config = LMConfig.from_dict(base, source=str(config_file))
     else:
         config = LMConfig.from_preset(preset, overrides)
-    result = run_lm_training(config, corpus, registry=_registry(runs_dir), name=name or corpus.stem, resume=resume, cache_dir=cache_dir)
+    result = run_lm_training(config, corpus, registry=RunRegistry(runs_dir), name=name or corpus.stem, resume=resume, cache_dir=cache_dir)
     if result is None:
         return
     m = result.metrics
@@ -90,11 +90,11 @@ def _bundle_path(bundle: str, runs_dir: Optional[Path]) -> Path:
     path = Path(bundle)
     if path.exists():
         return path
-    from forgeml.cli import _registry
     from forgeml.errors import RunError
+    from forgeml.runs.registry import RunRegistry
 
     try:
-        return _registry(runs_dir).get(bundle).dir / "bundle"
+        return RunRegistry(runs_dir).get(bundle).dir / "bundle"
     except RunError:
         return path  # not a run id either: let the bundle loader say "bundle not found"
 

@@ -129,11 +129,9 @@ def refuse_one_process_models(source: Path, model: Optional[str], preset: Option
     """The ensemble fits its members in one process. Asked for with several processes, it is refused
     here, once, before torchrun starts N ranks that would each print the refusal and then the
     launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml."""
-    chosen = "ensemble" if preset else model
-    for item in settings:
-        key, _, value = item.partition("=")
-        if key.strip() == "model.type":
-            chosen = value.strip()
+    from forgeml.config_base import parse_settings
+
+    chosen = parse_settings(settings).get("model.type", "ensemble" if preset else model)
     if chosen is None and source.suffix.lower() in (".yaml", ".yml") and source.is_file():
         import yaml
 
