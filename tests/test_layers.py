@@ -206,6 +206,15 @@ def test_packages_holding_a_table_import_nothing_at_their_top():
     assert not loud, f"keep these __init__.py files free of forgeml imports: {loud}"
 
 
+def test_architecture_md_shows_this_table():
+    """ARCHITECTURE.md's layer table is this one, row for row: the page cannot drift."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("<!-- layers: begin")[1].split("<!-- layers: end -->")[0]
+    rows = [line.strip().strip("|").split("|") for line in block.splitlines() if line.startswith("| ") and line[2:3].isdigit()]
+    shown = [(cells[1].strip(), tuple(name.strip().strip("`") for name in cells[2].split(","))) for cells in rows]
+    assert shown == LAYERS
+
+
 def test_no_module_over_the_limit():
     long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them along their subjects): {long}"
