@@ -114,9 +114,9 @@ def write_bundle_files(path: str | Path, write: Callable[[Path], None], **manife
 
 
 def _write_json(path: Path, value: Any) -> None:
-    from forgeml.fileio import _json_default
+    from forgeml.fileio import atomic_write_json
 
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    atomic_write_json(path, value)
 
 
 def read_manifest(path: str | Path, *, verify: bool = True) -> dict[str, Any]:

@@ -140,12 +140,12 @@ def record_exports(bundle: Path, manifest: dict[str, Any], export_manifest: dict
     """Write ``exports/manifest.json``, then list it and the new files in the bundle's manifest
     (re-signed), each atomically: a crash between the two leaves an export the loader ignores."""
     from forgeml.bundle import MANIFEST, sign, signing_key
-    from forgeml.fileio import _json_default, atomic_write_json, atomic_write_text
+    from forgeml.fileio import atomic_write_json, atomic_write_text, json_text
 
     if "signature" in manifest and signing_key() is None:
         raise ExportError("the bundle is signed: recording an export in it needs its key", where=str(bundle),
                           hint="set FORGEML_BUNDLE_KEY to the key it was signed with and export again")
-    text = json.dumps(export_manifest, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    text = json_text(export_manifest)
     try:
         atomic_write_text(bundle / EXPORTS_DIR / EXPORT_MANIFEST, text)
         files = dict(manifest["files"])
