@@ -13,8 +13,8 @@ from typing import Any, Optional
 import typer
 
 from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
-from forgeml.cli_options import BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir
-from forgeml.train.launch import refuse_one_process_models, relaunched_under_torchrun
+from forgeml.cli_options import BUNDLE_HELP, RunsDir
+from forgeml.train.launch import LaunchOptions, launch_if_asked, refuse_one_process_models, with_torchrun_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 
@@ -69,6 +69,7 @@ def _relative(path: Path, base: Path) -> str:
 
 # ----------------------------------------------------------------------------- train
 @app.command()
+@with_torchrun_options
 def train(
     source: Path = typer.Argument(..., help="Data file or image folder (with --target), or config.yaml."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
@@ -82,16 +83,12 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
     log: list[str] = typer.Option([], "--log", help="Also log to tensorboard or mlflow (repeatable; needs that package)."),
     runs_dir: Optional[Path] = RunsDir,
-    nproc_per_node: int = NprocPerNode,
-    nnodes: int = Nnodes,
-    node_rank: int = NodeRank,
-    rdzv_endpoint: Optional[str] = RdzvEndpoint,
-    rdzv_timeout: int = RdzvTimeout,
+    launch: LaunchOptions = LaunchOptions(),
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
-    if nproc_per_node > 1 or nnodes > 1:
+    if launch.wanted:
         refuse_one_process_models(source, model, preset, set_)  # before torchrun starts ranks that would each refuse
-    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
+    if launch_if_asked(launch):
         return
     from forgeml.config_base import parse_settings
     from forgeml.evaluate.report import print_metrics

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from forgeml.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir
-from forgeml.train.launch import relaunched_under_torchrun
+from forgeml.cli_options import RunsDir
+from forgeml.train.launch import LaunchOptions, launch_if_asked, with_torchrun_options
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 
@@ -19,6 +19,7 @@ def _console():
 
 
 @lm_app.command("train")
+@with_torchrun_options
 def train(
     corpus: Path = typer.Argument(..., help="A folder of .txt/.md/.rst/.py/.jsonl files (searched recursively) or one text file."),
     preset: str = typer.Option("small", help="Model size: tiny (tests), mini (~1M), small (~14M), base (~34M)."),
@@ -40,14 +41,10 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch threads per process."),
     runs_dir: Optional[Path] = RunsDir,
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Token cache (default: $FORGEML_CACHE_DIR or ~/.cache/forgeml)."),
-    nproc_per_node: int = NprocPerNode,
-    nnodes: int = Nnodes,
-    node_rank: int = NodeRank,
-    rdzv_endpoint: Optional[str] = RdzvEndpoint,
-    rdzv_timeout: int = RdzvTimeout,
+    launch: LaunchOptions = LaunchOptions(),
 ) -> None:
     """Pretrain a GPT on a corpus; writes runs/<id>/ with metrics.jsonl and the bundle."""
-    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
+    if launch_if_asked(launch):
         return
     from forgeml.config_base import parse_settings, set_dotted
     from forgeml.lm.config import LMConfig

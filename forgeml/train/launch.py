@@ -13,11 +13,13 @@ own message is printed above it by the rank), a rendezvous nobody answered withi
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from forgeml.errors import ConfigError, ForgeError
 
@@ -118,11 +120,30 @@ def _describe_rendezvous(options: LaunchOptions, exc: BaseException) -> str:
     return f"rendezvous timed out after {options.rdzv_timeout} s: host 0 did not answer (torch: {detail[:160]})"
 
 
-def relaunched_under_torchrun(nproc_per_node: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str], rdzv_timeout: int) -> bool:
-    """The prologue of every training command: with more than one process asked for (and not
-    yet inside torchrun), run this same command under torchrun and return True once the job has
-    ended; the command then returns. Otherwise False, and the command runs here (as one rank)."""
-    return launch_if_asked(LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout))
+def with_torchrun_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The torchrun options of every training command (``forgeml train``, ``forgeml lm train``),
+    declared once: ``--nproc-per-node``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint`` and
+    ``--rdzv-timeout`` are added to ``command``'s signature for typer (after its own options),
+    and reach the command as one ``launch: LaunchOptions`` argument. The command then starts with
+    ``if launch_if_asked(launch): return``."""
+    from forgeml.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    added = [inspect.Parameter("nproc_per_node", keyword, default=NprocPerNode, annotation=int),
+             inspect.Parameter("nnodes", keyword, default=Nnodes, annotation=int),
+             inspect.Parameter("node_rank", keyword, default=NodeRank, annotation=int),
+             inspect.Parameter("rdzv_endpoint", keyword, default=RdzvEndpoint, annotation=Optional[str]),
+             inspect.Parameter("rdzv_timeout", keyword, default=RdzvTimeout, annotation=int)]
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "launch"]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> Any:
+        launch = LaunchOptions(*(options.pop(parameter.name) for parameter in added))
+        return command(**options, launch=launch)
+
+    run.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+    return run
 
 
 def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str]) -> None:

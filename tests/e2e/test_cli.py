@@ -53,8 +53,8 @@ def test_init_refuses_to_overwrite_without_force(tmp_path, cli, make_mixed):
 # ----------------------------------------------------------------------------- train
 @pytest.mark.parametrize("flags", [(["size"], {}), (None, {"target": "size"})], ids=["--target", "--set target="])
 def test_another_target_than_the_configs_is_inferred_afresh(tmp_path, flags):
-    from forgeml.workflow import load_config
     from forgeml.config import Config
+    from forgeml.workflow import load_config
 
     (tmp_path / "config.yaml").write_text(Config(target="label", task="binary", data={"path": "d.csv"}).to_yaml())
     target, overrides = flags
