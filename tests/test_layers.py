@@ -8,7 +8,8 @@ contains it, so the few stdlib-only tables that every layer reads (the family re
 search-space types, the metric directions) sit at the bottom although their folders sit higher.
 
 A new package gets a line here, in the layer its imports allow; a new module inside an existing
-package needs nothing.
+package needs nothing. A command module named in ``forgeml.cli.COMMAND_MODULES`` belongs to the
+``cli`` layer wherever it lives.
 """
 from __future__ import annotations
 
@@ -47,7 +48,20 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps", ("forgeml.ui", "forgeml.lm")),
     ("cli", ("forgeml.cli",)),
 ]
+
+
+def command_modules(cli: Path = PACKAGE / "cli.py") -> tuple[str, ...]:
+    """``COMMAND_MODULES`` of forgeml/cli.py, read with ast (importing the CLI is not needed)."""
+    for node in ast.parse(cli.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "COMMAND_MODULES":
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("forgeml/cli.py has no COMMAND_MODULES")
+
+
+# A command module (``export/cli.py``, registered by one line in COMMAND_MODULES) is the CLI,
+# wherever its folder is: it may import anything, and nothing below the CLI may import it.
 RANK: dict[str, int] = {entry: rank for rank, (_, entries) in enumerate(LAYERS) for entry in entries}
+RANK.update({module: len(LAYERS) - 1 for module in command_modules()})
 
 
 @dataclass(frozen=True)
