@@ -5,11 +5,15 @@ the page looks the same on a laptop without network years later. Every string th
 the user's data or config (column names, class names, notes, YAML) is HTML-escaped: a column
 called ``<script>`` is text, not code.
 
-The page is a fixed sequence of section builders (``_SECTIONS``) and the plots come from a
-per-task registry (``_TASK_PLOTS``); adding either is one function plus one entry.
+The page is a fixed sequence of section builders (``SECTIONS``) and the plots come from a
+per-task registry (``_TASK_PLOTS``); adding either is one function plus one entry. A section that
+a package above evaluate contributes (explain, compress: they know their own data) is an entry
+``"module:function"``, imported when a report is rendered, so this module never imports them.
+Section modules build their HTML with ``report_html``, never with this module.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -93,7 +97,7 @@ def print_metrics(metrics: dict, task: str, title: str) -> None:
 
 def render_report(inputs: ReportInputs) -> str:
     """The complete HTML page for ``inputs``."""
-    body = "\n".join(part for part in (render(inputs) for render in _SECTIONS) if part)
+    body = "\n".join(part for part in (_builder(entry)(inputs) for entry in SECTIONS) if part)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -219,10 +223,18 @@ def _notes_section(inputs: ReportInputs) -> str:
     return section("notes", "Notes", "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in inputs.extra_notes) + "</ul>")
 
 
-_SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
+Section = Callable[[ReportInputs], str]
+SECTIONS: tuple[Section | str, ...] = (  # in page order; a str is "module:function"
     _header, _metrics_section, warnings_section, leaderboard_section, tuning_section, _breakdown_section, _plots_section,
     _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
 )
+
+
+def _builder(entry: Section | str) -> Section:
+    if callable(entry):
+        return entry
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 # ----------------------------------------------------------------------------- plots per task
