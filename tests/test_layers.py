@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("forgeml", "forgeml.errors", "forgeml.console", "forgeml.fileio", "forgeml.config_base", "forgeml.extras",
                      "forgeml.datasets", "forgeml.cli_options")),
     ("tables", ("forgeml.models.families", "forgeml.tune.space", "forgeml.evaluate.directions")),
-    ("config", ("forgeml.config",)),
+    ("config", ("forgeml.config", "forgeml.config_privacy")),
     ("runs", ("forgeml.runs",)),
     ("data", ("forgeml.data",)),
     ("features", ("forgeml.features",)),
@@ -102,12 +102,13 @@ def imports_of(module: str, source: str, path: Path, known: set[str], shown: str
 
 
 def layer_entry(module: str) -> str | None:
-    """The longest ``LAYERS`` entry containing ``module``."""
+    """The longest ``LAYERS`` entry containing ``module``; the root entry ``forgeml`` is its
+    ``__init__`` alone (else every new top-level module would silently be a foundation)."""
     parts = module.split(".")
-    for end in range(len(parts), 0, -1):
+    for end in range(len(parts), 1, -1):
         if ".".join(parts[:end]) in RANK:
             return ".".join(parts[:end])
-    return None
+    return module if module in RANK else None
 
 
 def scan(package: Path = PACKAGE, root: Path = ROOT) -> tuple[set[str], list[Import]]:

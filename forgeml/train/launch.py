@@ -146,10 +146,15 @@ def with_torchrun_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str]) -> None:
+def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str], *, private: bool = False) -> None:
     """The ensemble fits its members in one process. Asked for with several processes, it is refused
     here, once, before torchrun starts N ranks that would each print the refusal and then the
-    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml."""
+    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml.
+    ``private`` (--privacy-epsilon): DP-SGD trains in one process too (forgeml/train/privacy.py)."""
+    if private:
+        from forgeml.train.privacy_checks import one_process_only
+
+        raise one_process_only("--privacy-epsilon")
     from forgeml.config_base import parse_settings
 
     chosen = parse_settings(settings).get("model.type", "ensemble" if preset else model)
