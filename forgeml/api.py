@@ -151,7 +151,8 @@ class Pipeline(EstimatorProtocol):
         train`` prints and logs them), not to ``warnings``. ``started``: ``time.monotonic()``
         when reading the data began, since ``train.time_budget`` counts that too (default: now).
         Returns ``self``."""
-        from forgeml.models.estimator import FitOptions, build_estimator
+        from forgeml.models.build import build_estimator
+        from forgeml.models.estimator import FitOptions
         from forgeml.predict import Predictor
         from forgeml.workflow import val_metrics_fn
 
