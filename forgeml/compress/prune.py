@@ -132,6 +132,9 @@ def fine_tune(estimator: Any, config: Any, task: Any, data: Any, epochs: int) ->
     for part in getattr(estimator, "members", None) or [estimator]:
         part.config = tuning
     estimator.config = tuning
+    import torch
+
+    threads = torch.get_num_threads()  # the Trainer sets the process's thread count; the table is measured with the caller's
     metrics_fn, direction = val_metrics_fn(tuning, task)
     validation = data.arrays.get("validation")
     has_validation = validation is not None and len(data.targets.get("validation", ())) > 0
@@ -141,4 +144,5 @@ def fine_tune(estimator: Any, config: Any, task: Any, data: Any, epochs: int) ->
     for part in getattr(estimator, "members", None) or [estimator]:  # the bundle records the model's config, not the fine-tune's
         part.config = config
     estimator.config = config
+    torch.set_num_threads(threads)
     return summary

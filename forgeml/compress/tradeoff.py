@@ -123,6 +123,8 @@ def table_rows(table: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _ratio(value: float | None, word: str) -> str:
     if value is None:
         return "—"
+    if abs(value - 1) < 0.005:
+        return "same"
     return f"{value:.2f}× {word}" if value >= 1 else f"{1 / value:.2f}× {'larger' if word in ('smaller', 'fewer') else 'slower'}"
 
 
