@@ -220,6 +220,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.lm.cli",
     "forgeml.models.leaderboard_cli",
     "forgeml.tune.cli",
+    "forgeml.compress.cli",
 )
 
 

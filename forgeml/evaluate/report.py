@@ -68,6 +68,7 @@ class ReportInputs:
     extra_notes: list[str] = field(default_factory=list)
     leaderboard: list[dict] | None = None  # an ensemble's members (models.ensemble)
     tuning: dict | None = None  # the study a tuned run came from (tune.results.summarise)
+    compression: dict | None = None  # a compressed bundle's before/after table (compress.tradeoff)
 
 
 def metrics_table_rows(metrics: dict, task: str) -> list[tuple[str, str]]:
@@ -225,7 +226,8 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 Section = Callable[[ReportInputs], str]
 SECTIONS: tuple[Section | str, ...] = (  # in page order; a str is "module:function"
-    _header, _metrics_section, warnings_section, leaderboard_section, tuning_section, _breakdown_section, _plots_section,
+    _header, _metrics_section, warnings_section, leaderboard_section, tuning_section,
+    "forgeml.compress.report_section:compression_section", _breakdown_section, _plots_section,
     _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
 )
 

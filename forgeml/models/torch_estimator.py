@@ -30,6 +30,7 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 class TorchEstimator:
     files = (WEIGHTS,)
+    warm_start = False  # True: fit continues from the current weights (compress's fine-tune), no ridge start
 
     def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
@@ -62,7 +63,7 @@ class TorchEstimator:
         val_data = None
         if val is not None and len(y_val):
             val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val))
-        if isinstance(self.model, LinearSkip) and not options.resume:
+        if isinstance(self.model, LinearSkip) and not options.resume and not self.warm_start:
             self.model.init_from_ridge(train, y_train)
         metrics_fn = None
         if options.val_metrics is not None:
