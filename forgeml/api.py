@@ -317,6 +317,7 @@ class Pipeline(EstimatorProtocol):
             extra_notes=notes,
             leaderboard=getattr(predictor.estimator, "leaderboard", None),
             tuning=getattr(self, "tuning_", None),  # set by forgeml tune on the refit of its best trial
+            compression=getattr(self, "compression_", None),  # set by forgeml compress (compress/tradeoff.py)
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
@@ -352,6 +353,8 @@ class Pipeline(EstimatorProtocol):
         }
         if getattr(self, "tuning_", None):
             extra["tuning.json"] = self.tuning_
+        if getattr(self, "compression_", None):
+            extra["compression.json"] = self.compression_
         return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
 
     @classmethod
@@ -372,6 +375,7 @@ class Pipeline(EstimatorProtocol):
         pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
         pipeline.importance_ = read_json(path, "importance.json")
         pipeline.tuning_ = read_json(path, "tuning.json")
+        pipeline.compression_ = read_json(path, "compression.json")
         return pipeline
 
 

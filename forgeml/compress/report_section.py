@@ -1,0 +1,20 @@
+"""The report's Compression section: the before/after table of a compressed bundle (from its
+compression.json), so the page says what the model gave up to become smaller or faster."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def compression_section(inputs: Any) -> str:
+    """The section's HTML for ``inputs`` (a ``ReportInputs``), or "" for a bundle not compressed."""
+    from forgeml.compress.tradeoff import table_rows
+    from forgeml.evaluate.report import _e, _section, _table
+
+    table = getattr(inputs, "compression", None)
+    if not table:
+        return ""
+    options = ", ".join(f"{k}={v}" for k, v in (table.get("options") or {}).items())
+    lead = (f"<p>This bundle is <b>{_e(table['method'])}</b>{_e(' (' + options + ')' if options else '')} of "
+            f"{_e(table.get('source_bundle', 'another bundle'))}. Latency: {_e(table.get('latency', ''))}.</p>")
+    rows = [list(row) for row in table_rows(table)]
+    return _section("compression", "Compression", lead + _table(["", "before", "after", "change"], rows, numeric_from=1))
