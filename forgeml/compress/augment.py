@@ -74,13 +74,13 @@ def _perturbed(frame: pd.DataFrame, features: list[Any], groups: np.ndarray, cou
         elif kind in ("category", "binary", "date"):
             redraw = rng.random(count) < options.resample
             if redraw.any():
-                column = out[feature.name].astype(object).to_numpy()
+                column = np.array(out[feature.name], dtype=object)  # a writable copy (pandas 3 hands out read-only views)
                 column[redraw] = frame[feature.name].astype(object).to_numpy()[rng.integers(0, len(frame), int(redraw.sum()))]
                 out[feature.name] = column  # drawn from the column: its frequencies, blanks included
         elif kind == "text":
             swap = rng.random(count) < options.resample
             if swap.any():
-                column = out[feature.name].astype(object).to_numpy()
+                column = np.array(out[feature.name], dtype=object)  # a writable copy (pandas 3 hands out read-only views)
                 partners = _partners(base[swap], groups, rng)
                 column[swap] = frame[feature.name].astype(object).to_numpy()[partners]
                 out[feature.name] = column

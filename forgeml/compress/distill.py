@@ -78,6 +78,16 @@ class TransferSet:
     original: int
 
 
+def flag_options(method: str, **flags: Any) -> dict[str, Any]:
+    """``forgeml compress``'s distillation flags (--student, --temperature, --augment, --seed) as
+    options; refused with another method, which would silently ignore them."""
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given and method != "distill":
+        name = next(iter(given))
+        raise CompressError(f"--{name} applies to --distill only", where=f"--{name}", hint=f"drop --{name}, or compress with --distill")
+    return given
+
+
 def check(source: Any, options: dict[str, Any]) -> None:
     """Before any data is read: the options, and a teacher a student can learn from."""
     parsed = DistillOptions.from_dict(options).check()
@@ -97,7 +107,7 @@ def compress(source: Any, data: Any, options: dict[str, Any]) -> Any:
     return distill(source, data, parsed)
 
 
-def distill(source: Any, data: Any, options: DistillOptions) -> Any:
+def distill(source: Any, data: Any, options: DistillOptions, *, teacher_bundle: str | None = None) -> Any:
     """Train the student; ``data`` has ``frames``, ``arrays`` and ``targets`` per split (train
     first). Returns a fitted ``Pipeline`` (its ``distillation_`` says how it was made)."""
     teacher = source.predictor_
@@ -110,7 +120,7 @@ def distill(source: Any, data: Any, options: DistillOptions) -> Any:
     predictor, summary, distance = best
     pipeline = _student_pipeline(source, predictor, summary)
     pipeline.distillation_ = {
-        "teacher": _describe_teacher(source),
+        "teacher": _describe_teacher(source, teacher_bundle),
         "student": predictor.config.model.type,
         "students_tried": {p.config.model.type: round(float(d), 6) for p, _, d in fitted} if len(fitted) > 1 else None,
         "temperature": options.temperature,
@@ -162,8 +172,22 @@ def student_config(teacher_config: Any, family: str, options: DistillOptions, ro
     return config
 
 
-def _fit_student(teacher: Any, transfer: TransferSet, family: str, options: DistillOptions) -> tuple[Any, Any, float]:
-    """One student fitted on the transfer set: (predictor, fit summary, held-out distance)."""
+def fit_on_labels(source: Any, data: Any, options: DistillOptions) -> Any:
+    """The same student (family, options, seed, held-out share) trained on the training labels
+    alone, without teacher or new rows: the baseline that shows what distillation adds."""
+    if options.student not in STUDENTS:
+        raise CompressError(f"{options.student!r} is not one student", where="student", hint=f"use one of {', '.join(STUDENTS)}")
+    teacher = source.predictor_
+    splits = ["train"] + (["validation"] if len(data.frames.get("validation", ())) else [])
+    arrays = {key: np.concatenate([data.arrays[s][key] for s in splits]) for key in data.arrays["train"]}
+    targets = np.concatenate([data.targets[s] for s in splits])
+    predictor, summary, _ = _fit_student(teacher, TransferSet(arrays, targets, len(targets)), options.student, options, soft=False)
+    return _student_pipeline(source, predictor, summary)
+
+
+def _fit_student(teacher: Any, transfer: TransferSet, family: str, options: DistillOptions, *, soft: bool = True) -> tuple[Any, Any, float]:
+    """One student fitted on the transfer set: (predictor, fit summary, held-out distance to the
+    teacher; NaN for a student of the labels, ``soft=False``)."""
     from forgeml.errors import ForgeError
     from forgeml.models.estimator import FitOptions
     from forgeml.models.families import family_module
@@ -181,11 +205,11 @@ def _fit_student(teacher: Any, transfer: TransferSet, family: str, options: Dist
         raise CompressError(f"a {family} student cannot learn from this bundle: {exc.message}", where="--student",
                             hint=f"choose another student ({', '.join(s for s in STUDENTS if s != family)})") from None
     deadline = time.monotonic() + options.time_budget if options.time_budget else None
-    fit_options = FitOptions(soft_targets=True, temperature=float(options.temperature), monitor_direction="min",
+    fit_options = FitOptions(soft_targets=soft, temperature=float(options.temperature), monitor_direction="min",
                              deadline=deadline, label=f"student {family}")
     val_arrays, val_targets = (_take(transfer.arrays, held), transfer.targets[held]) if len(held) else (None, None)
     summary = estimator.fit(_take(transfer.arrays, kept), transfer.targets[kept], val_arrays, val_targets, fit_options)
-    distance = _distance(teacher.task, estimator, val_arrays, val_targets) if val_arrays is not None else float("nan")
+    distance = _distance(teacher.task, estimator, val_arrays, val_targets) if val_arrays is not None and soft else float("nan")
     return Predictor(config, featureset, teacher.task, estimator), summary, distance
 
 
@@ -197,12 +221,12 @@ def _distance(task: Any, estimator: Any, arrays: dict[str, np.ndarray], targets:
     return float(((scores.reshape(len(targets), -1) - targets.reshape(len(targets), -1)) ** 2).mean())
 
 
-def _describe_teacher(source: Any) -> dict[str, Any]:
+def _describe_teacher(source: Any, teacher_bundle: str | None) -> dict[str, Any]:
     from forgeml.api_describe import describe_model
 
     predictor = source.predictor_
     members = getattr(predictor.estimator, "members", None)
-    return {"bundle": str(getattr(source, "bundle_path_", "") or ""), "model": predictor.config.model.type,
+    return {"bundle": teacher_bundle, "model": predictor.config.model.type,
             "description": describe_model(predictor), "members": len(members) if members else 1}
 
 
