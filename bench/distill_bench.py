@@ -29,7 +29,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import BENCH_DIR, OUT_DIR, machine_line, pin_threads  # noqa: E402
+from _common import BENCH_DIR, OUT_DIR, ForeignLoad, machine_line, pin_threads  # noqa: E402
 from _tabular_sets import SETS  # noqa: E402
 
 DEFAULT_SETS = ["breast_cancer", "attrition", "penguins", "seattle_weather", "diabetes", "wage"]
@@ -133,15 +133,18 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     started = datetime.now(timezone.utc)
     print(f"distill bench — {started:%Y-%m-%d %H:%M} UTC — {machine_line()} — teacher budget {args.budget:.0f} s, student {args.student}")
-    rows = []
+    rows, whole = [], ForeignLoad()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in args.only:
+            load = ForeignLoad()
             rows.append(run_set(name, args))
             r = rows[-1]
+            r["other_cores"], r["load"] = load.report()
             print(f"  {name}: teacher {r['teacher']:.4f} ({r['teacher_fit_s']} s), distilled {r['distilled']:.4f} ({r['distill_s']} s), "
-                  f"labels {r['labels']:.4f}; 1 row {r['teacher_ms']:.2f} → {r['distilled_ms']:.3f} ms", flush=True)
+                  f"labels {r['labels']:.4f}; 1 row {r['teacher_ms']:.2f} → {r['distilled_ms']:.3f} ms; {r['load']}", flush=True)
     print_table(rows)
+    print(whole.report()[1])
     out = args.out or BENCH_DIR / "results" / f"distill-{started:%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"started": started.isoformat(), "machine": machine_line(), "args": {k: str(v) for k, v in vars(args).items()},
