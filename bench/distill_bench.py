@@ -125,6 +125,12 @@ def print_table(rows: list[dict]) -> None:
     print("targets met: " + ", ".join(f"{name} {count}/{len(rows)}" for name, count in met.items()))
 
 
+def save(out: Path, started: datetime, args: argparse.Namespace, rows: list[dict]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"started": started.isoformat(), "machine": machine_line(), "args": {k: str(v) for k, v in vars(args).items()},
+                               "rows": rows}, indent=1, default=str), encoding="utf-8")
+
+
 def main() -> int:
     args = parse_args()
     pin_threads(args.threads)
@@ -133,6 +139,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     started = datetime.now(timezone.utc)
     print(f"distill bench — {started:%Y-%m-%d %H:%M} UTC — {machine_line()} — teacher budget {args.budget:.0f} s, student {args.student}")
+    out = args.out or BENCH_DIR / "results" / f"distill-{started:%Y%m%dT%H%M%S}.json"
     rows, whole = [], ForeignLoad()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -141,14 +148,12 @@ def main() -> int:
             rows.append(run_set(name, args))
             r = rows[-1]
             r["other_cores"], r["load"] = load.report()
+            save(out, started, args, rows)  # after every set: a long run stopped part-way keeps what it measured
             print(f"  {name}: teacher {r['teacher']:.4f} ({r['teacher_fit_s']} s), distilled {r['distilled']:.4f} ({r['distill_s']} s), "
                   f"labels {r['labels']:.4f}; 1 row {r['teacher_ms']:.2f} → {r['distilled_ms']:.3f} ms; {r['load']}", flush=True)
     print_table(rows)
     print(whole.report()[1])
-    out = args.out or BENCH_DIR / "results" / f"distill-{started:%Y%m%dT%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"started": started.isoformat(), "machine": machine_line(), "args": {k: str(v) for k, v in vars(args).items()},
-                               "rows": rows}, indent=1, default=str), encoding="utf-8")
+    save(out, started, args, rows)
     print(f"wrote {out}")
     return 0
 
