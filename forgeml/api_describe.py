@@ -103,6 +103,8 @@ def describe_model(predictor: Any) -> str:
             shape += " beside a ridge-started linear path"
     if members:
         shape = f"bag of {len(members)} × {shape}"
+    if getattr(predictor.estimator, "quantized", False):  # forgeml compress --quantize int8
+        shape += ", int8 weights (ONNX Runtime dynamic quantisation)"
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 

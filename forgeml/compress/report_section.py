@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
+METHOD_WORDS = {"quantize": "the int8-quantised copy of", "prune": "a pruned, fine-tuned copy of", "distill": "a student distilled from"}
+
+
 def compression_section(inputs: Any) -> str:
     """The section's HTML for ``inputs`` (a ``ReportInputs``), or "" for a bundle not compressed."""
     from forgeml.compress.tradeoff import table_rows
@@ -14,7 +17,8 @@ def compression_section(inputs: Any) -> str:
     if not table:
         return ""
     options = ", ".join(f"{k}={v}" for k, v in (table.get("options") or {}).items())
-    lead = (f"<p>This bundle is <b>{_e(table['method'])}</b>{_e(' (' + options + ')' if options else '')} of "
-            f"{_e(table.get('source_bundle', 'another bundle'))}. Latency: {_e(table.get('latency', ''))}.</p>")
+    made = METHOD_WORDS.get(table["method"], f"made by {table['method']} from")
+    lead = (f"<p>This bundle is {_e(made)} <b>{_e(table.get('source_bundle', 'another bundle'))}</b>{_e(' (' + options + ')' if options else '')}. "
+            f"Latency: {_e(table.get('latency', ''))}.</p>")
     rows = [list(row) for row in table_rows(table)]
     return _section("compression", "Compression", lead + _table(["", "before", "after", "change"], rows, numeric_from=1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import importlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def derived_pipeline(source: Any, predictor: Any) -> Any:
     for name in ("loaded_history_", "loaded_summary_", "loaded_cleaning_", "importance_", "test_split_"):
         setattr(pipeline, name, copy.deepcopy(getattr(source, name, None)))
     pipeline.loaded_metrics_ = {}
+    pipeline.created_at_ = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pipeline._set_classes()
     return pipeline
 

@@ -67,6 +67,10 @@ NATIVE_WORDS: dict[str, str] = {
 
 def require_torch_bundle(predictor: Any, where: str) -> None:
     estimator = getattr(predictor, "estimator", None)
+    if getattr(estimator, "quantized", False):  # forgeml compress --quantize int8
+        raise ExportError("this bundle is int8-quantised: its model already is an ONNX graph, model.int8.onnx in the bundle "
+                          "(onnxruntime.InferenceSession runs it; forgeml predict, evaluate and serve use it as it is)", where=where,
+                          hint="for torchscript, safetensors or a float ONNX graph, export the bundle it was compressed from (its compression.json names it)")
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
         files = list(getattr(estimator, "files", ()) or ("its model files",))

@@ -30,6 +30,7 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 class TorchEstimator:
     files = (WEIGHTS,)
+    warm_start = False  # True: fit continues from the current weights (compress's fine-tune), no ridge start
 
     def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
@@ -58,7 +59,7 @@ class TorchEstimator:
         val_data = None
         if val is not None and len(y_val):
             val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val, soft=soft))
-        if isinstance(self.model, LinearSkip) and not options.resume and not (soft and self.task.is_classification):
+        if isinstance(self.model, LinearSkip) and not options.resume and not self.warm_start and not (soft and self.task.is_classification):
             self.model.init_from_ridge(train, y_train)  # (a ridge on probabilities fits no output: the path then starts at 0)
         metrics_fn = None
         if options.val_metrics is not None and not soft:  # per-epoch metrics compare with class codes

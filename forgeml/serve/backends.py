@@ -37,6 +37,8 @@ def _onnx(predictor: Any, bundle: Path, manifest: dict[str, Any], threads: int |
                                          verified_export, verify)
     from forgeml.predict import Predictor
 
+    if getattr(predictor.estimator, "quantized", False):
+        return predictor  # an int8 bundle (forgeml compress) already runs on onnxruntime
     require_torch_bundle(predictor, str(bundle))
     model = verified_export(bundle, "onnx", manifest)
     if model is None:
