@@ -151,6 +151,8 @@ def test_cli_distills_leaving_the_teacher_byte_identical(classes_teacher, cli, t
     predicted = cli("predict", out, classes_teacher.parent / "data.csv", "-o", tmp_path / "p.csv", cwd=tmp_path)
     assert predicted.returncode == 0, predicted
     assert len(pd.read_csv(tmp_path / "p.csv")) == 700
+    exported = cli("export", out, cwd=tmp_path)  # ONNX, checked against the student's own scores
+    assert exported.returncode == 0 and (out / "exports" / "model.onnx").is_file(), exported
 
 
 @pytest.mark.parametrize("args, named", [
