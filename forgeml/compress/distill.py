@@ -64,7 +64,7 @@ class DistillOptions:
             raise CompressError(f"augment {self.augment!r} is not between 0 and 100", where="--augment",
                                 hint="new rows per training row: 0 (training rows only) to about 10; 4 is the default")
         if self.time_budget is not None and not self.time_budget > 0:
-            raise CompressError(f"time budget {self.time_budget!r} is not positive", where="--time-budget", hint="give seconds, e.g. 60")
+            raise CompressError(f"time budget {self.time_budget!r} is not positive", where="--set time_budget", hint="give seconds, e.g. --set time_budget=60")
         return self
 
 
