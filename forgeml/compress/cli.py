@@ -53,10 +53,9 @@ def register(app: typer.Typer) -> None:
         runs_dir: Optional[Path] = RunsDir,
     ) -> None:
         """Write a smaller or faster copy of a bundle and a before/after table (metric, size, parameters, latency); the bundle itself is not changed."""
+        from forgeml.compress.distill import flag_options
         from forgeml.compress.run import compress_bundle
         from forgeml.console import console
-
-        from forgeml.compress.distill import flag_options
 
         method = chosen_method(distill, quantize, prune)
         options = {**method_options(method, quantize, prune, structured, settings),
