@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import BENCH_DIR, OUT_DIR, ForeignLoad, machine_line, pin_threads  # noqa: E402
 from _tabular_sets import SETS  # noqa: E402
 
-DEFAULT_SETS = ["breast_cancer", "attrition", "penguins", "seattle_weather", "diabetes", "wage"]
+DEFAULT_SETS = ["breast_cancer", "attrition", "penguins", "diabetes", "wage"]
 METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 KEEP, RMSE_SLACK, MAX_MS, MIN_SPEEDUP = 0.99, 1.02, 1.0, 10.0
 
