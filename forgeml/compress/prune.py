@@ -17,13 +17,15 @@ Fine-tune: ``epochs`` (default 5, ``--set epochs=N``) with the bundle's own Trai
 (optimizer, learning rate, schedule, batch size, early stopping on the validation split, or for
 a bag on each member's own held-out fold, as training did), starting from the pruned weights.
 
-Not pruned: attention heads and convolution channels (encoders keep their width; see
-docs/compress.md).
+With a ``simple_cnn`` image encoder, its conv channels are pruned by the same share
+(``prune_channels``). Not pruned: attention heads, RNN and ResNet encoders (they keep their
+width; see docs/compress.md).
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+import torch
 
 from forgeml.compress.errors import CompressError
 from forgeml.compress.networks import require_network
@@ -44,9 +46,11 @@ def check(source: Any, options: dict[str, Any]) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise CompressError(f"epochs={epochs!r} is not a whole number of fine-tuning epochs", where="--set epochs", hint="e.g. --set epochs=5 (0: no fine-tune)")
     require_network(source, "pruning", "--prune")
+    from forgeml.compress.prune_channels import prunable_images
+
     config = source.predictor_.config
-    if config.model.num_layers == 0:
-        raise CompressError("this network has no hidden blocks (model.num_layers: 0), so there are no units to prune",
+    if config.model.num_layers == 0 and not prunable_images(config, source.predictor_.featureset.input_spec()):
+        raise CompressError("this network has no hidden blocks (model.num_layers: 0) and no simple_cnn image encoder, so there is nothing to prune",
                             where="--prune", hint="quantise it instead (--quantize int8)")
 
 
@@ -63,11 +67,12 @@ def kept_units(model: Any, hidden: int, keep: int) -> Any:
     return torch.sort(torch.topk(scores, keep).indices).values
 
 
-def sliced_state(old: dict[str, Any], new: dict[str, Any], hidden: int, keep: Any, where: str) -> dict[str, Any]:
-    """``old``'s tensors cut to ``new``'s shapes: every axis that shrank from ``hidden`` keeps ``keep``."""
+def sliced_state(old: dict[str, Any], new: dict[str, Any], hidden: int, keep: Any, where: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``old``'s tensors cut to ``new``'s shapes: every axis that shrank from ``hidden`` keeps
+    ``keep``; tensors in ``given`` (the image encoders' cut channels) are taken as they are."""
     state = {}
     for name, target in new.items():
-        tensor = old[name]
+        tensor = (given or {}).get(name, old[name])
         if tensor.shape != target.shape:
             for axis, (before, after) in enumerate(zip(tensor.shape, target.shape)):
                 if before != after:
@@ -79,15 +84,18 @@ def sliced_state(old: dict[str, Any], new: dict[str, Any], hidden: int, keep: An
     return state
 
 
-def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_count: int) -> Any:
-    """A new TorchEstimator with ``keep_count`` hidden units, its weights cut from ``member``'s."""
+def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_share: float) -> Any:
+    """A new TorchEstimator built from the pruned ``config``, its weights cut from ``member``'s:
+    the hidden units (when the hidden size shrank) and simple_cnn channels (when there are any)."""
+    from forgeml.compress.prune_channels import prunable_images, prune_image_encoders
     from forgeml.models.torch_estimator import TorchEstimator
 
-    hidden = member.config.model.hidden_size
+    hidden, keep_count = member.config.model.hidden_size, config.model.hidden_size
     network = getattr(member.model, "network", member.model)  # inside LinearSkip
-    keep = kept_units(network, hidden, keep_count)
+    keep = kept_units(network, hidden, keep_count) if keep_count != hidden else torch.arange(hidden)
+    given = prune_image_encoders(member.model, keep_share)[0] if prunable_images(member.config, spec) else {}
     pruned = TorchEstimator(config, task, spec, load_weights=False)
-    pruned.model.load_state_dict(sliced_state(member.model.state_dict(), pruned.model.state_dict(), hidden, keep, "--prune"))
+    pruned.model.load_state_dict(sliced_state(member.model.state_dict(), pruned.model.state_dict(), hidden, keep, "--prune", given))
     pruned.warm_start = True  # fine-tuning continues from these weights (no ridge re-initialisation)
     pruned.model.eval()
     return pruned
@@ -96,6 +104,7 @@ def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_count: in
 def compress(source: Any, data: Any, options: dict[str, Any]) -> Any:
     """The source network with ``amount`` of its hidden units removed, fine-tuned (``methods``)."""
     from forgeml.compress.data import require_data
+    from forgeml.compress.prune_channels import prunable_images
     from forgeml.compress.run import derived_pipeline
     from forgeml.config import apply_overrides
     from forgeml.models.bagging import BaggedEstimator
@@ -106,16 +115,21 @@ def compress(source: Any, data: Any, options: dict[str, Any]) -> Any:
     epochs = int(options.get("epochs", DEFAULT_EPOCHS))
     if epochs:
         data = require_data(data, "pruning's fine-tune", predictor.config)
-    hidden = predictor.config.model.hidden_size
-    keep_count = max(1, round(hidden * (1 - float(options["amount"]))))
-    config = apply_overrides(predictor.config, {"model.hidden_size": keep_count})
+    keep_share = 1 - float(options["amount"])
     spec = predictor.featureset.input_spec()
+    cfg = predictor.config.model
+    changes: dict[str, Any] = {}
+    if cfg.num_layers:
+        changes["model.hidden_size"] = max(1, round(cfg.hidden_size * keep_share))
+    if prunable_images(predictor.config, spec):  # the same rounding as prune_channels.kept_channels
+        changes["model.image.channels"] = [max(1, round(channels * keep_share)) for channels in cfg.image.channels]
+    config = apply_overrides(predictor.config, changes)
     estimator = predictor.estimator
     if isinstance(estimator, BaggedEstimator):
-        members = [pruned_member(m, config, predictor.task, spec, keep_count) for m in estimator.members]
+        members = [pruned_member(m, config, predictor.task, spec, keep_share) for m in estimator.members]
         pruned: Any = BaggedEstimator(members, config, predictor.task, spec)
     else:
-        pruned = pruned_member(estimator, config, predictor.task, spec, keep_count)
+        pruned = pruned_member(estimator, config, predictor.task, spec, keep_share)
     pipeline = derived_pipeline(source, Predictor(config, predictor.featureset, predictor.task, pruned))
     if epochs:
         pipeline.fit_summary_ = fine_tune(pruned, config, predictor.task, data, epochs)
@@ -132,6 +146,9 @@ def fine_tune(estimator: Any, config: Any, task: Any, data: Any, epochs: int) ->
     for part in getattr(estimator, "members", None) or [estimator]:
         part.config = tuning
     estimator.config = tuning
+    import torch
+
+    threads = torch.get_num_threads()  # the Trainer sets the process's thread count; the table is measured with the caller's
     metrics_fn, direction = val_metrics_fn(tuning, task)
     validation = data.arrays.get("validation")
     has_validation = validation is not None and len(data.targets.get("validation", ())) > 0
@@ -141,4 +158,5 @@ def fine_tune(estimator: Any, config: Any, task: Any, data: Any, epochs: int) ->
     for part in getattr(estimator, "members", None) or [estimator]:  # the bundle records the model's config, not the fine-tune's
         part.config = config
     estimator.config = config
+    torch.set_num_threads(threads)
     return summary

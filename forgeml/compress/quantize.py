@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from forgeml.compress.errors import CompressError
 from forgeml.compress.networks import require_network
 
@@ -29,18 +31,36 @@ def check(source: Any, options: dict[str, Any]) -> None:
 
 
 def quantized_bytes(predictor: Any, per_channel: bool = False) -> bytes:
-    """The predictor's network as an int8 ONNX graph (bytes)."""
+    """The predictor's network as an int8 ONNX graph (bytes), text length axes left dynamic."""
     import logging
 
-    from forgeml.export.exporter import build_verified
+    from forgeml.errors import ForgeError
+    from forgeml.export.exporter import TOLERANCE, verification_arrays, verify
+    from forgeml.export.formats import OnnxFormat, onnx_session
+    from forgeml.export.graph import build_graph
     from forgeml.extras import require_extra
 
     require_extra("onnx", needed_by="forgeml compress --quantize", modules=("onnx", "onnxscript", "onnxruntime"))
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from forgeml.compress.quantized import length_batched, token_pads
+
+    graph = build_graph(predictor)
+    arrays = verification_arrays(predictor)  # generated rows covering every code and token id
+    pads = token_pads(predictor.featureset.input_spec())
     with tempfile.TemporaryDirectory(prefix="forgeml-quantize-") as scratch:
-        exported, *_ = build_verified(predictor, "onnx", Path(scratch))
-        target = Path(scratch) / "model.int8.onnx"
+        exported, target = Path(scratch) / "model.onnx", Path(scratch) / "model.int8.onnx"
+        try:
+            OnnxFormat().write(graph, arrays, exported, dynamic_lengths=True)
+        except ForgeError:
+            raise
+        except Exception as exc:  # the exporter raises many types; the user needs one line and the cause
+            raise CompressError(f"the network does not export to ONNX ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]})",
+                                where="--quantize", hint="run with --debug for the trace; the source bundle is unchanged") from exc
+        session = onnx_session(str(exported))
+        names = [i.name for i in session.get_inputs()]
+        float_graph = lambda part: session.run(None, {n: np.ascontiguousarray(part[n]) for n in names})[0]  # noqa: E731
+        verify(lambda part: length_batched(float_graph, part, pads), predictor, arrays, TOLERANCE, "onnx")  # before any rounding
         root = logging.getLogger()
         level = root.level
         root.setLevel(max(level, logging.ERROR))  # the quantiser's "consider pre-processing" notice is not the user's concern

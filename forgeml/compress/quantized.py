@@ -23,6 +23,37 @@ import numpy as np
 from forgeml.errors import BundleError
 
 QUANTIZED_FILE = "model.int8.onnx"
+CHUNK = 256  # rows per run when text is cut to length: the torch network's own predict batch for text (HEAVY_PREDICT_BATCH)
+
+
+def token_pads(spec: Any) -> dict[str, int]:
+    """Graph input name → padding id, for every text input."""
+    return {f"tokens.{token.feature}": token.pad_id for token in spec.tokens}
+
+
+def length_batched(run: Any, arrays: dict[str, np.ndarray], pads: dict[str, int], chunk: int = CHUNK) -> np.ndarray:
+    """``run(arrays)`` with the rows sorted by text length and run ``chunk`` at a time, each
+    chunk's token columns cut to its longest row: what the torch network does (length-sorted
+    batches, ``_trim``), so an int8 text model does not pay for padding either. Same numbers:
+    padding is masked inside the graph. Rows come back in their original order."""
+    keys = [key for key in pads if key in arrays]
+    if not keys:
+        return run(arrays)
+    counts = {key: (arrays[key] != pads[key]).sum(axis=1) for key in keys}
+    order = np.argsort(np.max(np.stack(list(counts.values())), axis=0), kind="stable")
+    out: np.ndarray | None = None
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        part = {key: value[rows] for key, value in arrays.items()}
+        for key in keys:
+            full = part[key].shape[1]
+            part[key] = np.ascontiguousarray(part[key][:, : max(min(2, full), int(counts[key][rows].max()))])
+        scores = run(part)
+        if out is None:
+            out = np.empty((len(order), *scores.shape[1:]), dtype=scores.dtype)
+        out[rows] = scores
+    assert out is not None
+    return out
 
 
 class QuantizedEstimator:
@@ -45,12 +76,17 @@ class QuantizedEstimator:
         threads = torch.get_num_threads()
         if self._session is None or threads != self._threads:
             self._session, self._threads = onnx_session(self.model_bytes, threads), threads
-            self.names = [i.name for i in self._session.get_inputs()]
+            inputs = self._session.get_inputs()
+            self.names = [i.name for i in inputs]
+            # text inputs whose length axis the graph left dynamic can be cut to each batch's longest row
+            self._pads = {i.name: pad for i in inputs for name, pad in token_pads(self.spec).items()
+                          if i.name == name and len(i.shape) > 1 and isinstance(i.shape[1], str)}
         return self._session
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         session = self._get_session()
-        return session.run(None, {name: np.ascontiguousarray(arrays[name]) for name in self.names})[0]
+        run = lambda part: session.run(None, {name: np.ascontiguousarray(part[name]) for name in self.names})[0]  # noqa: E731
+        return length_batched(run, {name: arrays[name] for name in self.names}, self._pads)
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         from forgeml.compress.errors import CompressError

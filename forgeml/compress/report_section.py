@@ -20,5 +20,7 @@ def compression_section(inputs: Any) -> str:
     made = METHOD_WORDS.get(table["method"], f"made by {table['method']} from")
     lead = (f"<p>This bundle is {_e(made)} <b>{_e(table.get('source_bundle', 'another bundle'))}</b>{_e(' (' + options + ')' if options else '')}. "
             f"Latency: {_e(table.get('latency', ''))}.</p>")
+    if table.get("note"):
+        lead += f"<p>Note: {_e(table['note'])}</p>"
     rows = [list(row) for row in table_rows(table)]
     return _section("compression", "Compression", lead + _table(["", "before", "after", "change"], rows, numeric_from=1))

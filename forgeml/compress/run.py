@@ -59,7 +59,7 @@ def compress_bundle(bundle_ref: str | Path, method: str, options: dict[str, Any]
     from forgeml.runs.bundle_ref import resolve_bundle
 
     if method not in METHODS:
-        method_function(method)  # raises the one-line "unknown method"
+        raise CompressError(f"unknown compression method {method!r}", where="forgeml compress", hint=f"one of: {', '.join(METHODS)}")
     bundle = resolve_bundle(bundle_ref, runs_dir)
     output = Path(output) if output is not None else default_output(bundle, method)
     if output.exists():
@@ -94,8 +94,17 @@ def compress_bundle(bundle_ref: str | Path, method: str, options: dict[str, Any]
     table = build_table(method, options, measure(source, arrays, before_eval), measure(compressed, arrays, after_eval),
                         metric_name=HEADLINE.get(task, "r2"), split=split, rows=None if frame is None else len(frame),
                         source_bundle=str(bundle))
+    recorded = (getattr(source, "loaded_metrics_", None) or {}).get(table["metric_name"])
+    if prepared is not None and recorded is not None and table["before"]["metric"] is not None and abs(recorded - table["before"]["metric"]) > 1e-6:
+        # the file or its split is not what training saw: the table still compares like with like
+        table["note"] = (f"the source scores {table['before']['metric']:.4f} on these rows but recorded {recorded:.4f} at training: "
+                         f"{prepared.source} has changed since, or is not the training file")
     compressed.compression_ = table
     path = compressed.save(output)
     if show:
         print_table(table, f"{method}: {bundle} → {output}")
+        if table.get("note"):
+            from forgeml.console import console
+
+            console().print(f"note: {table['note']}")
     return CompressResult(path, table)

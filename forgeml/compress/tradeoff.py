@@ -45,8 +45,9 @@ def parameter_count(estimator: Any) -> int | None:
     return int(sum(p.numel() for member in members for p in member.model.parameters()))
 
 
-def latency_ms(estimator: Any, arrays: dict[str, np.ndarray], rows: int, seconds: float = LATENCY_SECONDS) -> float:
+def latency_ms(estimator: Any, arrays: dict[str, np.ndarray], rows: int, seconds: float | None = None) -> float:
     """Median milliseconds of ``estimator.scores`` on ``rows`` rows (repeated from ``arrays`` when short)."""
+    seconds = LATENCY_SECONDS if seconds is None else seconds
     available = len(next(iter(arrays.values())))
     index = np.arange(rows) % max(available, 1)
     batch = {key: value[index] for key, value in arrays.items()}
@@ -122,6 +123,8 @@ def table_rows(table: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _ratio(value: float | None, word: str) -> str:
     if value is None:
         return "—"
+    if abs(value - 1) < 0.005:
+        return "same"
     return f"{value:.2f}× {word}" if value >= 1 else f"{1 / value:.2f}× {'larger' if word in ('smaller', 'fewer') else 'slower'}"
 
 

@@ -39,7 +39,9 @@ class OnnxFormat:
     name = "onnx"
     filename = "model.onnx"
 
-    def write(self, graph: Any, example: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
+    def write(self, graph: Any, example: dict[str, np.ndarray], path: Path, *, dynamic_lengths: bool = False) -> dict[str, Any]:
+        """``dynamic_lengths``: token inputs get a dynamic length axis too (``forgeml compress``
+        feeds batches cut to their longest row); the default keeps the exported length fixed."""
         import contextlib
         import io
         import logging
@@ -58,7 +60,9 @@ class OnnxFormat:
             program = torch.onnx.export(
                 graph, _example_tensors(graph, example), dynamo=True, opset_version=ONNX_OPSET,
                 input_names=list(graph.names), output_names=["scores"],
-                dynamic_shapes=(tuple({0: batch} for _ in graph.names),), verbose=False,
+                dynamic_shapes=(tuple({0: batch, 1: torch.export.Dim(f"length{i}", min=2, max=int(example[n].shape[1]))}
+                                      if dynamic_lengths and n.startswith("tokens.") else {0: batch}
+                                      for i, n in enumerate(graph.names)),), verbose=False,
             )
         program.save(str(path))
         return {"opset": ONNX_OPSET, "inputs": list(graph.names), "outputs": ["scores"], "dynamic_axes": {"batch": 0}}

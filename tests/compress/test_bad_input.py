@@ -62,3 +62,27 @@ def test_pruning_a_bundle_without_training_rows_asks_for_data(saved_bundle, tmp_
     result = cli("compress", saved_bundle, "--prune", "0.5", "-o", tmp_path / "out", cwd=tmp_path)
     assert result.returncode != 0 and "needs the training rows" in result.stderr and "--data PATH" in result.stderr, result
     assert not (tmp_path / "out").exists()
+
+
+def test_an_int8_bundle_is_not_compressed_again(quantized, tmp_path):
+    from forgeml.compress.errors import CompressError
+    from forgeml.compress.run import compress_bundle
+
+    result, _ = quantized
+    for method, options in (("prune", {"amount": 0.5, "structured": True}), ("quantize", {"dtype": "int8"})):
+        with pytest.raises(CompressError, match="already int8-quantised") as caught:
+            compress_bundle(result.path, method, options, output=tmp_path / method)
+        assert "compress the bundle it was made from" in caught.value.hint and not (tmp_path / method).exists()
+
+
+def test_the_table_says_when_the_data_file_is_not_the_training_one(mlp_bundle, compress_csv, tmp_path):
+    import pandas as pd
+
+    from forgeml.compress.run import compress_bundle
+
+    other = tmp_path / "other.csv"
+    frame = pd.read_csv(compress_csv)
+    frame.assign(label=frame["label"].sample(frac=1, random_state=1).to_numpy()).to_csv(other, index=False)  # labels shuffled
+    result = compress_bundle(mlp_bundle, "quantize", {"dtype": "int8"}, data=other, output=tmp_path / "int8")
+    assert "has changed since, or is not the training file" in result.table["note"]
+    assert "Note: the source scores" in (result.path / "report.html").read_text()

@@ -68,3 +68,38 @@ def test_every_member_of_a_bag_is_pruned(bagged_bundle, tmp_path, compress_csv):
         assert _shapes(result.path, f"{fold}/weights.safetensors")["head.weight"][1] == 64
     frame = pd.read_csv(compress_csv).head(50)
     assert np.isfinite(Pipeline.load(result.path).predict(frame)["label_proba_yes"]).all()
+
+
+def test_simple_cnn_channels_are_pruned_with_their_norms_and_the_dense_columns(tmp_path):
+    from forgeml import Pipeline
+    from forgeml.compress.run import compress_bundle
+    from tests.multimodal_data import write_image_folder
+
+    root = write_image_folder(tmp_path / "images", per_class=8, size=16)
+    overrides = {"model.type": "mlp", "model.image.channels": [8, 16], "model.image.dense_size": 32, "model.hidden_size": 32,
+                 "train.epochs": 2, "train.progress": False, "train.threads": 1, "train.bagging_folds": 1}
+    bundle = Pipeline(target="label", overrides=overrides).fit(root).save(tmp_path / "bundle")
+    result = compress_bundle(bundle, "prune", {"amount": 0.5, "structured": True, "epochs": 1}, output=tmp_path / "pruned")
+    before, after = _shapes(bundle), _shapes(result.path)
+    assert before["images.0.body.features.4.weight"] == (16, 8, 3, 3) and after["images.0.body.features.4.weight"] == (8, 4, 3, 3)
+    assert after["images.0.body.features.5.running_var"] == (8,)
+    assert after["images.0.body.head.1.weight"][1] == before["images.0.body.head.1.weight"][1] // 2  # 16 → 8 channels × 4×4
+    loaded = Pipeline.load(result.path)
+    assert loaded.predictor_.config.model.image.channels == [4, 8] and loaded.predictor_.config.model.hidden_size == 16
+
+
+def test_channel_slicing_keeps_the_strongest_channels_and_their_dense_columns():
+    from forgeml.compress.prune_channels import kept_channels, sliced_image_state
+    from forgeml.models.encoders.image import SimpleCNN
+
+    cfg = type("Cfg", (), {"channels": [4], "dense_size": 3, "dropout": 0.0})()
+    spec = type("Spec", (), {"channels": 1, "size": 4})()
+    body = SimpleCNN(spec, cfg)  # one block: 4 channels, 4 px → 2 px after pooling; dense input 4 × 2 × 2
+    with torch.no_grad():
+        body.features[1].weight.copy_(torch.tensor([0.1, -2.0, 0.3, 1.5]))
+    kept = kept_channels(body, 0.5)
+    assert kept[0].tolist() == [1, 3]
+    state = sliced_image_state(body.state_dict(), "", body, kept)
+    dense = body.head[1].weight
+    assert torch.equal(state["head.1.weight"], torch.cat([dense[:, 4:8], dense[:, 12:16]], dim=1))
+    assert torch.equal(state["features.0.weight"], body.features[0].weight[[1, 3]])

@@ -78,3 +78,13 @@ def test_the_server_answers_with_the_int8_model(quantized, compress_csv, tmp_pat
     assert response.status_code == 200, response.text
     got = [p["probabilities"]["yes"] for p in response.json()["predictions"]]
     np.testing.assert_allclose(got, want["label_proba_yes"], atol=1e-5)
+
+
+def test_a_bundle_without_a_data_file_is_quantised_and_timed_on_generated_rows(saved_bundle, tmp_path):
+    """The session's shared bundle was fitted on a DataFrame: no rows to score, still a table."""
+    from forgeml.compress.run import compress_bundle
+
+    result = compress_bundle(saved_bundle, "quantize", {"dtype": "int8"}, output=tmp_path / "int8")
+    assert result.table["split"] is None and result.table["after"]["metric"] is None
+    assert result.table["after"]["latency_256_ms"] > 0 and result.table["ratios"]["size_bytes"] > 1
+    assert "(no data)" in (result.path / "report.html").read_text()
