@@ -360,6 +360,8 @@ class Pipeline(EstimatorProtocol):
             extra["tuning.json"] = self.tuning_
         if getattr(self, "compression_", None):
             extra["compression.json"] = self.compression_
+        if getattr(self, "distillation_", None):
+            extra["distillation.json"] = self.distillation_  # which teacher, how (compress/distill.py)
         return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
 
     @classmethod
@@ -382,6 +384,7 @@ class Pipeline(EstimatorProtocol):
         pipeline.importance_ = read_json(path, "importance.json")
         pipeline.tuning_ = read_json(path, "tuning.json")
         pipeline.compression_ = read_json(path, "compression.json")
+        pipeline.distillation_ = read_json(path, "distillation.json")
         return pipeline
 
 

@@ -46,13 +46,20 @@ def register(app: typer.Typer) -> None:
         data: Optional[Path] = typer.Option(None, "--data", help="The training file, when the bundle's recorded one (config data.path) is gone or absent; split as training split it."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="New bundle folder (default: beside the bundle, <bundle>-int8 / -pruned / -distilled); must not exist."),
         settings: list[str] = typer.Option([], "--set", help="A method option as key=value (e.g. epochs=3); repeatable."),
+        student: Optional[str] = typer.Option(None, "--student", metavar="mlp|gbm|auto", help="--distill: the student, an MLP (default: fastest), one LightGBM, or auto (both; the closer to the teacher is kept)."),
+        temperature: Optional[float] = typer.Option(None, "--temperature", help="--distill: softens the teacher's and the student's probabilities (default 2; 1: as they are)."),
+        augment: Optional[float] = typer.Option(None, "--augment", help="--distill: new rows (perturbed, mixed) per training row, labelled by the teacher (default 4; 0: training rows only)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="--distill: seeds the new rows and the student (default 0)."),
         runs_dir: Optional[Path] = RunsDir,
     ) -> None:
         """Write a smaller or faster copy of a bundle and a before/after table (metric, size, parameters, latency); the bundle itself is not changed."""
+        from forgeml.compress.distill import flag_options
         from forgeml.compress.run import compress_bundle
         from forgeml.console import console
 
         method = chosen_method(distill, quantize, prune)
-        result = compress_bundle(bundle_ref, method, method_options(method, quantize, prune, structured, settings),
+        options = {**method_options(method, quantize, prune, structured, settings),
+                   **flag_options(method, student=student, temperature=temperature, augment=augment, seed=seed)}
+        result = compress_bundle(bundle_ref, method, options,
                                  data=data, output=output, runs_dir=runs_dir, show=True)
         console().print(f"wrote {result.path} (report: {result.path / 'report.html'})")

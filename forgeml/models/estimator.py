@@ -34,6 +34,11 @@ class FitOptions:
     # A bag whose first fold shows that its folds cannot end by the deadline gives up (MemberOutOfTime)
     # instead of overrunning it: the ensemble then lists the member as skipped.
     abandon_when_late: bool = False
+    # Knowledge distillation (forgeml.compress.distill): y_train/y_val are a teacher's class
+    # probabilities [N, C] instead of class codes (regression: its values); networks soften both
+    # sides by ``temperature``, a GBM learns the probabilities as weighted rows.
+    soft_targets: bool = False
+    temperature: float = 1.0
 
 
 @dataclass
