@@ -257,6 +257,14 @@ class Pipeline(EstimatorProtocol):
         frame = predictor.predict(self._as_frame(data))
         return self._prediction_values(frame) if answers_arrays else frame
 
+    def explain(self, data: Any, rows: Any = None, *, top: int | None = None, as_dict: bool = False) -> Any:
+        """Each row's attribution per input feature (``forgeml explain``'s numbers): a DataFrame indexed
+        by row position, plus ``(base)`` and ``(output)``; ``as_dict``: explanations.json's content.
+        ``rows``: positions to explain (default: ``top`` rows, see forgeml.explain.run)."""
+        from forgeml.explain.run import explain_data
+
+        return explain_data(self._check_fitted(), self._as_frame(data), rows=rows, top=top, as_dict=as_dict)
+
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Every metric (accuracy, F1, ROC-AUC…, or MAE, RMSE, R²…) on labelled data: a path or a
         DataFrame holding the target. Rows without a target are dropped and counted. The report

@@ -278,6 +278,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.lm.cli",
     "forgeml.models.leaderboard_cli",
     "forgeml.tune.cli",
+    "forgeml.explain.cli",
 )
 
 
