@@ -197,6 +197,9 @@ class Pipeline(EstimatorProtocol):
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
         self.error_examples_ = self._error_examples(prepared)
+        from forgeml.explain.report_section import sample_explanations
+
+        self.explanations_ = sample_explanations(self.predictor_, prepared.frames.get(self.test_split_), self.fit_summary_.seconds)
 
     def _error_examples(self, prepared: Any) -> dict[str, Any] | None:
         from forgeml.evaluate.examples import error_examples
@@ -325,6 +328,7 @@ class Pipeline(EstimatorProtocol):
             extra_notes=notes,
             leaderboard=getattr(predictor.estimator, "leaderboard", None),
             tuning=getattr(self, "tuning_", None),  # set by forgeml tune on the refit of its best trial
+            explanations=getattr(self, "explanations_", None),
         )
 
     def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from forgeml.evaluate.metrics import HEADLINE
 from forgeml.evaluate.report_leaderboard import leaderboard_section
+from forgeml.explain.report_section import explanations_section
 from forgeml.evaluate.report_warnings import warnings_section
 from forgeml.fileio import atomic_write_text
 from forgeml.tune.report_section import tuning_section
@@ -67,6 +68,7 @@ class ReportInputs:
     extra_notes: list[str] = field(default_factory=list)
     leaderboard: list[dict] | None = None  # an ensemble's members (models.ensemble)
     tuning: dict | None = None  # the study a tuned run came from (tune.results.summarise)
+    explanations: dict | None = None  # a few test rows explained (forgeml.explain.report_section)
 
 
 def metrics_table_rows(metrics: dict, task: str) -> list[tuple[str, str]]:
@@ -226,7 +228,7 @@ def _notes_section(inputs: ReportInputs) -> str:
 
 _SECTIONS: tuple[Callable[[ReportInputs], str], ...] = (
     _header, _metrics_section, warnings_section, leaderboard_section, tuning_section, _breakdown_section, _plots_section,
-    _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
+    explanations_section, _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
 )
 
 
