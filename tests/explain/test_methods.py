@@ -135,3 +135,24 @@ def test_the_ensemble_is_the_weighted_mean_of_its_members(frame):
     expected = sum(m["weight"] / total * explain_estimator(m["estimator"], m["family"], ctx, arrays).values for m in members)
     got = np.array([[row["contributions"][name] for name in ctx.names] for row in answer["rows"]])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_images_get_a_saliency_map_and_the_page_overlays_it(tmp_path):
+    from tests.multimodal_data import write_image_folder
+
+    from forgeml.explain.page import render
+    from forgeml.explain.run import page_extras
+
+    root = write_image_folder(tmp_path / "images", per_class=6, size=16)
+    pipeline = Pipeline(target="label", overrides={**FAST, "train.epochs": 1}).fit(root)
+    frame = pipeline.predictor_.read(root)
+    answer = explain_frame(pipeline.predictor_, frame, rows=[0, 1], keep_arrays=True)
+    images, saliency = page_extras(answer)
+    assert "integrated gradients" in answer["method"] and answer["completeness_gap"] < 0.05
+    name = next(iter(answer["rows"][0]["saliency"]))
+    grid = np.asarray(answer["rows"][0]["saliency"][name])
+    assert grid.shape == (16, 16) and np.abs(grid).sum() > 0
+    # the coarse grid is the full map summed, so it adds up to the image's contribution
+    assert grid.sum() == pytest.approx(answer["rows"][0]["contributions"][name], rel=1e-4, abs=1e-6)
+    page = render(answer, images, saliency)
+    assert page.count("data:image/png;base64,") == 1 + 2 + 2  # importance, two row charts, two overlays
