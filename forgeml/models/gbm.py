@@ -40,6 +40,10 @@ class GBMConfig(_Strict):
     bagging_fraction: float = Field(1.0, gt=0, le=1)
     lambda_l2: float = Field(0.0, ge=0)
     early_stopping_rounds: int = Field(50, ge=1)
+    boosting: Literal["gbdt", "rf"] = Field("gbdt", description="gbdt (gradient boosting) or rf: a random forest — every tree fitted "
+        "on a bootstrap-like sample of the rows (bagging_fraction, 0.632 unless set) with a share of the columns per split "
+        "(√columns for classes, all for regression), the trees averaged; learning_rate is then unused. A different kind of "
+        "model for the ensemble, as AutoGluon's RandomForest is.")
     extra_trees: bool = Field(False, description="Extremely randomised trees: each split picks one random threshold per feature (AutoGluon's LightGBMXT); often a good second opinion in an ensemble.")
     min_data_per_group: int | None = Field(None, ge=1, description="Rows per category group of a many-vs-many category split; default: min_data_in_leaf.")
     text_columns: Literal["features", "refuse", "ignore"] = Field(
@@ -70,6 +74,19 @@ OBJECTIVES = {
     ("regression", "huber"): "huber",
     ("regression", "poisson"): "poisson",
 }
+
+
+def _forest_params(cfg: GBMConfig, columns: int, regression: bool) -> dict[str, Any]:
+    """LightGBM's random-forest mode, with the sampling of scikit-learn's forests: rows drawn per
+    tree (LightGBM samples without replacement; 0.632 is a bootstrap's share of distinct rows)
+    and √columns per split for classes (all columns for regression, scikit-learn's defaults)."""
+    return {
+        "boosting": "rf",
+        "bagging_fraction": cfg.bagging_fraction if cfg.bagging_fraction < 1 else 0.632,
+        "bagging_freq": 1,
+        "feature_fraction": 1.0,
+        "feature_fraction_bynode": 1.0 if regression else min(1.0, max(1, round(columns ** 0.5)) / max(1, columns)),
+    }
 
 
 class GBMEstimator:
@@ -129,6 +146,9 @@ class GBMEstimator:
             "num_threads": train.threads or _default_threads(),
             "verbosity": -1,
         }
+        if cfg.boosting == "rf":
+            params.update(_forest_params(cfg, len(self.columns) + (len(self.text.columns) if self.text is not None else 0),
+                                         self.task.name == "regression"))
         if self.task.name == "multiclass":
             params["num_class"] = self.task.n_targets
         return params
@@ -306,4 +326,6 @@ def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> GBMEstima
 
 def describe(cfg: GBMConfig, inputs: dict[str, int]) -> str:
     text = f", text as {cfg.text_components} n-gram SVD components" if cfg.text_columns == "features" and inputs.get("text") else ""
+    if cfg.boosting == "rf":
+        return f"LightGBM random forest ({cfg.num_leaves} leaves{text})"
     return f"LightGBM ({cfg.num_leaves} leaves, lr {cfg.learning_rate}{text})"

@@ -179,7 +179,7 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
     app.add_middleware(RequestGuard, rules=GuardRules(key_digests=key_digests, max_body_bytes=settings.max_body_bytes,
                                                       body_limits=service.body_limits, json_paths=service.json_paths,
                                                       multipart_paths=getattr(service, "multipart_paths", set()),
-                                                      body_timeout_s=settings.body_timeout_s))
+                                                      body_timeout_s=settings.body_timeout_s, shed=getattr(service, "shed", {})))
     known = {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)} | set(service.json_paths) | set(service.body_limits)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known)  # outermost: counts guard answers too
     return app

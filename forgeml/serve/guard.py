@@ -3,14 +3,15 @@
 A pure ASGI middleware, so an unauthenticated or oversized request is answered (401, 413, 415)
 without reading or parsing its body; a body that arrives chunked, without a Content-Length, is
 counted as it streams and cut off at the limit. A client that stops sending its body (slowloris)
-gets a 408 after ``body_timeout_s`` of silence instead of holding a parser forever.
+gets a 408 after ``body_timeout_s`` of silence instead of holding a parser forever. An overloaded
+server's 503 (``GuardRules.shed``) is also sent before the body is read.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from forgeml.serve.auth import is_authorized, presented_key
 
@@ -26,6 +27,9 @@ class GuardRules:
     json_paths: set[str] = field(default_factory=set)  # POST bodies that must be JSON
     multipart_paths: set[str] = field(default_factory=set)  # POST bodies that must be multipart/form-data (uploads)
     body_timeout_s: float = 30.0  # longest silence while a body arrives; then 408
+    # path → a callable answering "refuse now?" with the seconds for Retry-After, or None: asked
+    # before the body is read, so an overloaded server sheds load without parsing it (503)
+    shed: dict[str, Callable[[], int | None]] = field(default_factory=dict)
 
 
 async def send_error(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -56,6 +60,9 @@ class RequestGuard:
                 return await send_error(send, 415, f"send JSON with 'content-type: application/json' (got {got})")
             if path in rules.multipart_paths and content_type != b"multipart/form-data":
                 return await send_error(send, 415, f"upload the file as multipart/form-data, field 'file' (curl -F file=@rows.csv; got {got})")
+        if scope["method"] == "POST" and path in rules.shed and (retry_after_s := rules.shed[path]()) is not None:
+            return await send_error(send, 503, f"server overloaded: retry in {retry_after_s} s",
+                                    [(b"retry-after", str(retry_after_s).encode())])
         limit = rules.body_limits.get(path, rules.max_body_bytes)
         declared = headers.get(b"content-length")
         if declared is not None:

@@ -74,7 +74,15 @@ class TabularService:
         self.json_paths = {"/v1/predict"}
         self.multipart_paths = {"/v1/predict/csv"}
         self.body_limits = {"/v1/predict/csv": settings.max_csv_bytes}
+        self.shed = {"/v1/predict": self.refusal, "/v1/predict/csv": self.upload_refusal}  # asked by the guard before a body is read
         self.uploads = 0  # being read or streamed back; each holds up to max_csv_bytes of table
+
+    def refusal(self) -> int | None:
+        """Retry-After seconds when no request can be admitted now (the guard's early 503)."""
+        return self.batcher.refusal(0, self.settings.timeout_ms / 1000)
+
+    def upload_refusal(self) -> int | None:
+        return 1 if self.uploads >= self.settings.max_csv_uploads else self.refusal()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

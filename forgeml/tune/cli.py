@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: <data>-<family>); an existing study of that name goes on."),
         objective: str = typer.Option("loss", "--objective", help="loss, or two objectives for a Pareto front: loss,latency or loss,params."),
         pruner: str = typer.Option("hyperband", "--pruner", help="hyperband (default), median or none."),
+        folds: str = typer.Option("auto", "--folds", help="Score each trial out of fold over K folds of train + validation (auto: 5 up to 5,000 rows, else 1 = the validation split)."),
         set_: list[str] = typer.Option([], "--set", help="A config option every trial keeps (left out of the search): --set train.epochs=50."),
         name: Optional[str] = typer.Option(None, help="Name of the refitted run (default: tune-<data>)."),
         refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit the best trial as a run (--no-refit: a worker host that only adds trials)."),
@@ -37,5 +38,5 @@ def register(app: typer.Typer) -> None:
         from forgeml.tune.run import tune_command
 
         tune_command(source=source, target=target, model=model, trials=trials, time_budget=time_budget, workers=workers, storage=storage,
-                     study=study, objective=objective, pruner=pruner, set_=set_, name=name, refit=refit, threads=threads, runs_dir=runs_dir,
+                     study=study, objective=objective, pruner=pruner, folds=folds, set_=set_, name=name, refit=refit, threads=threads, runs_dir=runs_dir,
                      until=until, worker_index=worker_index)

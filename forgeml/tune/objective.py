@@ -1,5 +1,6 @@
 """One trial: the family's options drawn from its space, a model fitted on the prepared train
-split and scored on the validation split — the same split for every trial and every worker (the
+split and scored on the validation split — or, on small data, out of fold over train and
+validation together (``forgeml.tune.folds``) — the same rows for every trial and every worker (the
 split is seeded, and the study refuses data whose validation split differs), the test split never
 read — with intermediate validation losses fed to the pruner as they come (an epoch of a network,
 a boosting round of LightGBM or CatBoost).
@@ -133,6 +134,9 @@ class TrialObjective:
     echo: Callable[[str], None]
     report_every: int = 1  # steps between two reports to the pruner
     prunable: bool = True  # a family whose fit is one step (linear: one alpha) has nothing to prune
+    # > 1: scored out of fold over train + validation (``forgeml.tune.folds``); the pruner sees the
+    # first fold's curve (its steps are comparable across trials), the value is the folds' mean
+    folds: int = 1
 
     def __call__(self, trial: Any) -> float | list[float]:
         import optuna
@@ -157,27 +161,41 @@ class TrialObjective:
         overrides = sample(trial, self.space)
         config = apply_overrides(self.prepared.config, {**overrides, **TRIAL_OVERRIDES})
         prepared = dataclasses.replace(self.prepared, config=config)
-        estimator = build_estimator(config, prepared.task, prepared.featureset.input_spec())
         metrics_fn, direction = val_metrics_fn(config, prepared.task)
         reporter = PruningReporter(trial, enabled=self.prunable and len(self.objectives) == 1, every=self.report_every)  # Optuna prunes single-objective studies only
-        options = FitOptions(callbacks=[reporter], val_metrics=metrics_fn, monitor_direction=direction, deadline=self.deadline,
-                             label=f"trial {trial.number}")
-        try:
-            summary = estimator.fit(prepared.arrays["train"], prepared.targets["train"], prepared.arrays["validation"],
-                                    prepared.targets["validation"], options)
-        except Exception:
-            if reporter.pruned_at is None:
-                raise
-            summary = None
-        if reporter.pruned_at is not None:
-            trial.set_user_attr("pruned_at", reporter.pruned_at)
-            raise optuna.TrialPruned(f"pruned at {self.step_name} {reporter.pruned_at}")
+        fitted: dict[str, Any] = {}
+
+        def fit(train: dict, y_train: np.ndarray, held: dict, y_held: np.ndarray, fold: int) -> float:
+            """One fit (one fold of an out-of-fold score); its validation loss."""
+            estimator = build_estimator(config, prepared.task, prepared.featureset.input_spec())
+            options = FitOptions(callbacks=[reporter] if fold == 1 else [], val_metrics=metrics_fn, monitor_direction=direction,
+                                 deadline=self.deadline, label=f"trial {trial.number}" + (f" fold {fold}/{self.folds}" if self.folds > 1 else ""))
+            try:
+                summary = estimator.fit(train, y_train, held, y_held, options)
+            except Exception:
+                if reporter.pruned_at is None:
+                    raise
+                summary = None
+            if reporter.pruned_at is not None:
+                trial.set_user_attr("pruned_at", reporter.pruned_at)
+                raise optuna.TrialPruned(f"pruned at {self.step_name} {reporter.pruned_at}")
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                trial.set_user_attr("cut_by_budget", True)
+                raise optuna.TrialPruned(f"stopped by the time budget at {self.step_name} {len(summary.history)}")
+            fitted.update(summary=summary, estimator=estimator, seconds=fitted.get("seconds", 0.0) + float(summary.seconds))
+            return validation_loss(summary, estimator, prepared)
+
+        if self.folds > 1:
+            from forgeml.tune.folds import out_of_fold, pooled
+
+            arrays, targets = pooled(prepared)
+            loss = out_of_fold(fit, arrays, targets, self.folds, config.train.seed, prepared.task.is_classification)
+        else:
+            loss = fit(prepared.arrays["train"], prepared.targets["train"], prepared.arrays["validation"], prepared.targets["validation"], 1)
+        summary, estimator = fitted["summary"], fitted["estimator"]
         trial.set_user_attr("best_step", int(summary.best_epoch))
-        trial.set_user_attr("fit_seconds", round(float(summary.seconds), 3))
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            trial.set_user_attr("cut_by_budget", True)
-            raise optuna.TrialPruned(f"stopped by the time budget at {self.step_name} {len(summary.history)}")
-        values = [OBJECTIVES[name][1](summary, estimator, prepared) for name in self.objectives]
+        trial.set_user_attr("fit_seconds", round(fitted["seconds"], 3))
+        values = [loss if name == "loss" else OBJECTIVES[name][1](summary, estimator, prepared) for name in self.objectives]
         if not all(np.isfinite(values)):
             raise FloatingPointError(f"the trial's {self.objectives[0]} is not finite (diverged)")
         return values[0] if len(values) == 1 else values

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 
 def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[str], trials: int, time_budget: Optional[str], workers: int,
-                 storage: Optional[str], study: Optional[str], objective: str, pruner: str, set_: list[str], name: Optional[str], refit: bool,
+                 storage: Optional[str], study: Optional[str], objective: str, pruner: str, folds: str, set_: list[str], name: Optional[str], refit: bool,
                  threads: Optional[int], runs_dir: Optional[Path], until: Optional[int], worker_index: int) -> None:
     from forgeml.cli import _console, _load_config, _parse_overrides, _print_metrics, _registry
     from forgeml.errors import ConfigError
@@ -17,6 +17,7 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
 
     if model is not None and model not in FAMILIES:
         raise ConfigError(f"unknown model family {model!r}", where="--model", hint=f"one of {', '.join(FAMILIES)}")
+    folds_setting = _folds_setting(folds)
     overrides = _parse_overrides(set_)
     fixed = frozenset(overrides)  # before the threads: an option the user set is not searched
     threads = threads or (_threads_per_worker(workers) if workers > 1 else None)
@@ -36,7 +37,7 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     tail = [item for t in target or [] for item in ("--target", t)] + [item for s in set_ for item in ("--set", s)]
     tail += ["--threads", str(threads)] if threads else []
     request = TuneRequest(source=source, data=Path(data), config=config, trials=trials, time_budget=budget, workers=workers, storage=storage,
-                          study=study, objectives=tuple(o.strip() for o in objective.split(",") if o.strip()), pruner=pruner,
+                          study=study, objectives=tuple(o.strip() for o in objective.split(",") if o.strip()), pruner=pruner, folds=folds_setting,
                           refit=refit, until=until, worker_index=worker_index, runs_root=runs_dir or default_runs_root(), argv_tail=tail,
                           fixed=fixed)
     check_request(request)  # a wrong family, objective or pruner: before reading any data
@@ -54,6 +55,17 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     written = write_trials(summary, result.bundle_path.parent)
     _print_metrics(result.metrics, result.task, f"held-out metrics of trial {summary['best']['trial']}'s refit ({result.split} split)")
     console.print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}\ntrials: {written[0]}")
+
+
+def _folds_setting(folds: str) -> int | str:
+    from forgeml.errors import ConfigError
+
+    if folds == "auto":
+        return folds
+    if not folds.isdigit() or int(folds) < 1:
+        raise ConfigError(f"--folds {folds!r} is not auto or a whole number ≥ 1", where="--folds",
+                          hint="--folds auto (5 folds up to 5,000 rows), --folds 1 (score on the validation split) or e.g. --folds 3")
+    return int(folds)
 
 
 def refit_best(request: Any, summary: dict[str, Any], name: str, registry: Any) -> Any:

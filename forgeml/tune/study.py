@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from forgeml.errors import ConfigError, StudyError
 from forgeml.tune import storage as storages
+from forgeml.tune.folds import default_point, scoring_words, trial_folds
 from forgeml.tune.objective import OBJECTIVES, TrialObjective, input_kinds
 from forgeml.tune.space import active, search_space, signature
 
@@ -42,6 +43,7 @@ class TuneRequest:
     study: str | None = None
     objectives: tuple[str, ...] = ("loss",)
     pruner: str = "hyperband"
+    folds: int | str = "auto"  # trials scored out of fold over this many folds (forgeml.tune.folds)
     refit: bool = True
     until: int | None = None  # a worker: run until the study holds this many finished trials
     worker_index: int = 0
@@ -116,7 +118,9 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
     if not space:
         raise ConfigError(f"--set fixes every option the {request.family} search space tunes", where="--set",
                           hint=f"leave some of {', '.join(sorted(full_space))} to the search")
-    study = _open_study(storage, url, study_name, request, _study_meta(request, prepared, space))
+    rows = len(prepared.targets["train"]) + len(prepared.targets["validation"])
+    folds = trial_folds(request.folds, rows)
+    study = _open_study(storage, url, study_name, request, _study_meta(request, prepared, space, scoring_words(folds, rows)), space)
     dead = storages.fail_dead_workers(study)
     if dead:
         echo(f"trials {', '.join(map(str, dead))} were left running by a worker that died: marked failed")
@@ -126,7 +130,7 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
 
     limit = step_limit(request.config)
     objective = TrialObjective(prepared, space, request.objectives, deadline, step_name(request.family), echo,
-                               report_every=max(1, limit // REPORTS_PER_TRIAL), prunable=limit > 1)
+                               report_every=max(1, limit // REPORTS_PER_TRIAL), prunable=limit > 1, folds=folds)
     try:
         study.optimize(objective, n_trials=None, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
                        callbacks=[_StopAt(total), _Echo(echo, request.objectives, request.worker_index)],
@@ -188,7 +192,7 @@ def _finished(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=tuple(TrialState[name] for name in FINISHED)))
 
 
-def _study_meta(request: TuneRequest, prepared: Any, space: dict[str, Any]) -> dict[str, Any]:
+def _study_meta(request: TuneRequest, prepared: Any, space: dict[str, Any], scoring: str) -> dict[str, Any]:
     """What a study must keep to stay comparable: family, target, space, objectives, and the
     validation split's fingerprint (another file or split seed would score trials on other rows)."""
     import hashlib
@@ -202,13 +206,14 @@ def _study_meta(request: TuneRequest, prepared: Any, space: dict[str, Any]) -> d
         "objectives": list(request.objectives),
         "space": signature(space),
         "validation": f"{len(targets)} rows, {hashlib.sha256(targets.tobytes()).hexdigest()[:16]}",
+        "scoring": scoring,
     }
 
 
-_META_WORDS = {"family": "model family", "target": "target", "objectives": "objective", "space": "search space", "validation": "validation split"}
+_META_WORDS = {"family": "model family", "target": "target", "objectives": "objective", "space": "search space", "validation": "validation split", "scoring": "trial scoring"}
 
 
-def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: dict[str, Any]) -> Any:
+def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: dict[str, Any], space: dict[str, Any]) -> Any:
     import optuna
 
     directions = [OBJECTIVES[o][0] for o in request.objectives]
@@ -221,6 +226,7 @@ def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: d
         kept = study.user_attrs.get("forgeml")
         if kept is None:
             study.set_user_attr("forgeml", meta)
+            study.enqueue_trial(default_point(request.config, space), user_attrs={"default": True})  # the untuned default, tried first
         elif kept != meta:
             key = next(k for k in _META_WORDS if kept.get(k) != meta.get(k))
             raise StudyError(f"study {name!r} was made for another {_META_WORDS[key]} ({_short(kept.get(key))}, now {_short(meta.get(key))})",
@@ -263,7 +269,7 @@ def _spawn_workers(request: TuneRequest, url: str, study: str, total: int, deadl
     workers = []
     for index in range(1, request.workers):
         command = [sys.executable, "-m", "forgeml.cli", "tune", str(request.source), "--model", request.family, "--storage", url,
-                   "--study", study, "--objective", ",".join(request.objectives), "--pruner", request.pruner, "--until", str(total),
+                   "--study", study, "--objective", ",".join(request.objectives), "--pruner", request.pruner, "--folds", str(request.folds), "--until", str(total),
                    "--no-refit", "--worker-index", str(index), "--runs-dir", str(request.runs_root), *request.argv_tail]
         if deadline is not None:
             command += ["--time-budget", f"{max(0.1, deadline - time.monotonic()):.1f}s"]

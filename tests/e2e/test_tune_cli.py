@@ -61,6 +61,8 @@ def test_tune_gbm_refits_the_best_trial_as_a_bundle_that_predicts(workdir, cli):
     assert f"num_leaves: {best['params']['model.num_leaves']}" in config  # the refit has the best trial's options
     assert 'id="tuning"' in (run_dir / "bundle" / "report.html").read_text()
     assert (workdir / "runs" / "tuning" / "table-gbm.journal").is_file()
+    first = _study(workdir / "runs" / "tuning" / "table-gbm.journal", "table-gbm").trials[0]
+    assert first.user_attrs.get("default") and first.params["model.num_leaves"] == 31  # the untuned default is tried first
     predicted = cli("predict", result.run_id, "new.csv", "-o", "gbm.csv", "--runs-dir", "runs", cwd=workdir)
     assert predicted.returncode == 0, predicted
     assert len(pd.read_csv(workdir / "gbm.csv")) == 15

@@ -118,3 +118,25 @@ def test_a_metric_of_another_task_is_refused_and_patience_zero_turns_early_stopp
     rounds = 60
     pipeline = Pipeline(target="y", model="gbm", overrides={**QUIET, "train.early_stopping_patience": 0, "model.num_boost_round": rounds}).fit(frame)
     assert pipeline.predictor_.estimator.boosters[0].num_trees() == rounds * (1 if pipeline.predictor_.task.n_targets <= 2 else pipeline.predictor_.task.n_targets)
+
+
+@pytest.mark.parametrize("target", ["y", "noise"])
+def test_random_forest_mode_averages_sampled_deep_trees_and_round_trips(tmp_path, target):
+    """model.boosting: rf is LightGBM's forest (rows sampled per tree, √columns per split for
+    classes): a different model from the boosted one, saved and loaded as LightGBM text."""
+    from forgeml.api import describe_model
+
+    frame = _by_category(300)
+    frame["other"] = np.random.default_rng(1).normal(size=300).round(3)
+    forest = Pipeline(target=target, model="gbm", overrides={**QUIET, "model.boosting": "rf", "model.num_boost_round": 60}).fit(frame)
+    params = forest.predictor_.estimator.boosters[0].params
+    assert params["boosting"] == "rf" and params["bagging_freq"] == 1 and params["bagging_fraction"] == pytest.approx(0.632)
+    assert params["feature_fraction_bynode"] == (1.0 if target == "noise" else pytest.approx(2 / 3))  # 3 columns: round(√3) = 2
+    boosted = Pipeline(target=target, model="gbm", overrides={**QUIET, "model.num_boost_round": 60}).fit(frame)
+    rows = frame.drop(columns=[target]).head(20)
+    assert not np.allclose(forest.predictor_.scores(rows), boosted.predictor_.scores(rows))
+    if target == "y":
+        assert forest.metrics_["accuracy"] >= 0.9, forest.metrics_
+    loaded = Pipeline.load(forest.save(tmp_path / "forest"))
+    pd.testing.assert_frame_equal(loaded.predict(rows), forest.predict(rows))
+    assert "random forest" in describe_model(loaded.predictor_)

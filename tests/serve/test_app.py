@@ -260,6 +260,23 @@ def test_overload_is_503_with_retry_after_not_a_wall_of_504s(saved_bundle, rows)
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
 
 
+def test_an_overloaded_server_refuses_before_reading_the_body(saved_bundle):
+    """Refusing must be cheap: at 4× load, parsing each refused 200-row body before saying 503
+    starved the batches. A body that is not even JSON gets the 503, so it was never parsed."""
+    app = create_app(saved_bundle)
+    service = app.state.service
+    with TestClient(app) as client:
+        service.batcher._pending_rows = service.settings.queue_rows  # as if the queue were full
+        try:
+            answer = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+            upload = client.post("/v1/predict/csv", files={"file": ("rows.csv", "age\n1\n", "text/csv")})
+        finally:
+            service.batcher._pending_rows = 0
+        assert answer.status_code == 503 and int(answer.headers["retry-after"]) >= 1, answer.text
+        assert "overloaded" in answer.json()["error"] and upload.status_code == 503
+        assert client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+
+
 def test_a_stream_may_outlast_the_body_timeout(saved_bundle, mixed_frame):
     """The body timeout is for a client that stops sending; an answer streaming for longer is fine."""
     import io
