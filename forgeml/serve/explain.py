@@ -39,13 +39,15 @@ class ExplainJob:
 
 def explain_router(service: Any) -> APIRouter:
     """The route for a tabular service (other kinds get an empty router); adds its path to the
-    JSON-only paths the request guard checks."""
+    JSON-only paths the request guard checks and to the paths it sheds under overload."""
     router = APIRouter(prefix="/v1", tags=["explain"])
     if getattr(service, "kind", None) != "tabular":
         return router
     from forgeml.serve.tabular import RequestFailed, overloaded
 
     service.json_paths.add(PATH)
+    if hasattr(service, "shed"):  # an overloaded server's 503 before the body is read, as for /v1/predict
+        service.shed[PATH] = service.refusal
     loaded: list[Any] = []
 
     def explainer() -> Any:
