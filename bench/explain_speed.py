@@ -17,6 +17,7 @@ mapping columns to features and the JSON answer. Median wall ms over ``--rows`` 
 after one warm-up; other processes' CPU use is printed (figures count when ≈0).
 
     flock /tmp/forgeml-heavy.lock .venv/bin/python bench/explain_speed.py
+    .venv/bin/python bench/explain_speed.py --quick --rows 3   # does it run (seconds; timings mean little)
 """
 from __future__ import annotations
 
@@ -119,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20, help="single rows timed per model")
     parser.add_argument("--skip-text", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small data and 1 epoch: checks the script, its timings mean little")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import pandas as pd
@@ -128,19 +130,20 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"explain_speed: {machine_line()}; commit {commit}; {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC")
     load = ForeignLoad()
-    frame = table()
+    scale = 5 if args.quick else 1
+    frame = table(5000 // scale)
     results = []  # (name, ours ms, baseline ms, target ms)
-    mlp = Pipeline("label", model="mlp", overrides={**QUIET, "train.epochs": 5, "train.bagging_folds": 1}).fit(frame)
+    mlp = Pipeline("label", model="mlp", overrides={**QUIET, "train.epochs": 5 // scale, "train.bagging_folds": 1}).fit(frame)
     inputs = frame.drop(columns=["label"])
     results.append(("tabular MLP (one network)", timed_rows(ours(mlp.predictor_, inputs), args.rows),
                     plain_mlp_baseline(mlp.predictor_, inputs, args.rows), 1000.0))
-    bag = Pipeline("label", model="mlp", overrides={**QUIET, "train.epochs": 5, "train.bagging_folds": 5}).fit(frame.head(900))
+    bag = Pipeline("label", model="mlp", overrides={**QUIET, "train.epochs": 5 // scale, "train.bagging_folds": 5}).fit(frame.head(900 // scale))
     results.append(("tabular MLP (bag of 5, the small-data default)", timed_rows(ours(bag.predictor_, inputs), args.rows), None, 1000.0))
     gbm = Pipeline("label", model="gbm", overrides=QUIET).fit(frame)
     results.append(("LightGBM", timed_rows(ours(gbm.predictor_, inputs), args.rows), gbm_baseline(gbm.predictor_, inputs, args.rows), None))
     if not args.skip_text and not shared_data_missing(REVIEWS):
-        reviews = pd.read_csv(REVIEWS).sample(2000, random_state=0).reset_index(drop=True)
-        text = Pipeline("sentiment", model="transformer", overrides={**QUIET, "train.epochs": 2, "train.bagging_folds": 1}).fit(reviews)
+        reviews = pd.read_csv(REVIEWS).sample(2000 // scale, random_state=0).reset_index(drop=True)
+        text = Pipeline("sentiment", model="transformer", overrides={**QUIET, "train.epochs": 2 // scale or 1, "train.bagging_folds": 1}).fit(reviews)
         rows_in = reviews.drop(columns=["sentiment"])
         results.append(("text transformer (reviews_zh)", timed_rows(ours(text.predictor_, rows_in), max(5, args.rows // 2)),
                         text_baseline(text.predictor_, rows_in, max(5, args.rows // 2)), 5000.0))
