@@ -69,8 +69,8 @@ def explain_router(service: Any) -> APIRouter:
             raise HTTPException(504, f"no answer within the {service.settings.timeout_ms:g} ms request timeout") from None
         except Overloaded as exc:
             raise overloaded(exc) from None
-        if isinstance(answer, RequestFailed):
-            raise HTTPException(answer.status, answer.message)
+        except RequestFailed as failure:  # the batcher raises a job's failure in its caller
+            raise HTTPException(failure.status, failure.message) from None
         return JSONResponse(answer)
 
     explain.__annotations__["body"] = service.Request

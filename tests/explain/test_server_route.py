@@ -60,3 +60,10 @@ def test_rows_whose_columns_do_not_match_are_one_line_422s(client, rows):
     assert "income" in error and "\n" not in error
     wrong_type = client.post("/v1/explain", json={"rows": [{**rows[0], "age": "old"}]}, headers=AUTH)
     assert wrong_type.status_code == 422 and "age" in wrong_type.json()["error"]
+
+
+def test_a_row_the_features_cannot_read_is_a_422_not_a_500(client, rows):
+    unreadable = client.post("/v1/explain", json={"rows": [{**rows[0], "signup": "not a date at all"}]}, headers=AUTH)
+    assert unreadable.status_code in (200, 422), unreadable.text
+    if unreadable.status_code == 422:
+        assert "signup" in unreadable.json()["error"] and "\n" not in unreadable.json()["error"]
