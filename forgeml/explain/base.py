@@ -142,6 +142,14 @@ def average(parts: list[tuple[float, Attribution]], method: str) -> Attribution:
     )
 
 
+def concatenate(parts: list[Attribution]) -> Attribution:
+    """Attributions of consecutive row ranges as one, rows in order."""
+    text = {name: [r for part in parts for r in part.text.get(name, [])] for name in parts[0].text}
+    images = {name: [m for part in parts for m in part.images.get(name, [])] for name in parts[0].images}
+    return Attribution(np.concatenate([p.values for p in parts]), np.concatenate([p.base for p in parts]),
+                       np.concatenate([p.output for p in parts]), parts[0].method, text=text, images=images)
+
+
 def dense_owners(ctx: Context, spec: Any) -> np.ndarray:
     """The input feature (index) of each column of ``dense``."""
     return np.asarray([ctx.index(name) for name, width in spec.dense_groups for _ in range(width)], dtype=np.int64)

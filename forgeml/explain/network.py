@@ -26,7 +26,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from forgeml.explain.base import Attribution, Context, add_columns, baseline_codes, baseline_dense, dense_owners
+from forgeml.explain.base import Attribution, Context, add_columns, baseline_codes, baseline_dense, concatenate, dense_owners
 
 METHOD = "integrated gradients (Captum) from a neutral baseline row"
 TABULAR_BATCH = 64  # rows per Captum call without text or images (× n_steps in one forward)
@@ -111,10 +111,7 @@ def explain(estimator: Any, ctx: Context, arrays: dict[str, np.ndarray]) -> Attr
     finally:
         for undo in restore:
             undo()
-    text = {name: [scores for part in parts for scores in part.text.get(name, [])] for name in parts[0].text} if parts else {}
-    images = {name: [m for part in parts for m in part.images.get(name, [])] for name in parts[0].images} if parts else {}
-    return Attribution(np.concatenate([p.values for p in parts]), np.concatenate([p.base for p in parts]),
-                       np.concatenate([p.output for p in parts]), METHOD, text=text, images=images)
+    return concatenate(parts)
 
 
 def _explain_rows(model: Any, ctx: Context, spec: Any, layers: list[Layer], inputs: dict[str, Any], arrays: dict[str, np.ndarray],

@@ -8,6 +8,7 @@ first target, for regression). The answer is plain JSON (``explanations.json``'s
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +19,8 @@ from forgeml.explain.base import Attribution, Context
 FORMAT = "forgeml-explanations"
 DEFAULT_TOP = 10
 MAX_ROWS = 200  # rows explained for the global importance (a seeded sample of a larger file)
+TOP_SECONDS = 60.0  # --top stops explaining more rows after this long (once the detailed rows are done)
+CHUNK = 16  # rows per explain call under that allowance
 SALIENCY_GRID = 16  # a saliency map in the JSON: this many cells a side (the page draws the full map)
 BASELINE = ("numbers at their training mean (0 once scaled), categories at <other>, yes/no flags halfway, text empty "
             "(padding tokens), images of the training mean colour; tree models: the trees' expected value")
@@ -63,7 +66,7 @@ def choose_rows(count: int, rows: Sequence[int] | None, top: int | None, *, wher
 def explain_frame(predictor: Any, frame: Any, *, rows: Sequence[int] | None = None, top: int | None = None,
                   source: str = "data", n_steps: int = 50, keep_arrays: bool = False) -> dict[str, Any]:
     """The explanations of ``frame``'s rows as JSON-ready data (see the module docstring)."""
-    from forgeml.explain.methods import explain_estimator, method_for
+    from forgeml.explain.methods import method_for
 
     family = predictor.config.model.type
     method_for(family)  # no method for this family: say so before any work
@@ -78,11 +81,14 @@ def explain_frame(predictor: Any, frame: Any, *, rows: Sequence[int] | None = No
 
     texts = {key[len(TEXT_KEY):]: value for key, value in arrays.items() if key.startswith(TEXT_KEY)}
     ctx = Context(predictor.featureset, task, predictor.config, classes, n_steps=n_steps, texts=texts)
-    attribution = explain_estimator(predictor.estimator, family, ctx, arrays)
-    order = np.arange(len(chosen)) if rows is not None else np.argsort(-np.abs(attribution.values).sum(axis=1), kind="stable")[:detailed]
+    attribution = explain_in_time(predictor.estimator, family, ctx, arrays, None if rows is not None else TOP_SECONDS, detailed)
+    done = len(attribution.values)
+    if done < len(chosen):  # --top's allowance ended: the rows explained so far
+        positions, scores, arrays, ctx = positions[:done], scores[:done], _head(arrays, done), _head_context(ctx, done)
+    order = np.arange(done) if rows is not None else np.argsort(-np.abs(attribution.values).sum(axis=1), kind="stable")[:detailed]
     answer = {
         "format": FORMAT, "version": 1, "model": family, "task": task.name, "method": attribution.method,
-        "output": ctx.unit(), "baseline": BASELINE, "data": source, "rows_explained": int(len(chosen)),
+        "output": ctx.unit(), "baseline": BASELINE, "data": source, "rows_explained": int(done),
         "importance": importance(ctx.names, attribution.values),
         "completeness_gap": round(float(attribution.gap(ctx.negligible()).max()), 6) if len(chosen) else 0.0,
         "rows": [row_answer(predictor, ctx, attribution, scores, int(positions[i]), int(i)) for i in order],
@@ -91,6 +97,36 @@ def explain_frame(predictor: Any, frame: Any, *, rows: Sequence[int] | None = No
         answer["_images"] = {key: value[order] for key, value in arrays.items() if key.startswith("images.")}
         answer["_saliency"] = {name: [maps[i] for i in order] for name, maps in attribution.images.items()}
     return answer
+
+
+def explain_in_time(estimator: Any, family: str, ctx: Context, arrays: dict[str, np.ndarray], seconds: float | None,
+                    least: int) -> Attribution:
+    """The rows' attributions, ``CHUNK`` rows at a time, stopping once ``seconds`` have passed and
+    at least ``least`` rows are done (None: every row). A large network reading text takes
+    seconds a row: ``--top`` then explains the rows it has time for, not all 200."""
+    from forgeml.explain.base import concatenate
+    from forgeml.explain.methods import explain_estimator
+
+    rows = len(ctx.classes)
+    if seconds is None or rows <= CHUNK:
+        return explain_estimator(estimator, family, ctx, arrays)
+    parts, started = [], time.perf_counter()
+    for start in range(0, rows, CHUNK):
+        stop = min(rows, start + CHUNK)
+        parts.append(explain_estimator(estimator, family, _head_context(ctx, stop, start), _head(arrays, stop, start)))
+        if time.perf_counter() - started > seconds and stop >= least:
+            break
+    return concatenate(parts)
+
+
+def _head(arrays: dict[str, np.ndarray], stop: int, start: int = 0) -> dict[str, np.ndarray]:
+    return {key: value[start:stop] for key, value in arrays.items()}
+
+
+def _head_context(ctx: Context, stop: int, start: int = 0) -> Context:
+    from dataclasses import replace
+
+    return replace(ctx, classes=ctx.classes[start:stop], texts=_head(ctx.texts, stop, start))
 
 
 def page_extras(answer: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:

@@ -47,3 +47,15 @@ def test_the_report_section_keeps_to_its_time(ngram, monkeypatch):
     monkeypatch.setattr(report_section, "MAX_SECONDS", 0.0)
     answer = report_section.sample_explanations(pipeline.predictor_, frame, fit_seconds=10.0)
     assert len(answer["rows"]) == 1  # the first row always; no time left for a second
+
+
+def test_top_explains_the_rows_it_has_time_for(ngram, monkeypatch):
+    from forgeml.explain import run
+
+    pipeline, frame = ngram
+    monkeypatch.setattr(run, "TOP_SECONDS", 0.0)
+    answer = run.explain_frame(pipeline.predictor_, frame, top=3)
+    assert answer["rows_explained"] == run.CHUNK and len(answer["rows"]) == 3
+    assert all(row["row"] < run.CHUNK for row in answer["rows"])
+    monkeypatch.setattr(run, "TOP_SECONDS", 1e9)
+    assert run.explain_frame(pipeline.predictor_, frame, top=3)["rows_explained"] == len(frame)
