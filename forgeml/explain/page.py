@@ -61,10 +61,13 @@ def tokens_html(tokens: list[list[Any]]) -> str:
     peak = max((abs(score) for _, score in tokens), default=0.0) or 1.0
     out = []
     for token, score in tokens:
+        if not token.strip():
+            out.append(_e(token))  # the text's own spaces, between the shaded tokens
+            continue
         strength = min(abs(score) / peak, 1.0) * 0.8
         colour = f"rgba(26,127,55,{strength:.2f})" if score >= 0 else f"rgba(207,34,46,{strength:.2f})"
         out.append(f'<span style="background:{colour}" title="{score:+.4f}">{_e(token)}</span>')
-    return '<div class="tokens">' + " ".join(out) + "</div>"
+    return '<div class="tokens">' + "".join(out) + "</div>"
 
 
 def overlay(image: np.ndarray, saliency: np.ndarray, title: str) -> bytes:

@@ -18,7 +18,7 @@ import numpy as np
 
 from forgeml.models.text_vectors import CJK, WORD_PATTERN, normalise
 
-_DISPLAY = re.compile(rf"[{CJK}]|[^\W{CJK}]+|\S")
+_DISPLAY = re.compile(rf"[{CJK}]|[^\W{CJK}]+|\s+|\S")
 _WORD = re.compile(WORD_PATTERN)
 
 
@@ -88,5 +88,6 @@ def spread_tokens(text: str, offsets: list[tuple[int, int]], values: np.ndarray)
 
 
 def display_tokens(text: str, scores: np.ndarray) -> list[tuple[str, float]]:
-    """The text cut into the tokens a reader sees, each with the sum of its characters' scores."""
+    """The text cut into the tokens a reader sees, each with the sum of its characters' scores;
+    the spaces between them are tokens too (scored 0), so the tokens join back into the text."""
     return [(m.group(), float(scores[m.start(): m.end()].sum())) for m in _DISPLAY.finditer(text)]

@@ -114,7 +114,8 @@ def test_ngram_tokens_carry_the_text_feature_s_whole_contribution(frame):
     answer = explain_frame(pipeline.predictor_, frame.head(4), rows=[0, 1, 2, 3])
     for row in answer["rows"]:
         tokens = row["tokens"]["review"]
-        assert [t for t, _ in tokens][:2] == frame["review"].iloc[row["row"]].split()[:2]
+        assert "".join(t for t, _ in tokens) == frame["review"].iloc[row["row"]]  # the tokens join back into the text
+        assert [t for t, _ in tokens if t.strip()][:2] == frame["review"].iloc[row["row"]].split()[:2]
         assert sum(score for _, score in tokens) == pytest.approx(row["contributions"]["review"], abs=1e-6)
 
 
