@@ -130,12 +130,11 @@ def _explain_rows(model: Any, ctx: Context, spec: Any, layers: list[Layer], inpu
     dense_base = torch.as_tensor(baseline_dense(ctx, spec)).expand_as(dense)
 
     def forward(*values: Any) -> Any:
-        fixed_dense = None if with_dense else dense
+        """The explained output of the rows, each integrated tensor swapped in (batch: rows × steps)."""
         tensors = values[1:] if with_dense else values
-        tiles = tensors[0].shape[0] // batch if tensors else 1
-        current = values[0] if with_dense else fixed_dense.repeat(tiles, 1)
-        tiled = {key: value.repeat(tiles, *([1] * (value.dim() - 1))) for key, value in inputs.items() if key != "dense"}
-        tiled["dense"] = current
+        tiles = values[0].shape[0] // batch
+        tiled = {key: value.repeat(tiles, *([1] * (value.dim() - 1))) for key, value in inputs.items()}
+        tiled["dense"] = values[0] if with_dense else dense.repeat(tiles, 1)
         handles = [layer.module.register_forward_hook(lambda module, args, output, value=value: value) for layer, value in zip(layers, tensors)]
         try:
             raw = model(tiled)  # (B · steps, outputs)
@@ -146,8 +145,6 @@ def _explain_rows(model: Any, ctx: Context, spec: Any, layers: list[Layer], inpu
 
     start = ((dense,) if with_dense else ()) + tuple(captured)
     base = ((dense_base,) if with_dense else ()) + tuple(layer.baseline(value) for layer, value in zip(layers, captured))
-    if not start:
-        raise ValueError("a network without inputs")
     with torch.no_grad():
         output, base_output = forward(*start).numpy().astype(np.float64), forward(*base).numpy().astype(np.float64)
     for steps in (ctx.n_steps, REFINE * ctx.n_steps, REFINE ** 2 * ctx.n_steps):  # a kinked path (ReLU) needs more steps than a smooth one
