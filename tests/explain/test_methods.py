@@ -157,3 +157,13 @@ def test_images_get_a_saliency_map_and_the_page_overlays_it(tmp_path):
     assert grid.sum() == pytest.approx(answer["rows"][0]["contributions"][name], rel=1e-4, abs=1e-6)
     page = render(answer, images, saliency)
     assert page.count("data:image/png;base64,") == 1 + 2 + 2  # importance, two row charts, two overlays
+
+
+def test_a_stacked_ensemble_weighs_each_member_by_its_share_of_the_stacker():
+    from types import SimpleNamespace
+
+    from forgeml.explain.ensemble import member_weights
+
+    stacker = SimpleNamespace(weight=np.array([[1.0, -1.0], [0.0, 0.0], [0.5, 0.5], [-0.5, 0.0]]))  # 2 members × 2 classes
+    assert member_weights(SimpleNamespace(stacker=stacker, members=[{"weight": 0.9}, {"weight": 0.1}])) == [2.0, 1.5]
+    assert member_weights(SimpleNamespace(stacker=None, members=[{"weight": 0.9}, {"weight": 0.1}])) == [0.9, 0.1]
