@@ -24,10 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from forgeml.api_describe import describe_model, model_card, pipeline_html, pipeline_repr
+from forgeml.api_describe import describe_model, model_card, pipeline_html, pipeline_repr, privacy_spent
 from forgeml.api_sklearn import EstimatorProtocol
 from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, DataNote, NotFittedError
+from forgeml.explain.report_section import sample_explanations
 
 __all__ = ["Pipeline", "describe_model", "model_card"]
 
@@ -197,8 +198,6 @@ class Pipeline(EstimatorProtocol):
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
         self.error_examples_ = self._error_examples(prepared)
-        from forgeml.explain.report_section import sample_explanations
-
         self.explanations_ = sample_explanations(self.predictor_, prepared.frames.get(self.test_split_), self.fit_summary_.seconds)
 
     def _error_examples(self, prepared: Any) -> dict[str, Any] | None:
@@ -261,11 +260,8 @@ class Pipeline(EstimatorProtocol):
         return self._prediction_values(frame) if answers_arrays else frame
 
     def explain(self, data: Any, rows: Any = None, *, top: int | None = None, as_dict: bool = False) -> Any:
-        """Each row's attribution per input feature (``forgeml explain``'s numbers): a DataFrame indexed
-        by row position, plus ``(base)`` and ``(output)``; ``as_dict``: explanations.json's content.
-        ``rows``: positions to explain (default: ``top`` rows, see forgeml.explain.run)."""
-        from forgeml.explain.run import explain_data
-
+        """Each row's attribution per input, indexed by row, with (base) and (output); as_dict: explanations.json's content."""
+        from forgeml.explain.run import explain_data  # numpy and the methods: only when explaining
         return explain_data(self._check_fitted(), self._as_frame(data), rows=rows, top=top, as_dict=as_dict)
 
     def evaluate(self, data: Any) -> dict[str, Any]:
@@ -288,6 +284,7 @@ class Pipeline(EstimatorProtocol):
         evaluation by default, or ``evaluation`` (``last_evaluation_``) for new data."""
         from forgeml.evaluate.report import ReportInputs
         from forgeml.runs.registry import epoch_rows, step_name
+        from forgeml.train.privacy import describe_spent
 
         predictor = self._check_fitted()
         prepared = getattr(self, "prepared_", None)
@@ -302,6 +299,7 @@ class Pipeline(EstimatorProtocol):
         if getattr(self, "importance_", None):
             notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
                          "is shuffled (permutation importance; an image or text column counts as one input)")
+        notes += [privacy_note] if (privacy_note := describe_spent(privacy_spent(self))) else []
         step = step_name(predictor.config.model.type)
         if hasattr(self, "fit_summary_"):
             notes.append(f"trained {len(epoch_rows(history))} {step}s in {self.fit_summary_.seconds:.1f} s; best {step.split()[-1]} {self.fit_summary_.best_epoch}"
@@ -356,6 +354,8 @@ class Pipeline(EstimatorProtocol):
         metrics = {"task": predictor.task.name, "split": getattr(self, "test_split_", "test"), "test": self.metrics_}
         if getattr(self, "evaluations_", {}).get("validation"):
             metrics["validation"] = self.evaluations_["validation"].metrics
+        if privacy_spent(self):
+            metrics["privacy"] = privacy_spent(self)
         extra = {
             "history.json": self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", []),
             "data_summary.json": prepared.summary if prepared else getattr(self, "loaded_summary_", None),
@@ -377,6 +377,7 @@ class Pipeline(EstimatorProtocol):
         pipeline.predictor_ = predictor
         metrics = read_json(path, "metrics.json") or {}
         pipeline.loaded_metrics_ = metrics.get("test", {})
+        pipeline.loaded_privacy_ = metrics.get("privacy")
         pipeline.test_split_ = metrics.get("split", "test")
         pipeline._set_classes()
         pipeline.loaded_history_ = read_json(path, "history.json") or []

@@ -106,9 +106,17 @@ def describe_model(predictor: Any) -> str:
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 
+def privacy_spent(pipeline: Any) -> dict[str, Any] | None:
+    """The (ε, δ) a private run spent (``forgeml.train.privacy``): from its fit, or from the
+    loaded bundle's metrics.json; None for a run without ``train.privacy``."""
+    summary = getattr(pipeline, "fit_summary_", None)
+    return getattr(summary, "privacy", None) if summary is not None else getattr(pipeline, "loaded_privacy_", None)
+
+
 def model_card(pipeline: Any) -> str:
     """The bundle's model_card.md: task, model, inputs, held-out metrics and the limits of use."""
     from forgeml.evaluate.report import metrics_table_rows
+    from forgeml.train.privacy import describe_spent
 
     predictor = pipeline.predictor_
     config = predictor.config
@@ -120,6 +128,7 @@ def model_card(pipeline: Any) -> str:
         f"- **Model**: {describe_model(predictor)}",
         f"- **Created**: {getattr(pipeline, 'created_at_', '')}",
         f"- **Training data**: {getattr(getattr(pipeline, 'prepared_', None), 'source', 'unknown')}",
+        *([f"- **Privacy**: {privacy}"] if (privacy := describe_spent(privacy_spent(pipeline))) else []),
         "",
         "## Inputs",
         "",

@@ -141,6 +141,7 @@ def train(
     time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Training time limit, e.g. 90s, 10m (train.time_budget)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="AutoML preset fast, medium or best (model.preset; implies --model ensemble)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config option: --set train.epochs=20."),
+    privacy_epsilon: Optional[float] = typer.Option(None, "--privacy-epsilon", help="Differentially private training (DP-SGD, networks only) spending at most this ε (train.privacy.epsilon)."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the latest interrupted run from its last checkpoint."),
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
@@ -154,7 +155,7 @@ def train(
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
     if nproc_per_node > 1 or nnodes > 1:
-        refuse_one_process_models(source, model, preset, set_)  # before torchrun starts ranks that would each refuse
+        refuse_one_process_models(source, model, preset, set_, private=privacy_epsilon is not None)  # before torchrun starts ranks that would each refuse
     if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
         return
     from forgeml.runs.train_run import run_training
@@ -164,6 +165,8 @@ def train(
         overrides["train.threads"] = threads
     if encoder:
         overrides["model.text.checkpoint"] = encoder
+    if privacy_epsilon is not None:
+        overrides["train.privacy.epsilon"] = privacy_epsilon
     if time_budget:
         from forgeml.train.budget import parse_duration
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forgeml.config_base import StrictModel as _Strict
+from forgeml.config_privacy import PrivacyConfig
 from forgeml.errors import ConfigError
 
 MissingStrategy = Literal["mean", "median", "mode", "constant", "indicator", "drop_row"]
@@ -186,6 +187,7 @@ class TrainConfig(_Strict):
         None, gt=0, description="Seconds the model may train (CLI: --time-budget 90s / 10m). Networks stop after the epoch and "
         "LightGBM after the round that passes it, keeping their best state; the ensemble fits its members within it "
         "(default for an ensemble: about a minute per 10,000 rows, 30 s to 10 min).")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Differentially private training (DP-SGD); see train.privacy.")
     bagging_folds: int | Literal["auto"] = Field(
         "auto",
         description="K models, each trained on K-1 folds of the train split and early-stopped on the fold left out; "

@@ -39,6 +39,7 @@ EXTRAS: dict[str, Extra] = {
                              "python_multipart|multipart": "python-multipart", "jinja2": "jinja2"}),
     "onnx": Extra("onnx", {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}),
     "pretrained": Extra("pretrained", {"transformers": "transformers"}),
+    "privacy": Extra("privacy", {"opacus": "opacus"}),
     "tensorboard": Extra("tensorboard", {"tensorboard": "tensorboard"}),
     "mlflow": Extra("mlflow", {"mlflow": "mlflow"}),
     "postgres": Extra("postgres", {"psycopg|psycopg2": "psycopg"}),

@@ -32,6 +32,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("clean", c.CleanConfig),
     *_family_sections(),
     ("train", c.TrainConfig),
+    ("train.privacy", c.PrivacyConfig),
     ("features[] (type: number)", c.NumberFeature),
     ("features[] (type: category)", c.CategoryFeature),
     ("features[] (type: binary)", c.BinaryFeature),
@@ -39,7 +40,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("features[] (type: text)", c.TextFeature),
     ("features[] (type: image)", c.ImageFeature),
 ]
-NESTED = {"data", "split", "clean", "model", "train", "features", "text", "image"}  # sections of their own
+NESTED = {"data", "split", "clean", "model", "train", "features", "text", "image", "privacy"}  # sections of their own
 NETWORK_NOTE = "`type`: mlp (text: bag, image: simple_cnn), cnn (image: resnet), rnn (text: lstm), transformer (text: transformer, combiner: transformer) or pretrained (text: pretrained); only these defaults differ."
 
 
@@ -62,7 +63,7 @@ def reference() -> str:
     for title, model in SECTIONS:
         lines += ["", f"**{title}**", "", "| option | default | type | meaning |", "| --- | --- | --- | --- |"]
         for name, field in model.model_fields.items():
-            if name in NESTED and (title in ("top level", "data") or title.startswith("model (type: mlp")):
+            if name in NESTED and (title in ("top level", "data", "train") or title.startswith("model (type: mlp")):
                 continue  # documented in its own section
             if name == "type" and title.startswith("model (type: mlp"):
                 lines.append(f"| `type` | `mlp` | one of {list(c.NETWORK_TYPES)} | {NETWORK_NOTE} |")

@@ -67,7 +67,8 @@ def _resolve_auto_model(raw: dict[str, Any]) -> None:
         return
     from forgeml.models.auto import resolve
 
-    raw["model"], _ = resolve(raw["model"], [feature.get("type") for feature in raw["features"]])
+    private = (raw.get("train") or {}).get("privacy", {}).get("epsilon") is not None
+    raw["model"], _ = resolve(raw["model"], [feature.get("type") for feature in raw["features"]], private=private)
 
 
 def _fold_validation_into_train(raw: dict[str, Any]) -> None:
@@ -175,6 +176,10 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
         frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
+    from forgeml.train.privacy_checks import check_private_run
+
+    config, privacy_notes = check_private_run(config, len(frames["train"]))  # before any fitting: refusals cost nothing yet
+    messages.extend(privacy_notes)
     from forgeml.models.bagging import resolve_folds
 
     has_images = any(f.type == "image" for f in config.features)

@@ -5,7 +5,8 @@ the AutoML ensemble wins — bagged GBMs, CatBoost, a linear model and forgeml's
 out-of-fold predictions — and that is what AutoGluon users expect from one command. For images
 the ensemble's tree and linear members read nothing, and a bagged CNN costs its folds over in
 time, so an image input keeps the single network (the MLP family with an image encoder per
-picture column), as does a run under torchrun, which the ensemble's members do not use.
+picture column), as does a run under torchrun, which the ensemble's members do not use, and a
+differentially private run (``train.privacy``), since only a network trains with DP-SGD.
 
 ``choose_family`` is the whole rule; ``forgeml.workflow.resolve_config`` calls it, and the
 resolved ``config.yaml`` in the bundle names the family chosen, never ``auto``. This module
@@ -38,8 +39,10 @@ def distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def choose_family(feature_types: Iterable[str]) -> tuple[str, str]:
-    """(family, why) for inputs of these feature types."""
+def choose_family(feature_types: Iterable[str], *, private: bool = False) -> tuple[str, str]:
+    """(family, why) for inputs of these feature types; ``private``: ``train.privacy.epsilon`` is set."""
+    if private:
+        return NETWORK_FAMILY, "differentially private training: one network trained with DP-SGD (trees and the ensemble have no DP guarantee)"
     if "image" in set(feature_types):
         return NETWORK_FAMILY, "an input is an image: one network (the ensemble's trees and linear model cannot read pictures)"
     if distributed():
@@ -47,8 +50,8 @@ def choose_family(feature_types: Iterable[str]) -> tuple[str, str]:
     return TABLE_FAMILY, "a table: the AutoML ensemble of the portfolio (forgeml/models/portfolio.yaml)"
 
 
-def resolve(model: dict, feature_types: Iterable[str]) -> tuple[dict, str]:
+def resolve(model: dict, feature_types: Iterable[str], *, private: bool = False) -> tuple[dict, str]:
     """The resolved ``model:`` section for an ``auto`` one, and why it was chosen."""
-    family, why = choose_family(feature_types)
+    family, why = choose_family(feature_types, private=private)
     resolved = {"type": family, "preset": model.get("preset", "medium")} if family == TABLE_FAMILY else {"type": family}
     return resolved, why

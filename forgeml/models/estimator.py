@@ -43,6 +43,7 @@ class FitSummary:
     best_value: float | None
     stopped_early: bool
     seconds: float
+    privacy: dict[str, Any] | None = None  # a private network's ε spent, δ and how (forgeml.train.privacy)
 
 
 class Estimator(Protocol):

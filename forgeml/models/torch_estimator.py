@@ -42,6 +42,10 @@ class TorchEstimator:
             network = self.model
             self.model = LinearSkip(network, spec, task.output_size)
             self.model.predict_batch_size = network.predict_batch_size
+        if config.train.privacy.enabled:  # built the same way for training and loading: the weights must fit
+            from forgeml.train.privacy import private_module
+
+            self.model = private_module(self.model)
 
     def fit(self, train, y_train, val, y_val, options: estimator.FitOptions) -> estimator.FitSummary:
         trainer = Trainer(
@@ -66,7 +70,7 @@ class TorchEstimator:
         loss_fn = self.task.loss_fn(self.task.class_weights(self.config.train.class_weight, y_train))
         result = trainer.fit(self.model, loss_fn, train_data, val_data, metrics_fn=metrics_fn, resume=options.resume)
         self.model.eval()
-        return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds)
+        return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds, result.privacy)
 
     @torch.no_grad()
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:

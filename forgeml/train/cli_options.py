@@ -26,10 +26,17 @@ def relaunched_under_torchrun(nproc_per_node: int, nnodes: int, node_rank: int, 
     return launch_if_asked(LaunchOptions(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout))
 
 
-def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str]) -> None:
+def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str], *, private: bool = False) -> None:
     """The ensemble fits its members in one process. Asked for with several processes, it is refused
     here, once, before torchrun starts N ranks that would each print the refusal and then the
-    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml."""
+    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml.
+    ``private`` (--privacy-epsilon): DP-SGD trains in one process too (forgeml/train/privacy.py)."""
+    from forgeml.errors import ConfigError
+
+    if private:
+        from forgeml.train.privacy_checks import one_process_only
+
+        raise one_process_only("--privacy-epsilon")
     chosen = "ensemble" if preset else model
     for item in settings:
         key, _, value = item.partition("=")
@@ -44,7 +51,5 @@ def refuse_one_process_models(source: Path, model: Optional[str], preset: Option
         except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
             return  # the config's own reading says what is wrong with it
     if chosen == "ensemble":
-        from forgeml.errors import ConfigError
-
         raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
                           hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")

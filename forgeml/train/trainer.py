@@ -73,6 +73,7 @@ class FitResult:
     best_value: float | None = None
     stopped_early: bool = False
     seconds: float = 0.0
+    privacy: dict[str, Any] | None = None  # ε spent, δ and how (forgeml.train.privacy), for a private run
 
 
 MetricsFn = Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
@@ -99,6 +100,7 @@ class Trainer:
         self.label = label  # what this fit is part of, in front of the progress bar ("member 2/6 mlp · fold 3/5")
         self._stop_signal: int | None = None
         self.device = torch.device("cpu")  # set by fit(); predict() uses wherever the model is
+        self._private: Any = None  # forgeml.train.privacy.PrivateTraining, with train.privacy.epsilon
 
     # ------------------------------------------------------------------ public
     def fit(
@@ -117,13 +119,19 @@ class Trainer:
         # under torchrun the rank's device was bound with the process group; else train.device
         self.device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
         model.to(self.device)  # before the optimizer: it holds the parameters where they live
-        steps_per_epoch = self._steps_per_epoch(len(train))
+        if cfg.privacy.enabled:  # DP-SGD: Poisson batches, per-row clipping, noise (forgeml/train/privacy.py)
+            from forgeml.train.privacy import PrivateTraining
+
+            self._private = PrivateTraining(cfg, len(train))
+        steps_per_epoch = self._private.steps_per_epoch if self._private else self._steps_per_epoch(len(train))
         optimizer = build_optimizer(model, cfg)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         state = _LoopState()
         if resume:
             state = self._restore(model, optimizer, scheduler)
         net = self._wrap(model)
+        if self._private:
+            net, optimizer = self._private.attach(model, optimizer, state.privacy, resumed=resume)
         started = time.perf_counter()
         # a run that had stopped early when it was killed (before its bundle was written) is over:
         # one more epoch could find a new best and end elsewhere than the uninterrupted run
@@ -152,7 +160,10 @@ class Trainer:
                     break
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
-        return FitResult(state.history, state.best_epoch, state.best_value, state.stopped_early, time.perf_counter() - started)
+        if self._private:
+            self._private.detach()
+        return FitResult(state.history, state.best_epoch, state.best_value, state.stopped_early, time.perf_counter() - started,
+                         self._private.spent() if self._private else None)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int | None = None) -> torch.Tensor:
@@ -204,9 +215,11 @@ class Trainer:
         last = state.history[-1] if state.history else {}
         note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
         progress = EpochProgress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
+        batches = self._private.batches(epoch, state.batch) if self._private else \
+            (order[step * batch_size : (step + 1) * batch_size] for step in range(state.batch, steps))
         with progress as bar:
-            for step in range(state.batch, steps):
-                inputs, targets = train.take(order[step * batch_size : (step + 1) * batch_size])
+            for step, rows in zip(range(state.batch, steps), batches):
+                inputs, targets = train.take(rows)
                 if self.device.type != "cpu":
                     inputs, targets = to_device(inputs, self.device), targets.to(self.device, non_blocking=True)
                 with self._autocast():
@@ -216,15 +229,16 @@ class Trainer:
                     loss = loss + _weight_penalty(penalised, cfg.l1, cfg.l2)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg.grad_clip:
+                if cfg.grad_clip and not self._private:  # DP-SGD clips each row's gradient instead
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 state.global_step += 1
-                state.loss_total += float(loss.detach())
-                state.loss_count += 1
+                if len(targets):  # a Poisson batch may be empty (its step still adds noise and counts)
+                    state.loss_total += float(loss.detach())
+                    state.loss_count += 1
                 state.batch = step + 1
-                bar.advance(state.loss_total / state.loss_count)
+                bar.advance(state.loss_total / max(1, state.loss_count))
                 if state.global_step % cfg.checkpoint_every_steps == 0:
                     self._save(model, optimizer, scheduler, state, epoch=epoch)
                 if self.dist.any_flag(self._stop_signal is not None):
@@ -292,6 +306,7 @@ class Trainer:
                 "rng": torch.get_rng_state(),
                 **cuda_rng(self.device),
                 "world_size": self.dist.world_size,
+                "privacy": self._private.state_dict() if self._private else None,
             },
         )
 
@@ -327,6 +342,7 @@ class Trainer:
             bad_epochs=checkpoint["bad_epochs"],
             best_state=checkpoint["best_state"],
             stopped_early=checkpoint.get("stopped_early", False),  # not in checkpoints before 2026-12
+            privacy=checkpoint.get("privacy"),
         )
 
     def _signals(self):
@@ -347,6 +363,7 @@ class _LoopState:
     bad_epochs: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     stopped_early: bool = False
+    privacy: dict[str, Any] | None = None  # the accountant's state of a private run
 
 
 def _plain(value: Any) -> Any:

@@ -87,6 +87,9 @@ def check_request(request: TuneRequest) -> dict[str, Any]:
     if unknown or request.objectives[0] != "loss" or len(request.objectives) > 2 or len(set(request.objectives)) < len(request.objectives):
         raise ConfigError(f"--objective {','.join(request.objectives)} is not one forgeml tunes for", where="--objective",
                           hint="loss (default), loss,latency or loss,params")
+    if request.config.train.privacy.enabled:  # every trial would spend the budget again on the same rows
+        raise ConfigError("tuning trains many models on the same rows, and each would spend the privacy budget", where="train.privacy",
+                          hint="tune without train.privacy on public or other data, then train once privately with the settings found (forgeml train --privacy-epsilon)")
     if request.pruner not in PRUNERS:
         raise ConfigError(f"unknown pruner {request.pruner!r}", where="--pruner", hint=f"one of {', '.join(PRUNERS)}")
     if request.trials < 1 or request.workers < 1:
