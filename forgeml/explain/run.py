@@ -38,6 +38,8 @@ def parse_rows(text: str | None) -> list[int] | None:
         if not (low.isdigit() and (not dash or high.isdigit())):
             raise ConfigError(f"--rows takes row numbers like 0,5,9 or 10-12, not {item!r}", where="--rows",
                               hint="rows are counted from 0, in file order")
+        if dash and int(high) < int(low):
+            raise ConfigError(f"the range {item} runs backwards", where="--rows", hint=f"write it {high}-{low}")
         rows.extend(range(int(low), int(high) + 1) if dash else [int(low)])
     if not rows:
         raise ConfigError("--rows names no row", where="--rows", hint="give row numbers like 0,5,9")

@@ -96,6 +96,7 @@ def test_bad_input_is_one_error_line(table_run, cli, tmp_path):
     cases = {
         "out of range": (["--rows", "0,500"], "table.csv", "row 500 is out of range"),
         "not a row": (["--rows", "first"], "table.csv", "--rows"),
+        "backwards": (["--rows", "5-2"], "table.csv", "runs backwards"),
         "both ways": (["--rows", "1", "--top", "2"], "table.csv", "--rows and --top"),
         "columns": ([], "no_income.csv", "income"),
         "top zero": (["--top", "0"], "table.csv", "--top"),
