@@ -39,6 +39,7 @@ def one_error_line(result) -> str:
 def test_explain_rows_of_a_table_by_run_id_writes_json_and_page_beside_the_data(table_run, cli):
     workdir, run_id = table_run
     before = (workdir / "table.csv").read_bytes()
+    bundle = {path: path.read_bytes() for path in (workdir / "runs" / run_id / "bundle").rglob("*") if path.is_file()}
     result = cli("explain", run_id[:15], "table.csv", "--rows", "0,5,9", "--runs-dir", "runs", cwd=workdir)
     assert result.returncode == 0, result
     folder = workdir / "table_explanations"
@@ -50,6 +51,7 @@ def test_explain_rows_of_a_table_by_run_id_writes_json_and_page_beside_the_data(
     page = (folder / "explain.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 4  # global importance + one chart per row
     assert (workdir / "table.csv").read_bytes() == before
+    assert {path: path.read_bytes() for path in (workdir / "runs" / run_id / "bundle").rglob("*") if path.is_file()} == bundle
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))  # written atomically: no leftovers
 
 
