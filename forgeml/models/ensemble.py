@@ -44,6 +44,8 @@ class EnsembleConfig(_Strict):
     type: Literal["ensemble"] = "ensemble"
     preset: Literal["fast", "medium", "best"] = Field("medium", description="Which portfolio (forgeml/models/portfolio.yaml): fast (fewer members and folds), medium, best (more folds).")
     members: list[str] | None = Field(None, description="Portfolio member names to fit, in order, instead of the preset's list.")
+    members_from: list[str] = Field(default_factory=list, description="YAML files of members of your own (name → model: and "
+        "train: options, as in portfolio.yaml), fitted after the preset's: `forgeml tune` writes the best trial as one (member.yaml).")
     folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
@@ -62,6 +64,26 @@ def portfolio() -> dict[str, Any]:
     return yaml.safe_load((Path(__file__).with_name("portfolio.yaml")).read_text(encoding="utf-8"))
 
 
+def read_members(path: str) -> dict[str, Any]:
+    """A members file (``model.members_from``): name → {model: {type: …}, train: {…}}."""
+    import yaml
+
+    where = f"model.members_from: {path}"
+    try:
+        members = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("the members file does not exist", where=where, hint="give the path of a member.yaml that forgeml tune wrote") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the members file: {str(exc).splitlines()[0]}", where=where, hint="a YAML mapping: name → {model: {type: …}}") from None
+    if not isinstance(members, dict) or not members or not all(
+            isinstance(entry, dict) and isinstance(entry.get("model"), dict) and "type" in entry["model"] for entry in members.values()):
+        raise ConfigError("not a members file", where=where, hint="a YAML mapping: name → {model: {type: gbm, …}, train: {…}}, as forgeml tune's member.yaml")
+    nested = [name for name, entry in members.items() if entry["model"]["type"] in ("ensemble", "auto")]
+    if nested:
+        raise ConfigError(f"member {nested[0]!r} is itself an ensemble", where=where, hint="a member is one model family: mlp, gbm, catboost, …")
+    return members
+
+
 class EnsembleEstimator:
     def __init__(self, config: Any, task: Any, spec: Any):
         self.config, self.task, self.spec = config, task, spec
@@ -73,7 +95,11 @@ class EnsembleEstimator:
     def _plan(self, rows: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
         book = portfolio()
         preset = book["presets"][self.config.model.preset]
-        names = self.config.model.members or preset["members"]
+        names = list(self.config.model.members or preset["members"])
+        for path in self.config.model.members_from:
+            own = read_members(path)
+            book["members"].update(own)
+            names += [name for name in own if name not in names]
         unknown = [name for name in names if name not in book["members"]]
         if unknown:
             raise ForgeError(f"unknown portfolio member(s) {unknown}", where="model.members", hint=f"choose among {sorted(book['members'])}")

@@ -55,7 +55,7 @@ def out_of_fold(fit_fold: Callable[[dict, np.ndarray, dict, np.ndarray, int], fl
     return float(np.mean(losses))
 
 
-def _config_value(config: Any, dotted: str) -> Any:
+def config_value(config: Any, dotted: str) -> Any:
     node = config
     for part in dotted.split("."):
         node = getattr(node, part, None)
@@ -77,7 +77,7 @@ def default_point(config: Any, space: dict[str, Dimension]) -> dict[str, Any]:
     whose default lies outside its range is left to the sampler)."""
     point = {}
     for key, dim in space.items():
-        value = _config_value(config, key)
+        value = config_value(config, key)
         if _inside(dim, value):
             point[key] = value
     return point

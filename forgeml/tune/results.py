@@ -102,6 +102,38 @@ def write_trials(summary: dict[str, Any], folder: Path) -> list[Path]:
     return [csv_path, json_path]
 
 
+def member_entry(options: dict[str, Any], family: str) -> dict[str, Any]:
+    """A trial's dotted options as a portfolio member (``model:``/``train:`` sections), the form
+    ``model.members_from`` reads: the tuned model then joins the ensemble beside the preset's."""
+    entry: dict[str, Any] = {"model": {"type": family}, "train": {}}
+    for dotted, value in sorted(options.items()):
+        section, *path = dotted.split(".")
+        if section not in entry or not path:
+            continue  # only model and train options describe a member
+        node = entry[section]
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    if not entry["train"]:
+        del entry["train"]
+    return entry
+
+
+def write_member(summary: dict[str, Any], family: str, fixed: dict[str, Any], folder: Path) -> Path:
+    """member.yaml: the best trial (and the options every trial kept) as an ensemble member named
+    ``tuned_<family>``, for ``--set model.members_from=[member.yaml]``."""
+    import yaml
+
+    from forgeml.fileio import atomic_write_text
+
+    path = folder / "member.yaml"
+    member = member_entry({**fixed, **summary["best"]["params"]}, family)
+    header = (f"# trial {summary['best']['trial']} of study {summary['study']}: add it to an ensemble with\n"
+              f"#   forgeml train DATA --target Y --model ensemble --set 'model.members_from=[{path}]'\n")
+    atomic_write_text(path, header + yaml.safe_dump({f"tuned_{family}": member}, sort_keys=False, allow_unicode=True))
+    return path
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: a failed trial's missing score is null."""
     if isinstance(value, float) and not math.isfinite(value):

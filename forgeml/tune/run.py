@@ -44,7 +44,7 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     summary = run_tune(request, _echo)
     if summary is None:
         return
-    from forgeml.tune.results import print_table, write_trials
+    from forgeml.tune.results import print_table, write_member, write_trials
 
     console = _console()
     print_table(summary, console)
@@ -53,8 +53,18 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
         return
     result = refit_best(request, summary, name or f"tune-{Path(data).stem}", _registry(runs_dir))
     written = write_trials(summary, result.bundle_path.parent)
+    member = write_member(summary, request.family, _fixed_options(request), result.bundle_path.parent)
     _print_metrics(result.metrics, result.task, f"held-out metrics of trial {summary['best']['trial']}'s refit ({result.split} split)")
-    console.print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}\ntrials: {written[0]}")
+    console.print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}\ntrials: {written[0]}\n"
+                  f"ensemble member: {member} (forgeml train … --model ensemble --set 'model.members_from=[{member}]' adds it to the ensemble)")
+
+
+def _fixed_options(request: Any) -> dict[str, Any]:
+    """The options given with --set that every trial kept (the member keeps them too)."""
+    from forgeml.tune.folds import config_value
+
+    values = {key: config_value(request.config, key) for key in request.fixed if key.startswith(("model.", "train."))}
+    return {key: value.model_dump(mode="json") if hasattr(value, "model_dump") else value for key, value in values.items()}
 
 
 def _folds_setting(folds: str) -> int | str:

@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import cli_env
 
@@ -59,6 +60,9 @@ def test_tune_gbm_refits_the_best_trial_as_a_bundle_that_predicts(workdir, cli):
     assert best["values"][0] == trials.loc[trials.state == "complete", "loss"].min()
     config = (run_dir / "bundle" / "config.yaml").read_text()
     assert f"num_leaves: {best['params']['model.num_leaves']}" in config  # the refit has the best trial's options
+    member = yaml.safe_load((run_dir / "member.yaml").read_text())["tuned_gbm"]  # the best trial, ready to join an ensemble
+    assert member["model"]["type"] == "gbm" and member["model"]["num_leaves"] == best["params"]["model.num_leaves"]
+    assert member["model"]["num_boost_round"] == 300 and "member.yaml" in result.stdout  # the --set it kept, and where it is
     assert 'id="tuning"' in (run_dir / "bundle" / "report.html").read_text()
     assert (workdir / "runs" / "tuning" / "table-gbm.journal").is_file()
     first = _study(workdir / "runs" / "tuning" / "table-gbm.journal", "table-gbm").trials[0]

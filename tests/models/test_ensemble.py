@@ -200,3 +200,29 @@ def test_export_says_an_ensemble_is_served_as_it_is(fitted) -> None:
         export_bundle(bundle, "onnx")
     said = str(caught.value)
     assert "served as it is" in said and "ensemble.json" in said and "no pickle" in said and "--model mlp" in said
+
+
+def test_members_of_your_own_join_the_preset_and_survive_save_and_load(tmp_path) -> None:
+    """model.members_from: a YAML file of members (forgeml tune's member.yaml) fitted after the
+    preset's, listed in the leaderboard, saved in the bundle (the file is not needed to load)."""
+    members = tmp_path / "member.yaml"
+    members.write_text("tuned_gbm:\n  model: {type: gbm, num_leaves: 7, learning_rate: 0.2}\n", encoding="utf-8")
+    overrides = {**FAST, "model.members": ["lightgbm"], "model.members_from": [str(members)], "train.time_budget": 120}
+    pipeline = Pipeline(target="y", model="ensemble", overrides=overrides).fit(_frame(200))
+    board = pipeline.leaderboard().set_index("member")
+    assert board.loc["tuned_gbm", "status"] == "fitted" and board.loc["tuned_gbm", "model"]["num_leaves"] == 7
+    members.unlink()
+    loaded = Pipeline.load(pipeline.save(tmp_path / "bundle"))
+    rows = _frame(20, seed=3).drop(columns=["y"])
+    pd.testing.assert_frame_equal(loaded.predict(rows), pipeline.predict(rows))
+
+
+@pytest.mark.parametrize("content, expected", [(None, "does not exist"), ("[1, 2]", "not a members file"),
+                                               ("inner:\n  model: {type: ensemble}\n", "is itself an ensemble")])
+def test_a_bad_members_file_is_one_clear_error(tmp_path, content, expected) -> None:
+    path = tmp_path / "member.yaml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected) as caught:
+        Pipeline(target="y", model="ensemble", overrides={**FAST, "model.members": ["lightgbm"], "model.members_from": [str(path)]}).fit(_frame(120))
+    assert "model.members_from" in str(caught.value)
