@@ -60,7 +60,9 @@ def _layers(model: Any, ctx: Context, spec: Any, restore: list[Callable[[], None
         layers.append(Layer(table, ctx.index(spec.codes[j][0]), _embedding_baseline(table, int(neutral[j]))))
     for j, (token, encoder) in enumerate(zip(spec.tokens, net.text)):
         if hasattr(encoder, "bag"):
-            sequence = _SequenceBag(encoder.bag, token.pad_id)
+            from forgeml.train.private_layers import MaskedMeanBag  # the same vectors, one embedding per token
+
+            sequence = MaskedMeanBag(encoder.bag)
             net.text[j] = sequence
             restore.append(lambda j=j, encoder=encoder: net.text.__setitem__(j, encoder))
             embed = sequence.embed
@@ -72,27 +74,6 @@ def _layers(model: Any, ctx: Context, spec: Any, restore: list[Callable[[], None
     for image, encoder in zip(spec.images, net.images):
         layers.append(Layer(encoder.preprocess, ctx.index(image.feature), torch.zeros_like, image=image.feature))
     return layers
-
-
-class _SequenceBag:
-    """``nn.EmbeddingBag(mode="mean", padding_idx=pad)`` as an embedding + masked mean (the same
-    output), so each token's embedding is a tensor of its own."""
-
-    def __new__(cls, bag: Any, pad_id: int) -> Any:
-        from torch import nn
-
-        class SequenceBag(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.embed = nn.Embedding(bag.num_embeddings, bag.embedding_dim, padding_idx=pad_id)
-                self.embed.weight = bag.weight  # shared, not copied
-                self.width = bag.embedding_dim
-
-            def forward(self, tokens: Any) -> Any:
-                keep = (tokens != pad_id).unsqueeze(-1).to(self.embed.weight.dtype)  # (B, L, 1)
-                return (self.embed(tokens) * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)  # (B, dim)
-
-        return SequenceBag()
 
 
 def explain(estimator: Any, ctx: Context, arrays: dict[str, np.ndarray]) -> Attribution:
