@@ -221,6 +221,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.models.leaderboard_cli",
     "forgeml.tune.cli",
     "forgeml.compress.cli",
+    "forgeml.explain.cli",
 )
 
 

@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("evaluate", ("forgeml.evaluate",)),
     ("predict", ("forgeml.predict",)),
     ("bundle", ("forgeml.bundle", "forgeml.workflow")),
-    ("artifacts", ("forgeml.export", "forgeml.explain", "forgeml.api_describe", "forgeml.api_sklearn",
+    ("artifacts", ("forgeml.export", "forgeml.explain", "forgeml.api_describe", "forgeml.api_report", "forgeml.api_sklearn",
                    "forgeml.reference")),
     ("api", ("forgeml.api",)),
     ("jobs", ("forgeml.train_run", "forgeml.tune", "forgeml.compress")),

@@ -69,6 +69,7 @@ class ReportInputs:
     leaderboard: list[dict] | None = None  # an ensemble's members (models.ensemble)
     tuning: dict | None = None  # the study a tuned run came from (tune.results.summarise)
     compression: dict | None = None  # a compressed bundle's before/after table (compress.tradeoff)
+    explanations: dict | None = None  # a few test rows explained (forgeml.explain.report_section)
 
 
 def metrics_table_rows(metrics: dict, task: str) -> list[tuple[str, str]]:
@@ -228,7 +229,8 @@ Section = Callable[[ReportInputs], str]
 SECTIONS: tuple[Section | str, ...] = (  # in page order; a str is "module:function"
     _header, _metrics_section, warnings_section, leaderboard_section, tuning_section,
     "forgeml.compress.report_section:compression_section", _breakdown_section, _plots_section,
-    _errors_section, _data_section, _cleaning_section, _config_section, _notes_section,
+    "forgeml.explain.report_section:explanations_section", _errors_section, _data_section, _cleaning_section, _config_section,
+    _notes_section,
 )
 
 
