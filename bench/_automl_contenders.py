@@ -210,8 +210,13 @@ def run_forgeml(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, class
     outcome = Outcome(fit_seconds=fit_seconds, predict_single_ms=single, predict_batch_ms_per_row=batch,
                       version=getattr(forgeml, "__version__", "?"), settings=", ".join(f"{k}={v}" for k, v in shown.items()), notes=notes)
     config = pipeline.prepared_.config
-    outcome.notes.append(f"model {config.model.type}, bagging folds {config.train.bagging_folds}, "
-                         f"{len(pipeline.fit_summary_.history)} {'rounds' if config.model.type == 'gbm' else 'epochs'}")
+    board = pipeline.leaderboard() if config.model.type == "ensemble" else None
+    if board is not None:  # which members fitted, were skipped or cut, their out-of-fold scores and weights: why a set won or lost
+        columns = [c for c in ("member", "status", "score", "weight", "fit_seconds", "predict_ms_per_row") if c in board.columns]
+        outcome.notes += [" · ".join(f"{c} {row[c]}" for c in columns if row[c] == row[c]) for _, row in board[columns].iterrows()]
+    else:
+        outcome.notes.append(f"model {config.model.type}, bagging folds {config.train.bagging_folds}, "
+                             f"{len(pipeline.fit_summary_.history)} {'rounds' if config.model.type == 'gbm' else 'epochs'}")
     prefix = f"{spec.target}_proba_"
     proba = {label_key(c[len(prefix):]): output[c].to_numpy() for c in output.columns if c.startswith(prefix)}
     outcome.score, outcome.extra = score(spec, test[spec.target], output[f"{spec.target}_prediction"].tolist(), proba, classes)

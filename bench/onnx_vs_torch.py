@@ -42,7 +42,8 @@ def main() -> None:
 
     from _serving import bundle
     from forgeml.bundle import load_predictor
-    from forgeml.export.exporter import build_verified, full_arrays
+    from forgeml.export.exporter import build_verified
+    from forgeml.export.verification import full_arrays
     from forgeml.export.graph import input_names, sample_arrays
     from forgeml.serve.backends import OnnxEstimator
 

@@ -28,6 +28,7 @@ from forgeml.api_describe import describe_model, model_card, pipeline_html, pipe
 from forgeml.api_sklearn import EstimatorProtocol
 from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, DataNote, NotFittedError
+from forgeml.explain.report_section import sample_explanations
 
 __all__ = ["Pipeline", "describe_model", "model_card"]
 
@@ -151,7 +152,8 @@ class Pipeline(EstimatorProtocol):
         train`` prints and logs them), not to ``warnings``. ``started``: ``time.monotonic()``
         when reading the data began, since ``train.time_budget`` counts that too (default: now).
         Returns ``self``."""
-        from forgeml.models.estimator import FitOptions, build_estimator
+        from forgeml.models.build import build_estimator
+        from forgeml.models.estimator import FitOptions
         from forgeml.predict import Predictor
         from forgeml.workflow import val_metrics_fn
 
@@ -197,6 +199,7 @@ class Pipeline(EstimatorProtocol):
         self.test_split_ = "test" if "test" in self.evaluations_ else "validation"
         self.importance_ = self._importance(prepared)
         self.error_examples_ = self._error_examples(prepared)
+        self.explanations_ = sample_explanations(self.predictor_, prepared.frames.get(self.test_split_), self.fit_summary_.seconds)
 
     def _error_examples(self, prepared: Any) -> dict[str, Any] | None:
         from forgeml.evaluate.examples import error_examples
@@ -257,6 +260,11 @@ class Pipeline(EstimatorProtocol):
         frame = predictor.predict(self._as_frame(data))
         return self._prediction_values(frame) if answers_arrays else frame
 
+    def explain(self, data: Any, rows: Any = None, *, top: int | None = None, as_dict: bool = False) -> Any:
+        """Each row's attribution per input, indexed by row, with (base) and (output); as_dict: explanations.json's content."""
+        from forgeml.explain.run import explain_data  # numpy and the methods: only when explaining
+        return explain_data(self._check_fitted(), self._as_frame(data), rows=rows, top=top, as_dict=as_dict)
+
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Every metric (accuracy, F1, ROC-AUC…, or MAE, RMSE, R²…) on labelled data: a path or a
         DataFrame holding the target. Rows without a target are dropped and counted. The report
@@ -275,59 +283,9 @@ class Pipeline(EstimatorProtocol):
     def report_inputs(self, evaluation: Any = None, title: str | None = None) -> Any:
         """What ``report`` renders (``forgeml.evaluate.report.ReportInputs``): the held-out
         evaluation by default, or ``evaluation`` (``last_evaluation_``) for new data."""
-        from forgeml.evaluate.report import ReportInputs
-        from forgeml.runs.registry import epoch_rows, step_name
-        from forgeml.train.privacy import describe_spent
+        from forgeml.api_report import report_inputs
 
-        predictor = self._check_fitted()
-        prepared = getattr(self, "prepared_", None)
-        evaluation = evaluation or getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test"))
-        task = predictor.task
-        history = self.fit_summary_.history if hasattr(self, "fit_summary_") else getattr(self, "loaded_history_", [])
-        notes = list(prepared.messages) if prepared else []
-        if prepared and not len(prepared.frames.get("validation", [])):
-            notes.append("no validation split: early stopping was off and the final epoch's weights were kept")
-        if prepared and getattr(self, "test_split_", "test") == "validation":
-            notes.append("no test split: the metrics are on the validation split, which also chose the stopping epoch")
-        if getattr(self, "importance_", None):
-            notes.append("feature importance: each input's contribution to the validation loss — how much the loss grows when that column "
-                         "is shuffled (permutation importance; an image or text column counts as one input)")
-        notes += [privacy_note] if (privacy_note := describe_spent(privacy_spent(self))) else []
-        step = step_name(predictor.config.model.type)
-        if hasattr(self, "fit_summary_"):
-            notes.append(f"trained {len(epoch_rows(history))} {step}s in {self.fit_summary_.seconds:.1f} s; best {step.split()[-1]} {self.fit_summary_.best_epoch}"
-                         + (" (early stopping)" if self.fit_summary_.stopped_early else ""))
-        validation = getattr(self, "evaluations_", {}).get("validation")
-        return ReportInputs(
-            title=title or f"forgeml — {', '.join(predictor.config.target)}",
-            task=task.name,
-            targets=list(predictor.config.target),
-            model_description=describe_model(predictor),
-            metrics=evaluation.metrics if evaluation else {},
-            validation_metrics=validation.metrics if validation and evaluation is not validation else None,
-            history=history,
-            step_name=step,
-            y_true=evaluation.y_true if evaluation else None,
-            y_proba=evaluation.scores if evaluation is not None and task.is_classification else None,
-            y_pred=evaluation.scores if evaluation is not None and not task.is_classification else None,
-            class_names=predictor.class_names,
-            data_summary=prepared.summary if prepared else getattr(self, "loaded_summary_", None),
-            cleaning=prepared.cleaning.to_dict() if prepared else getattr(self, "loaded_cleaning_", None),
-            feature_importance=getattr(self, "importance_", None),
-            config_yaml=predictor.config.to_yaml(),
-            error_examples=self._error_examples_for(evaluation),
-            extra_notes=notes,
-            leaderboard=getattr(predictor.estimator, "leaderboard", None),
-            tuning=getattr(self, "tuning_", None),  # set by forgeml tune on the refit of its best trial
-        )
-
-    def _error_examples_for(self, evaluation: Any) -> dict[str, Any] | None:
-        """The worst-error examples of the held-out split or of the last ``evaluate`` call."""
-        if evaluation is not None and evaluation is getattr(self, "evaluations_", {}).get(getattr(self, "test_split_", "test")):
-            return getattr(self, "error_examples_", None)
-        if evaluation is not None and evaluation is getattr(self, "last_evaluation_", None):
-            return getattr(self, "last_error_examples_", None)
-        return None
+        return report_inputs(self, evaluation, title)
 
     def report(self, evaluation: Any = None) -> str:
         """The self-contained report.html page as a string (plots inlined), for the held-out
@@ -356,6 +314,10 @@ class Pipeline(EstimatorProtocol):
         }
         if getattr(self, "tuning_", None):
             extra["tuning.json"] = self.tuning_
+        if getattr(self, "compression_", None):
+            extra["compression.json"] = self.compression_
+        if getattr(self, "distillation_", None):
+            extra["distillation.json"] = self.distillation_  # which teacher, how (compress/distill.py)
         return write_bundle(path, predictor, metrics=metrics, report_html=self.report(), model_card=model_card(self), extra=extra)
 
     @classmethod
@@ -377,6 +339,8 @@ class Pipeline(EstimatorProtocol):
         pipeline.loaded_cleaning_ = read_json(path, "cleaning.json")
         pipeline.importance_ = read_json(path, "importance.json")
         pipeline.tuning_ = read_json(path, "tuning.json")
+        pipeline.compression_ = read_json(path, "compression.json")
+        pipeline.distillation_ = read_json(path, "distillation.json")
         return pipeline
 
 

@@ -103,6 +103,8 @@ def describe_model(predictor: Any) -> str:
             shape += " beside a ridge-started linear path"
     if members:
         shape = f"bag of {len(members)} × {shape}"
+    if getattr(predictor.estimator, "quantized", False):  # forgeml compress --quantize int8
+        shape += ", int8 weights (ONNX Runtime dynamic quantisation)"
     return f"{shape}; inputs: {inputs}; loss: {predictor.task.loss}"
 
 
@@ -128,6 +130,7 @@ def model_card(pipeline: Any) -> str:
         f"- **Model**: {describe_model(predictor)}",
         f"- **Created**: {getattr(pipeline, 'created_at_', '')}",
         f"- **Training data**: {getattr(getattr(pipeline, 'prepared_', None), 'source', 'unknown')}",
+        *distilled_lines(pipeline),
         *([f"- **Privacy**: {privacy}"] if (privacy := describe_spent(privacy_spent(pipeline))) else []),
         "",
         "## Inputs",
@@ -150,6 +153,19 @@ def model_card(pipeline: Any) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def distilled_lines(pipeline: Any) -> list[str]:
+    """The model card's word on a distilled model's teacher (``forgeml compress --distill``): a
+    student answers like its teacher, so who taught it is part of what it is."""
+    how = getattr(pipeline, "distillation_", None)
+    if not how:
+        return []
+    teacher = how.get("teacher") or {}
+    bundle = teacher.get("bundle") or (getattr(pipeline, "compression_", None) or {}).get("source_bundle") or "a bundle"
+    return [f"- **Distilled from**: {bundle} ({teacher.get('description', teacher.get('model', '?'))}), on its soft predictions "
+            f"at temperature {how.get('temperature')} over {how.get('transfer_rows', {}).get('training', '?')} training rows and "
+            f"{how.get('transfer_rows', {}).get('augmented', '?')} augmented rows"]
 
 
 def _cell(value: object) -> str:

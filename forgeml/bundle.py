@@ -114,9 +114,9 @@ def write_bundle_files(path: str | Path, write: Callable[[Path], None], **manife
 
 
 def _write_json(path: Path, value: Any) -> None:
-    from forgeml.fileio import _json_default
+    from forgeml.fileio import atomic_write_json
 
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    atomic_write_json(path, value)
 
 
 def read_manifest(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
@@ -293,7 +293,7 @@ def _predictor_from(bundle: VerifiedBundle) -> Any:
             raise BundleError(f"{name} is not listed in manifest.json", where=str(bundle.path), hint=_RESTORE)
     from forgeml.config import Config
     from forgeml.features.featureset import FeatureSet
-    from forgeml.models.estimator import load_estimator
+    from forgeml.models.build import load_estimator
     from forgeml.models.tasks import Task
     from forgeml.predict import Predictor
 

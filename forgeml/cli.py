@@ -13,9 +13,8 @@ from typing import Any, Optional
 import typer
 
 from forgeml.models.families import DEFAULT_FAMILY, FAMILIES
-from forgeml.train.cli_options import (
-    BUNDLE_HELP, NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, refuse_one_process_models, relaunched_under_torchrun,
-)
+from forgeml.cli_options import BUNDLE_HELP, RunsDir
+from forgeml.train.launch import LaunchOptions, launch_if_asked, refuse_one_process_models, with_torchrun_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="forgeml: raw data → trained, evaluated, reported PyTorch model.")
 
@@ -33,69 +32,6 @@ def _console():
     from forgeml.console import console
 
     return console()
-
-
-def _registry(runs_dir: Optional[Path]):
-    from forgeml.runs.registry import RunRegistry, default_runs_root
-
-    return RunRegistry(runs_dir or default_runs_root())
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    from forgeml.errors import ConfigError
-
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r} is not key=value", hint="e.g. --set train.epochs=20")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
-
-def _load_config(source: Path, target: Optional[list[str]], model: Optional[str], overrides: dict[str, Any]):
-    """A YAML config, or a data file plus --target; returns (config, data path)."""
-    from forgeml.config import Config, apply_overrides
-    from forgeml.errors import ConfigError
-
-    if source.suffix.lower() in (".yaml", ".yml"):
-        config = Config.from_yaml(source)
-        if config.data.path is None:
-            raise ConfigError("the config names no data file", where=str(source), hint="set data.path, relative to the config file")
-        data = Path(config.data.path)
-        data = data if data.is_absolute() else (source.parent / data)
-        if target:
-            overrides["target"] = target
-    else:
-        if not target:
-            raise ConfigError("which column should the model predict?", where=str(source), hint="add --target COLUMN (or pass a config.yaml)")
-        # the file goes into the run's config.yaml and the report (absolute: the config can be re-run from the run folder)
-        config = Config(target=target, data={"path": str(source.resolve())})
-        data = source
-    if model:
-        overrides["model.type"] = model
-    new_target = overrides.pop("target", None)  # from --target, or from --set target=...
-    if new_target:
-        retargeted = Config.from_dict({**config.model_dump(mode="json"), "target": new_target}, source="--target")
-        if retargeted.target != config.target:  # the config's task was inferred for its old target
-            retargeted = Config.from_dict({**retargeted.model_dump(mode="json"), "task": "auto"}, source="--target")
-        config = retargeted
-    return (apply_overrides(config, overrides) if overrides else config), data
-
-
-def _print_metrics(metrics: dict, task: str, title: str) -> None:
-    from rich.table import Table
-
-    from forgeml.evaluate.report import metrics_table_rows
-
-    table = Table(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics_table_rows(metrics, task):
-        table.add_row(name, value)
-    _console().print(table)
 
 
 # ----------------------------------------------------------------------------- init
@@ -133,6 +69,7 @@ def _relative(path: Path, base: Path) -> str:
 
 # ----------------------------------------------------------------------------- train
 @app.command()
+@with_torchrun_options
 def train(
     source: Path = typer.Argument(..., help="Data file or image folder (with --target), or config.yaml."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Column to predict (repeat for several)."),
@@ -147,20 +84,20 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch threads (default: the cores this process may use)."),
     log: list[str] = typer.Option([], "--log", help="Also log to tensorboard or mlflow (repeatable; needs that package)."),
     runs_dir: Optional[Path] = RunsDir,
-    nproc_per_node: int = NprocPerNode,
-    nnodes: int = Nnodes,
-    node_rank: int = NodeRank,
-    rdzv_endpoint: Optional[str] = RdzvEndpoint,
-    rdzv_timeout: int = RdzvTimeout,
+    launch: LaunchOptions = LaunchOptions(),
 ) -> None:
     """Train, evaluate and report; writes runs/<id>/ with the bundle."""
-    if nproc_per_node > 1 or nnodes > 1:
+    if launch.wanted:
         refuse_one_process_models(source, model, preset, set_, private=privacy_epsilon is not None)  # before torchrun starts ranks that would each refuse
-    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
+    if launch_if_asked(launch):
         return
-    from forgeml.runs.train_run import run_training
+    from forgeml.config_base import parse_settings
+    from forgeml.evaluate.report import print_metrics
+    from forgeml.runs.registry import RunRegistry
+    from forgeml.train_run import run_training
+    from forgeml.workflow import load_config
 
-    overrides = _parse_overrides(set_)
+    overrides = parse_settings(set_)
     if threads is not None:  # --threads 0 is refused by the config, not read as "not given"
         overrides["train.threads"] = threads
     if encoder:
@@ -174,10 +111,10 @@ def train(
     if preset:
         model = model or "ensemble"
         overrides["model.preset"] = preset
-    config, data = _load_config(source, target, model, overrides)
-    result = run_training(config, data, registry=_registry(runs_dir), name=name or Path(data).stem, resume=resume, log=log)
+    config, data = load_config(source, target, model, overrides)
+    result = run_training(config, data, registry=RunRegistry(runs_dir), name=name or Path(data).stem, resume=resume, log=log)
     if result is not None:
-        _print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
+        print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
         _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
 
 
@@ -191,7 +128,7 @@ def evaluate(
 ) -> None:
     """Metrics table and report.html for a bundle on new labelled data."""
     from forgeml.api import Pipeline
-    from forgeml.evaluate.report import render_report
+    from forgeml.evaluate.report import print_metrics, render_report
     from forgeml.fileio import atomic_write_json, atomic_write_text
     from forgeml.runs.bundle_ref import resolve_bundle
 
@@ -205,7 +142,7 @@ def evaluate(
         inputs.extra_notes.append(f"dropped {evaluation.rows_dropped} rows with a missing target")
     atomic_write_text(out / "report.html", render_report(inputs))
     atomic_write_json(out / "metrics.json", metrics)
-    _print_metrics(metrics, pipeline.predictor_.task.name, f"metrics on {data.name} ({metrics.get('n', '?')} rows)")
+    print_metrics(metrics, pipeline.predictor_.task.name, f"metrics on {data.name} ({metrics.get('n', '?')} rows)")
     _console().print(f"report: {out / 'report.html'}")
 
 
@@ -262,11 +199,13 @@ def demo(runs_dir: Optional[Path] = RunsDir) -> None:
     """Train, evaluate and report on the bundled Palmer penguins data (embedded defaults only)."""
     from forgeml.config import Config
     from forgeml.datasets import DEMO
-    from forgeml.runs.train_run import run_training
+    from forgeml.evaluate.report import print_metrics
+    from forgeml.runs.registry import RunRegistry
+    from forgeml.train_run import run_training
 
     _console().print(f"demo: predict {DEMO.target!r} from {DEMO.path.name} ({DEMO.description})")
-    result = run_training(Config(target=DEMO.target), DEMO.path, registry=_registry(runs_dir), name="demo-penguins", resume=False)
-    _print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
+    result = run_training(Config(target=DEMO.target), DEMO.path, registry=RunRegistry(runs_dir), name="demo-penguins", resume=False)
+    print_metrics(result.metrics, result.task, f"held-out metrics ({result.split} split)")
     _console().print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}")
 
 
@@ -281,6 +220,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "forgeml.lm.cli",
     "forgeml.models.leaderboard_cli",
     "forgeml.tune.cli",
+    "forgeml.compress.cli",
+    "forgeml.explain.cli",
 )
 
 

@@ -6,12 +6,13 @@ generated from these classes' field descriptions, so docs and code cannot drift 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from forgeml.config_base import StrictModel as _Strict
+from forgeml.config_base import StrictModel as _Strict, set_dotted
 from forgeml.config_privacy import PrivacyConfig
 from forgeml.errors import ConfigError
 
@@ -345,24 +346,20 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     # model.type first: switching family resets the model options, which must not erase the
     # other model.* overrides given with it (``--model pretrained --encoder DIR``).
     for dotted, value in sorted(overrides.items(), key=lambda item: item[0] != "model.type"):
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for depth, part in enumerate(parents):
-            if part not in node and node is not raw:  # a sub-section reset by a model.type change
-                node[part] = {}
-            if part not in node:
-                sections = [name for name, value in node.items() if isinstance(value, dict)]
-                raise unknown_key(parents[:depth], part, sections, rest=[*parents[depth + 1:], leaf],
-                                  where="overrides", hint="see the config reference in README.md")
-            if not isinstance(node[part], dict):
-                raise ConfigError(f"unknown key {dotted}: {'.'.join(parents[:depth + 1])} is a value, not a section",
-                                  where="overrides", hint="see the config reference in README.md")
-            node = node[part]
-        if dotted == "model.type" and value != node.get("type"):
-            node.clear()  # a different model family has different options
-        node[leaf] = value
+        if dotted == "model.type" and value != raw["model"].get("type"):
+            raw["model"].clear()  # a different model family has different options
+        set_dotted(raw, dotted, value, missing=partial(_refuse_unknown_section, raw))
     _refuse_family_options_under_auto(raw["model"], overrides)
     return Config.from_dict(raw, source="overrides")
+
+
+def _refuse_unknown_section(raw: dict[str, Any], dotted: str, parents: list[str], part: str) -> None:
+    """A top-level section that does not exist is a typo (``trian.epochs``); a sub-section missing
+    below it was reset by a ``model.type`` change and is created."""
+    if not parents:
+        sections = [name for name, value in raw.items() if isinstance(value, dict)]
+        rest = dotted.split(".")[len(parents) + 1:]
+        raise unknown_key(parents, part, sections, rest=rest, where="overrides", hint="see the config reference in README.md")
 
 
 def _refuse_family_options_under_auto(model: dict[str, Any], overrides: dict[str, Any]) -> None:

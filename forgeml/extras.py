@@ -43,6 +43,7 @@ EXTRAS: dict[str, Extra] = {
     "tensorboard": Extra("tensorboard", {"tensorboard": "tensorboard"}),
     "mlflow": Extra("mlflow", {"mlflow": "mlflow"}),
     "postgres": Extra("postgres", {"psycopg|psycopg2": "psycopg"}),
+    "explain": Extra("explain", {"captum": "captum"}),
 }
 
 

@@ -43,8 +43,15 @@ def atomic_write_csv(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8" if text.isascii() else "utf-8-sig"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+def json_text(obj: Any, *, indent: int | None = 2) -> str:
+    """The one way forgeml writes a JSON file: UTF-8 text as written (no \\u escapes: column names
+    in any script stay readable), numpy values as plain numbers, a final newline; ``indent=None``
+    for large machine-read files (vocabularies), which indenting would double."""
+    return json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
+    atomic_write_text(path, json_text(obj, indent=indent))
 
 
 def to_plain(value: Any) -> Any:

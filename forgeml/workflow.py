@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forgeml.config import Config
+from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError, DataError
 
 
@@ -30,6 +30,34 @@ class Prepared:
     summary: dict[str, Any]
     source: str
     messages: list[str] = field(default_factory=list)
+
+
+def load_config(source: Path, target: list[str] | None, model: str | None, overrides: dict[str, Any]) -> tuple[Config, Path]:
+    """What ``forgeml train`` and ``forgeml tune`` read from their arguments: a YAML config, or a
+    data file plus --target, with --model and the --set overrides applied; returns (config, data path)."""
+    if source.suffix.lower() in (".yaml", ".yml"):
+        config = Config.from_yaml(source)
+        if config.data.path is None:
+            raise ConfigError("the config names no data file", where=str(source), hint="set data.path, relative to the config file")
+        data = Path(config.data.path)
+        data = data if data.is_absolute() else (source.parent / data)
+        if target:
+            overrides["target"] = target
+    else:
+        if not target:
+            raise ConfigError("which column should the model predict?", where=str(source), hint="add --target COLUMN (or pass a config.yaml)")
+        # the file goes into the run's config.yaml and the report (absolute: the config can be re-run from the run folder)
+        config = Config(target=target, data={"path": str(source.resolve())})
+        data = source
+    if model:
+        overrides["model.type"] = model
+    new_target = overrides.pop("target", None)  # from --target, or from --set target=...
+    if new_target:
+        retargeted = Config.from_dict({**config.model_dump(mode="json"), "target": new_target}, source="--target")
+        if retargeted.target != config.target:  # the config's task was inferred for its old target
+            retargeted = Config.from_dict({**retargeted.model_dump(mode="json"), "task": "auto"}, source="--target")
+        config = retargeted
+    return (apply_overrides(config, overrides) if overrides else config), data
 
 
 def resolve_config(config: Config, frame: pd.DataFrame, source: str) -> Config:

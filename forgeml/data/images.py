@@ -4,6 +4,9 @@ This is the ImageFolder layout of torchvision and Keras' ``image_dataset_from_di
 sub-folder per class. Files directly in ``root`` become rows without a label (a folder of new
 images to predict). Paths are stored relative to ``root`` and ``root`` is kept in the frame's
 ``attrs["base_dir"]``, the same convention as a CSV whose image column holds relative paths.
+
+Which file names are images is decided here, where files are read, for the folder reader, the
+type inference of a path column (``looks_like_image_paths``), the image feature and the server.
 """
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from forgeml.errors import DataError
-from forgeml.features.image import IMAGE_SUFFIXES
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
 
 
@@ -53,3 +56,12 @@ def image_folder_frame(root: Path) -> pd.DataFrame:
     frame.attrs["base_dir"] = str(root.resolve())
     frame.attrs["notes"] = notes
     return frame
+
+
+def looks_like_image_paths(values: pd.Series) -> bool:
+    """At least 90 % of the (sampled, present) values end in an image file suffix."""
+    text = values.dropna().astype(str).str.strip().str.lower()
+    if text.empty:
+        return False
+    suffix = text.str.extract(r"(\.[a-z]+)$", expand=False)
+    return bool(suffix.isin(IMAGE_SUFFIXES).mean() >= 0.9)

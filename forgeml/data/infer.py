@@ -228,7 +228,7 @@ def _looks_like_text(profile: _Profile) -> bool:
 def _rule_image(profile: _Profile) -> Feature | None:
     if profile.is_numeric_dtype or profile.is_datetime or profile.text_numeric:
         return None
-    from forgeml.features.image import looks_like_image_paths
+    from forgeml.data.images import looks_like_image_paths
 
     if not looks_like_image_paths(profile.sample):
         return None

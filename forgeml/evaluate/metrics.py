@@ -15,8 +15,9 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from forgeml.fileio import to_plain
 from forgeml.errors import ConfigError
+from forgeml.evaluate.directions import base_name, better
+from forgeml.fileio import to_plain
 
 #: The metric a run is judged by (early stopping, model selection, the report's headline).
 HEADLINE: dict[str, str] = {"binary": "f1_macro", "multiclass": "f1_macro", "regression": "r2"}
@@ -32,7 +33,6 @@ _KNOWN: dict[str, tuple[str, ...]] = {
     "multiclass": ("loss", *_CLASSIFICATION_METRICS),
     "regression": ("loss", *_REGRESSION_METRICS),
 }
-from forgeml.evaluate.directions import LOWER_IS_BETTER as _LOWER_IS_BETTER, SPLIT_PREFIXES as _SPLIT_PREFIXES
 
 # Rows whose true value is this close to zero are left out of MAPE: the ratio explodes there.
 _MAPE_EPS = 1e-8
@@ -52,17 +52,13 @@ def metric_direction(name: str) -> Literal["max", "min"]:
     A split prefix (``val_f1_macro``, ``train_loss``) is accepted so history keys can be passed
     as they are. Raises ``ConfigError`` for a name no task reports, listing the known ones.
     """
-    base = name
-    for prefix in _SPLIT_PREFIXES:
-        if base.startswith(prefix):
-            base = base[len(prefix):]
-            break
-    if base not in known_metrics():
+    direction = better(name)  # the one table (evaluate.directions); here an unknown name is an error
+    if direction is None or "." in name or base_name(name) not in known_metrics():
         raise ConfigError(
             f"unknown metric {name!r}",
             hint=f"choose one of: {', '.join(known_metrics())}",
         )
-    return "min" if base in _LOWER_IS_BETTER else "max"
+    return direction
 
 
 def compute_metrics(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from forgeml.evaluate.report_html import format_value, muted, section, table
+
 COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row")
 TEXT_COLUMNS = ("member", "family", "status")
 
 
 def leaderboard_section(inputs: Any) -> str:
     """The section's HTML for ``inputs`` (a ``ReportInputs``), or "" for a single model."""
-    from forgeml.evaluate.report import _muted, _section, _table, format_value
-
     board = inputs.leaderboard
     if not board:
         return ""
@@ -25,4 +25,4 @@ def leaderboard_section(inputs: Any) -> str:
             "trees first, networks last), checked side by side with AutoGluon and LightGBM by bench/automl_vs_autogluon.py.")
     if level:
         note += f" Ensemble: {level}."
-    return _section("leaderboard", "Leaderboard", _muted(note) + _table(header, rows, numeric_from=3))
+    return section("leaderboard", "Leaderboard", muted(note) + table(header, rows, numeric_from=3))

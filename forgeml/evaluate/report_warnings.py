@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from forgeml.evaluate.report_html import escape, section
+
 
 def warnings_section(inputs: Any) -> str:
     """The section's HTML for ``inputs`` (a ``ReportInputs``), or "" when there is nothing to warn about."""
     from forgeml.evaluate.importance import dominance_warning
-    from forgeml.evaluate.report import _e, _section
 
     found = [text for text in (dominance_warning(inputs.feature_importance),) if text]
     if not found:
         return ""
-    return _section("warnings", "Warnings", "<ul>" + "".join(f'<li class="warn">{_e(text)}</li>' for text in found) + "</ul>")
+    return section("warnings", "Warnings", "<ul>" + "".join(f'<li class="warn">{escape(text)}</li>' for text in found) + "</ul>")

@@ -22,17 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from forgeml.errors import BundleError, ForgeError
+from forgeml.export.verification import TOLERANCE, ExportError, verification_arrays, verify
 
 EXPORTS_DIR = "exports"
 EXPORT_MANIFEST = "manifest.json"
-TOLERANCE = 1e-4
-
-
-class ExportError(ForgeError):
-    """An export could not be written, or does not reproduce the eager model."""
 
 
 @dataclass
@@ -67,6 +61,10 @@ NATIVE_WORDS: dict[str, str] = {
 
 def require_torch_bundle(predictor: Any, where: str) -> None:
     estimator = getattr(predictor, "estimator", None)
+    if getattr(estimator, "quantized", False):  # forgeml compress --quantize int8
+        raise ExportError("this bundle is int8-quantised: its model already is an ONNX graph, model.int8.onnx in the bundle "
+                          "(onnxruntime.InferenceSession runs it; forgeml predict, evaluate and serve use it as it is)", where=where,
+                          hint="for torchscript, safetensors or a float ONNX graph, export the bundle it was compressed from (its compression.json names it)")
     members = getattr(estimator, "members", None) or [estimator]
     if not all(hasattr(member, "model") for member in members):
         files = list(getattr(estimator, "files", ()) or ("its model files",))
@@ -78,46 +76,6 @@ def require_torch_bundle(predictor: Any, where: str) -> None:
             where=where,
             hint=f"{native}; for those formats or the onnx backend train one network (--model mlp)",
         )
-
-
-def full_arrays(predictor: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Graph inputs plus the zero-width ``dense``/``codes`` the eager estimator expects."""
-    rows = len(next(iter(arrays.values())))
-    out = dict(arrays)
-    out.setdefault("dense", np.zeros((rows, 0), np.float32))
-    out.setdefault("codes", np.zeros((rows, 0), np.int64))
-    return out
-
-
-def verification_arrays(predictor: Any, data: Any = None, rows: int = 256) -> dict[str, np.ndarray]:
-    from forgeml.export.graph import input_names, sample_arrays
-
-    spec = predictor.featureset.input_spec()
-    if data is None:
-        return sample_arrays(spec, rows=rows, seed=predictor.config.train.seed)
-    from forgeml.data.load import describe_source
-
-    frame = predictor.read(data)
-    arrays = predictor.featureset.transform(frame, strict=True, source=describe_source(data))
-    return {name: arrays[name] for name in input_names(spec)}
-
-
-def verify(runner: Any, predictor: Any, arrays: dict[str, np.ndarray], tolerance: float, label: str) -> float:
-    """Largest |export − eager| over the rows, at batch N and batch 1 (the dynamic axis)."""
-    expected = predictor.estimator.scores(full_arrays(predictor, arrays))
-    worst = 0.0
-    for sliced in (arrays, {k: v[:1] for k, v in arrays.items()}):
-        got = np.asarray(runner(sliced))
-        want = expected[: len(got)]
-        if got.shape != want.shape:
-            raise ExportError(f"{label} export returns shape {got.shape}, eager PyTorch {want.shape}", hint="report this: the exporter changed the graph")
-        worst = max(worst, float(np.max(np.abs(got - want))) if got.size else 0.0)
-    if not np.isfinite(worst) or worst > tolerance:
-        raise ExportError(
-            f"{label} export differs from eager PyTorch by {worst:.3g} (tolerance {tolerance:g}); nothing was written",
-            hint="report this with the bundle; the torch backend and safetensors weights are unaffected",
-        )
-    return worst
 
 
 def build_verified(predictor: Any, fmt: str, directory: Path, data: Any = None, tolerance: float = TOLERANCE) -> tuple[Path, dict[str, Any], float, int]:
@@ -186,12 +144,12 @@ def record_exports(bundle: Path, manifest: dict[str, Any], export_manifest: dict
     """Write ``exports/manifest.json``, then list it and the new files in the bundle's manifest
     (re-signed), each atomically: a crash between the two leaves an export the loader ignores."""
     from forgeml.bundle import MANIFEST, sign, signing_key
-    from forgeml.fileio import _json_default, atomic_write_json, atomic_write_text
+    from forgeml.fileio import atomic_write_json, atomic_write_text, json_text
 
     if "signature" in manifest and signing_key() is None:
         raise ExportError("the bundle is signed: recording an export in it needs its key", where=str(bundle),
                           hint="set FORGEML_BUNDLE_KEY to the key it was signed with and export again")
-    text = json.dumps(export_manifest, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    text = json_text(export_manifest)
     try:
         atomic_write_text(bundle / EXPORTS_DIR / EXPORT_MANIFEST, text)
         files = dict(manifest["files"])

@@ -12,6 +12,8 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
+from forgeml.models.onnx_runtime import onnx_session  # noqa: F401  (here for the exporter and the server's ONNX backend)
+
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 # onnxruntime 1.2x implements opset 18 fully; the dynamo exporter's translations target it.
@@ -39,7 +41,9 @@ class OnnxFormat:
     name = "onnx"
     filename = "model.onnx"
 
-    def write(self, graph: Any, example: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
+    def write(self, graph: Any, example: dict[str, np.ndarray], path: Path, *, dynamic_lengths: bool = False) -> dict[str, Any]:
+        """``dynamic_lengths``: token inputs get a dynamic length axis too (``forgeml compress``
+        feeds batches cut to their longest row); the default keeps the exported length fixed."""
         import contextlib
         import io
         import logging
@@ -58,25 +62,15 @@ class OnnxFormat:
             program = torch.onnx.export(
                 graph, _example_tensors(graph, example), dynamo=True, opset_version=ONNX_OPSET,
                 input_names=list(graph.names), output_names=["scores"],
-                dynamic_shapes=(tuple({0: batch} for _ in graph.names),), verbose=False,
+                dynamic_shapes=(tuple({0: batch, 1: torch.export.Dim(f"length{i}", min=2, max=int(example[n].shape[1]))}
+                                      if dynamic_lengths and n.startswith("tokens.") else {0: batch}
+                                      for i, n in enumerate(graph.names)),), verbose=False,
             )
         program.save(str(path))
         return {"opset": ONNX_OPSET, "inputs": list(graph.names), "outputs": ["scores"], "dynamic_axes": {"batch": 0}}
 
     def load(self, path: Path, graph: Any) -> Runner:
         return onnx_runner(path.read_bytes())
-
-
-def onnx_session(model: bytes, threads: int | None = None) -> Any:
-    from forgeml.extras import import_optional
-
-    ort = import_optional("onnxruntime", "onnx", needed_by="ONNX scoring")
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_runner(model: bytes, threads: int | None = None) -> Runner:

@@ -47,8 +47,12 @@ class MaskedMeanEmbedding(nn.Module):
 
 
 def export_friendly(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with padded mean EmbeddingBags swapped for ``MaskedMeanEmbedding``."""
+    """A copy of ``model`` with padded mean EmbeddingBags swapped for ``MaskedMeanEmbedding`` and
+    text encoders that cut batches to their longest row set to keep the full length (same numbers)."""
     model = copy.deepcopy(model).eval()
+    for module in model.modules():
+        if getattr(module, "trim", None) is True:  # the transformer text encoder: full length, padding masked
+            module.trim = False
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.EmbeddingBag) and child.mode == "mean" and child.padding_idx == 0:

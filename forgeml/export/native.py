@@ -13,6 +13,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from forgeml.export.verification import ExportError, full_arrays, verification_arrays
+
 
 class NativeFormat(NamedTuple):
     check: Callable[[Any, str], None]  # raises ExportError when the bundle's model is not this kind
@@ -24,8 +26,6 @@ def _boosters(predictor: Any) -> list[Any]:
 
 
 def check_lightgbm(predictor: Any, where: str) -> None:
-    from forgeml.export.exporter import ExportError
-
     if predictor.config.model.type != "gbm":
         raise ExportError(f"a {predictor.config.model.type!r} bundle has no LightGBM model", where=where,
                           hint="use --format onnx, torchscript or safetensors for torch models")
@@ -36,8 +36,6 @@ def check_lightgbm(predictor: Any, where: str) -> None:
 
 def build_lightgbm(predictor: Any, directory: Path, data: Any = None, tolerance: float = 1e-4) -> tuple[list[Path], dict[str, Any], float, int]:
     import lightgbm as lgb
-
-    from forgeml.export.exporter import ExportError, full_arrays, verification_arrays
 
     boosters = _boosters(predictor)
     targets = list(predictor.config.target)

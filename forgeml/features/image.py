@@ -29,7 +29,6 @@ import pandas as pd
 
 from forgeml.features.base import Feature, FitContext, OutputSpec, register
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F", "La"})
 MIN_SIZE, MAX_SIZE = 16, 224
 # Uploaded bytes (a server's clients) decode at most this many pixels, counted after JPEG's
@@ -311,11 +310,3 @@ class ImageFeature(Feature):
         s = self.state
         return OutputSpec("images", width=s["size"], extra={"channels": s["channels"], "mean": s["mean"], "std": s["std"], "augment": s["augment"]})
 
-
-def looks_like_image_paths(values: pd.Series) -> bool:
-    """At least 90 % of the (sampled, present) values end in an image file suffix."""
-    text = values.dropna().astype(str).str.strip().str.lower()
-    if text.empty:
-        return False
-    suffix = text.str.extract(r"(\.[a-z]+)$", expand=False)
-    return bool(suffix.isin(IMAGE_SUFFIXES).mean() >= 0.9)

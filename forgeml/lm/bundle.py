@@ -13,6 +13,7 @@ from typing import Any
 
 from forgeml.bundle import verified_bundle, write_bundle_files
 from forgeml.errors import BundleError
+from forgeml.fileio import atomic_write_json
 from forgeml.lm.config import LMConfig
 
 TASK = "lm"
@@ -39,8 +40,8 @@ def write_lm_bundle(path: str | Path, model: Any, tokenizer_json: str, config: L
         # a tied output layer shares storage with the embedding: safetensors stores it once
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not (config.model.tie_weights and k == "lm_head.weight")}
         save_file(state, str(tmp / "weights.safetensors"))
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        (tmp / "corpus.json").write_text(json.dumps(corpus_meta, indent=2) + "\n", encoding="utf-8")
+        atomic_write_json(tmp / "metrics.json", metrics)
+        atomic_write_json(tmp / "corpus.json", corpus_meta)
         (tmp / "model_card.md").write_text(model_card(config, metrics, corpus_meta), encoding="utf-8")
 
     return write_bundle_files(path, write, kind="lm", task=TASK, loss="cross_entropy", model="gpt")  # kind: `forgeml serve` serves /v1/generate

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout, RunsDir, relaunched_under_torchrun
+from forgeml.cli_options import RunsDir
+from forgeml.train.launch import LaunchOptions, launch_if_asked, with_torchrun_options
 
 lm_app = typer.Typer(no_args_is_help=True, help="Language models: pretrain a GPT on a text corpus, generate, evaluate.")
 
@@ -18,6 +19,7 @@ def _console():
 
 
 @lm_app.command("train")
+@with_torchrun_options
 def train(
     corpus: Path = typer.Argument(..., help="A folder of .txt/.md/.rst/.py/.jsonl files (searched recursively) or one text file."),
     preset: str = typer.Option("small", help="Model size: tiny (tests), mini (~1M), small (~14M), base (~34M)."),
@@ -39,20 +41,17 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch threads per process."),
     runs_dir: Optional[Path] = RunsDir,
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Token cache (default: $FORGEML_CACHE_DIR or ~/.cache/forgeml)."),
-    nproc_per_node: int = NprocPerNode,
-    nnodes: int = Nnodes,
-    node_rank: int = NodeRank,
-    rdzv_endpoint: Optional[str] = RdzvEndpoint,
-    rdzv_timeout: int = RdzvTimeout,
+    launch: LaunchOptions = LaunchOptions(),
 ) -> None:
     """Pretrain a GPT on a corpus; writes runs/<id>/ with metrics.jsonl and the bundle."""
-    if relaunched_under_torchrun(nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout):
+    if launch_if_asked(launch):
         return
-    from forgeml.cli import _parse_overrides, _registry
+    from forgeml.config_base import parse_settings, set_dotted
     from forgeml.lm.config import LMConfig
     from forgeml.lm.run import run_lm_training
+    from forgeml.runs.registry import RunRegistry
 
-    overrides = _parse_overrides(set_)
+    overrides = parse_settings(set_)
     flags = {"train.max_steps": steps, "train.time_budget_s": time_budget, "train.batch_tokens": batch_tokens,
              "train.micro_batch": micro_batch, "train.precision": precision, "train.compile": compile_ or None,
              "train.strategy": strategy, "corpus.vocab_size": vocab_size, "corpus.globs": glob or None,
@@ -62,12 +61,11 @@ def train(
     if config_file is not None:
         base = LMConfig.from_yaml(config_file).model_dump(mode="json")
         for dotted, value in overrides.items():
-            section, _, leaf = dotted.partition(".")
-            base.setdefault(section, {})[leaf] = value
+            set_dotted(base, dotted, value)
         config = LMConfig.from_dict(base, source=str(config_file))
     else:
         config = LMConfig.from_preset(preset, overrides)
-    result = run_lm_training(config, corpus, registry=_registry(runs_dir), name=name or corpus.stem, resume=resume, cache_dir=cache_dir)
+    result = run_lm_training(config, corpus, registry=RunRegistry(runs_dir), name=name or corpus.stem, resume=resume, cache_dir=cache_dir)
     if result is None:
         return
     m = result.metrics
@@ -89,11 +87,11 @@ def _bundle_path(bundle: str, runs_dir: Optional[Path]) -> Path:
     path = Path(bundle)
     if path.exists():
         return path
-    from forgeml.cli import _registry
     from forgeml.errors import RunError
+    from forgeml.runs.registry import RunRegistry
 
     try:
-        return _registry(runs_dir).get(bundle).dir / "bundle"
+        return RunRegistry(runs_dir).get(bundle).dir / "bundle"
     except RunError:
         return path  # not a run id either: let the bundle loader say "bundle not found"
 

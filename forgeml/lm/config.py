@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from forgeml.config import _Strict, read_yaml_mapping, validate_config
+from forgeml.config_base import set_dotted
 from forgeml.errors import ConfigError
 
 
@@ -99,14 +100,13 @@ class LMConfig(_Strict):
         shape = dict(PRESETS[name])
         raw: dict[str, Any] = {"model": {k: v for k, v in shape.items() if k != "vocab_size"}, "corpus": {"vocab_size": shape["vocab_size"]}}
         for dotted, value in (overrides or {}).items():
-            node = raw
-            *parents, leaf = dotted.split(".")
-            for part in parents:
-                if part not in cls.model_fields and node is raw:
-                    raise ConfigError(f"unknown option {dotted!r}", hint="options start with corpus., model. or train.")
-                node = node.setdefault(part, {})
-            node[leaf] = value
+            set_dotted(raw, dotted, value, missing=cls._refuse_unknown_section, where="options")
         return cls.from_dict(raw, source="options")
+
+    @classmethod
+    def _refuse_unknown_section(cls, dotted: str, parents: list[str], part: str) -> None:
+        if not parents and part not in cls.model_fields:
+            raise ConfigError(f"unknown option {dotted!r}", hint="options start with corpus., model. or train.")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "LMConfig":

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from forgeml.errors import DataError
-from forgeml.fileio import atomic_directory
+from forgeml.fileio import atomic_directory, atomic_write_json
 from forgeml.lm.config import CorpusConfig
 
 CACHE_VERSION = 1
@@ -197,7 +197,7 @@ def prepare_corpus(path: str | Path, config: CorpusConfig, cache_dir: Path | Non
         meta = {**documents.meta, "key": key, "val_bytes": val_bytes, "dtype": np.dtype(dtype).name, "vocab_size": tokenizer.get_vocab_size(),
                 "train_tokens": counts["train"], "val_tokens": counts["val"], "val_documents": len(val_docs - {-1}),
                 "split": "document" if val_docs != {-1} else "tail of the only document"}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        atomic_write_json(tmp / "meta.json", meta)
     return TokenCorpus(directory, meta, reused=False)
 
 

@@ -35,7 +35,7 @@ def _run_lm_training(dist: Any, config: LMConfig, corpus_path: Path, *, registry
     from forgeml.lm.bundle import write_lm_bundle
     from forgeml.lm.corpus import prepare_corpus
     from forgeml.lm.train import LMTrainer
-    from forgeml.runs.train_run import log_failure, open_run, resumable_status
+    from forgeml.runs.lifecycle import log_failure, open_run, resumable_status
     from forgeml.train.trainer import TrainingInterrupted
 
     check_same_nnodes(dist)

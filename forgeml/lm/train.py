@@ -35,6 +35,7 @@ from forgeml.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.precision import autocast
+from forgeml.train.progress import ProgressBar
 from forgeml.train.signals import stop_on_signals
 from forgeml.train.trainer import TrainingInterrupted, cuda_rng, restore_cuda_rng
 
@@ -155,8 +156,8 @@ class LMTrainer:
         started = time.perf_counter()
         window_started, window_tokens, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
         last_eval: dict[str, Any] = {}
-        with stop_on_signals(lambda signum: setattr(self, "_stop_signal", signum)), _Progress(
-            enabled=tcfg.progress and dist.is_main, total=tcfg.max_steps, done=step) as bar:
+        with stop_on_signals(lambda signum: setattr(self, "_stop_signal", signum)), ProgressBar(
+            enabled=tcfg.progress and dist.is_main, total=tcfg.max_steps, done=step, count="step") as bar:
             while step < tcfg.max_steps:
                 net.train()
                 starts = train.step_starts(tcfg.seed, step, plan.sequences)
@@ -181,7 +182,7 @@ class LMTrainer:
                 elapsed = time.perf_counter() - window_started
                 tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
                 mfu = flops_per_step * (window_tokens / plan.tokens) / elapsed / peak if elapsed > 0 and peak else 0.0
-                bar.advance(step, loss_sum / plan.accumulation, tokens_per_s, mfu, last_eval.get("val_loss"))
+                bar.update(step, lambda: _step_text(loss_sum / plan.accumulation, tokens_per_s, mfu, last_eval.get("val_loss")))
                 over_budget = tcfg.time_budget_s is not None and time.perf_counter() - started > tcfg.time_budget_s
                 stopping = dist.any_flag(self._stop_signal is not None or over_budget)
                 if step % tcfg.log_every == 0 or step == tcfg.max_steps or stopping:
@@ -308,37 +309,6 @@ def _adamw(model: GPT, tcfg) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, tcfg.beta2), foreach=True)
 
 
-class _Progress:
-    """Step, loss, tokens/s and MFU, redrawn a few times a second on a terminal."""
-
-    def __init__(self, *, enabled: bool, total: int, done: int):
-        self.enabled, self.total, self.done = enabled, total, done
-        self._last = 0.0
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            console = Console(stderr=True)
-            self.enabled = console.is_terminal
-            if self.enabled:
-                self._progress = Progress(
-                    TextColumn("step {task.completed}/{task.total}"), BarColumn(), TextColumn("{task.fields[text]}"),
-                    TimeRemainingColumn(), transient=True, console=console,
-                )
-                self._progress.start()
-                self._task = self._progress.add_task("train", total=self.total, completed=self.done, text="")
-        return self
-
-    def advance(self, step: int, loss: float, tokens_per_s: float, mfu: float, val_loss: float | None) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self._last < 0.2 and step != self.total):
-            return
-        val = f" val {val_loss:.3f}" if val_loss is not None else ""
-        self._progress.update(self._task, completed=step, text=f"loss {loss:.3f}{val} {tokens_per_s:,.0f} tok/s MFU {mfu:.1%}")
-        self._last = now
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self._progress.stop()
+def _step_text(loss: float, tokens_per_s: float, mfu: float, val_loss: float | None) -> str:
+    val = f" val {val_loss:.3f}" if val_loss is not None else ""
+    return f"loss {loss:.3f}{val} {tokens_per_s:,.0f} tok/s MFU {mfu:.1%}"

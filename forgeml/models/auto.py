@@ -14,13 +14,13 @@ provides the options class only (no ``build``/``load``): nothing is ever built a
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field
 
 from forgeml.config_base import StrictModel as _Strict
+from forgeml.train.ranks import distributed
 
 TABLE_FAMILY = "ensemble"
 NETWORK_FAMILY = "mlp"
@@ -32,11 +32,6 @@ class AutoConfig(_Strict):
 
     type: Literal["auto"] = Field("auto", description="auto (the default): the family is chosen from the data when the run starts: ensemble for tables (with text or date columns too), mlp when an input is an image or under torchrun; the bundle's config.yaml names the one chosen.")
     preset: Literal["fast", "medium", "best"] = Field("medium", description="The ensemble's preset when the ensemble is chosen (see model.type: ensemble).")
-
-
-def distributed() -> bool:
-    """Whether this process is one of several torchrun ranks."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def choose_family(feature_types: Iterable[str], *, private: bool = False) -> tuple[str, str]:

@@ -152,11 +152,11 @@ class BaggedEstimator:
     def _save_finished(self, k: int, folder: Path, summary: FitSummary) -> None:
         from dataclasses import asdict
 
-        from forgeml.fileio import atomic_directory, to_plain
+        from forgeml.fileio import atomic_directory, atomic_write_json, to_plain
 
         with atomic_directory(folder) as tmp:
             self.members[k].save(tmp)
-            (tmp / "summary.json").write_text(json.dumps(to_plain(asdict(summary))), encoding="utf-8")
+            atomic_write_json(tmp / "summary.json", to_plain(asdict(summary)), indent=None)
 
     def _load_finished(self, k: int, folder: Path, dist: Any) -> FitSummary:
         if self.load_one is not None:

@@ -198,7 +198,9 @@ class CatBoostEstimator:
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         data = self._data(arrays)
         prediction_type = _loss(self.task, self.task.n_targets)[1]
-        kwargs = {"thread_count": self._threads()} | ({"prediction_type": prediction_type} if prediction_type else {})
+        from forgeml.models.gbm import predict_threads  # one thread for a few rows, as for LightGBM
+
+        kwargs = {"thread_count": predict_threads(len(arrays["dense"]), self._threads())} | ({"prediction_type": prediction_type} if prediction_type else {})
         outputs = [np.asarray(model.predict(data, **kwargs), dtype=np.float64) for model in self.models]
         rows = len(arrays["dense"])
         if self.task.is_classification:

@@ -26,6 +26,7 @@ from pydantic import Field
 
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError, ForgeError
+from forgeml.fileio import atomic_write_json
 
 if TYPE_CHECKING:
     from forgeml.models.estimator import FitOptions, FitSummary
@@ -255,7 +256,7 @@ class EnsembleEstimator:
             written += [f"member_{member['member']}/{name}" for name in member["estimator"].save(folder)]
         spec = {"members": [{k: v for k, v in m.items() if k != "estimator"} for m in self.members], "leaderboard": self.leaderboard,
                 "stacker": {"task": self.stacker.task} if self.stacker is not None else None}
-        (Path(directory) / SPEC_FILE).write_text(json.dumps(spec, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_json(Path(directory) / SPEC_FILE, spec)
         if self.stacker is not None:
             from safetensors.numpy import save_file
 

@@ -34,6 +34,11 @@ class FitOptions:
     # A bag whose first fold shows that its folds cannot end by the deadline gives up (MemberOutOfTime)
     # instead of overrunning it: the ensemble then lists the member as skipped.
     abandon_when_late: bool = False
+    # Knowledge distillation (forgeml.compress.distill): y_train/y_val are a teacher's class
+    # probabilities [N, C] instead of class codes (regression: its values); networks soften both
+    # sides by ``temperature``, a GBM learns the probabilities as weighted rows.
+    soft_targets: bool = False
+    temperature: float = 1.0
 
 
 @dataclass
@@ -56,31 +61,3 @@ class Estimator(Protocol):
     def save(self, directory: Path) -> list[str]: ...
 
     def feature_importance(self) -> dict[str, float] | None: ...
-
-
-def _folds(config: Any) -> int:
-    """Resolved by ``workflow.prepare`` (it knows the rows); "auto" left over means no bagging."""
-    folds = getattr(config.train, "bagging_folds", 1)
-    return folds if isinstance(folds, int) else 1
-
-
-def build_estimator(config: Any, task: Task, spec: InputSpec) -> Estimator:
-    from forgeml.models.families import family_module
-
-    family = family_module(config.model.type)
-    if _folds(config) > 1:
-        from forgeml.models.bagging import build_bagged
-
-        return build_bagged(config, task, spec, _folds(config), family.build, family.load)
-    return family.build(config, task, spec)
-
-
-def load_estimator(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
-    from forgeml.models.families import family_module
-
-    load = family_module(config.model.type).load
-    if _folds(config) > 1:
-        from forgeml.models.bagging import load_bagged
-
-        return load_bagged(directory, config, task, spec, _folds(config), load)
-    return load(directory, config, task, spec)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from forgeml.fileio import atomic_write_json
+
 VOCAB, TENSORS = "gbm_text_vocab.json", "gbm_text.safetensors"
 MAX_FEATURES = 50_000  # n-grams per column and kind before the SVD (its cost grows with them)
 
@@ -63,7 +65,7 @@ class TextComponents:
         from safetensors.numpy import save_file
 
         saved = {name: vectors.to_json() for name, vectors in self.vectors.items()}
-        (Path(directory) / VOCAB).write_text(json.dumps({"components": self.components, "columns": saved}, ensure_ascii=False), encoding="utf-8")
+        atomic_write_json(Path(directory) / VOCAB, {"components": self.components, "columns": saved}, indent=None)
         tensors = {f"vectors/{name}/{key}": value for name, vectors in self.vectors.items() for key, value in vectors.tensors().items()}
         tensors.update({f"components/{name}": np.ascontiguousarray(matrix) for name, matrix in self.matrices.items()})
         save_file(tensors, str(Path(directory) / TENSORS), metadata={"format": "forgeml", "model": "gbm text features"})

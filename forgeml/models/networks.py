@@ -145,6 +145,12 @@ def build(config: Any, task: Any, spec: Any) -> Any:
 
 
 def load(directory: Path, config: Any, task: Any, spec: Any) -> Any:
+    from forgeml.models.quantized import QUANTIZED_FILE
+
+    if (Path(directory) / QUANTIZED_FILE).is_file():  # written by `forgeml compress --quantize int8`
+        from forgeml.models.quantized import QuantizedEstimator
+
+        return QuantizedEstimator.load(directory, config, task, spec)
     from forgeml.models.torch_estimator import TorchEstimator
 
     return TorchEstimator.load(directory, config, task, spec)

@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
+from forgeml.fileio import atomic_write_json
 from forgeml.models.linear import LinearEstimator, positive_alpha
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class NgramEstimator(LinearEstimator):
         from safetensors.numpy import save_file
 
         written = super().save(directory)
-        (Path(directory) / VOCAB).write_text(json.dumps(self.vectors.to_json(), ensure_ascii=False), encoding="utf-8")
+        atomic_write_json(Path(directory) / VOCAB, self.vectors.to_json(), indent=None)
         save_file(self.vectors.tensors(), str(Path(directory) / IDF), metadata={"format": "forgeml", "model": "ngram"})
         return [*written, VOCAB, IDF]
 

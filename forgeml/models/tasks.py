@@ -109,6 +109,24 @@ class Task:
 
         return LOSSES[self.loss](torch.as_tensor(class_weights, dtype=torch.float32))
 
+    def soft_loss_fn(self, temperature: float = 1.0) -> LossFn:
+        """The loss against a teacher's soft targets (knowledge distillation, Hinton et al. 2015,
+        "Distilling the knowledge in a neural network"): targets are the teacher's class
+        probabilities [N, C] (regression: its values, and the task's own loss). Teacher and
+        student are both softened by ``temperature`` (the teacher's probabilities as logits
+        log p / T), and the loss is scaled by T² so that its gradients keep their size as T changes."""
+        if not self.is_classification:
+            return LOSSES[self.loss]()
+        from torch.nn import functional as F
+
+        def soft(out: "torch.Tensor", probabilities: "torch.Tensor") -> "torch.Tensor":
+            target = soften(probabilities, temperature)
+            if self.loss == "bce":  # one logit: the positive class's probability is the target
+                return F.binary_cross_entropy_with_logits(out[:, 0] / temperature, target[:, 1]) * temperature**2
+            return F.cross_entropy(out / temperature, target) * temperature**2
+
+        return soft
+
     def class_weights(self, how: str, encoded: np.ndarray) -> np.ndarray | None:
         """``train.class_weight`` for this task and these encoded train targets (None: unweighted)."""
         if how == "none" or not self.is_classification:
@@ -132,7 +150,18 @@ class Task:
             return torch.exp(outputs)
         return outputs
 
-    def targets_tensor(self, encoded: np.ndarray) -> "torch.Tensor":
+    def targets_tensor(self, encoded: np.ndarray, *, soft: bool = False) -> "torch.Tensor":
+        """Class codes as longs; regression values, or (``soft``) a teacher's probabilities, as floats."""
         import torch
 
-        return torch.as_tensor(encoded, dtype=torch.long if self.is_classification else torch.float32)
+        return torch.as_tensor(encoded, dtype=torch.long if self.is_classification and not soft else torch.float32)
+
+
+def soften(probabilities: "torch.Tensor", temperature: float) -> "torch.Tensor":
+    """Probabilities at ``temperature``: softmax(log p / T); T = 1 leaves them as they are, T > 1
+    flattens them (the small probabilities a teacher gives wrong classes then carry more weight)."""
+    import torch
+
+    if temperature == 1.0:
+        return probabilities
+    return torch.softmax(torch.log(probabilities.clamp_min(1e-12)) / temperature, dim=1)

@@ -30,6 +30,7 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 class TorchEstimator:
     files = (WEIGHTS,)
+    warm_start = False  # True: fit continues from the current weights (compress's fine-tune), no ridge start
 
     def __init__(self, config: Any, task: Task, spec: InputSpec, *, load_weights: bool = True):
         self.config, self.task, self.spec = config, task, spec
@@ -57,17 +58,20 @@ class TorchEstimator:
             deadline=options.deadline,
             label=options.label,
         )
-        precision, dist = self.config.train.precision, options.dist
-        train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train))
+        precision, dist, soft = self.config.train.precision, options.dist, options.soft_targets
+        train_data = TensorData(cache_inputs(self.model, to_tensors(train), precision=precision, dist=dist), self.task.targets_tensor(y_train, soft=soft))
         val_data = None
         if val is not None and len(y_val):
-            val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val))
-        if isinstance(self.model, LinearSkip) and not options.resume:
-            self.model.init_from_ridge(train, y_train)
+            val_data = TensorData(cache_inputs(self.model, to_tensors(val), precision=precision, dist=dist), self.task.targets_tensor(y_val, soft=soft))
+        if isinstance(self.model, LinearSkip) and not options.resume and not self.warm_start and not (soft and self.task.is_classification):
+            self.model.init_from_ridge(train, y_train)  # (a ridge on probabilities fits no output: the path then starts at 0)
         metrics_fn = None
-        if options.val_metrics is not None:
+        if options.val_metrics is not None and not soft:  # per-epoch metrics compare with class codes
             metrics_fn = lambda outputs, targets: options.val_metrics(targets.numpy(), self.task.scores(outputs))  # noqa: E731
-        loss_fn = self.task.loss_fn(self.task.class_weights(self.config.train.class_weight, y_train))
+        if soft:
+            loss_fn = self.task.soft_loss_fn(options.temperature)
+        else:
+            loss_fn = self.task.loss_fn(self.task.class_weights(self.config.train.class_weight, y_train))
         result = trainer.fit(self.model, loss_fn, train_data, val_data, metrics_fn=metrics_fn, resume=options.resume)
         self.model.eval()
         return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds, result.privacy)

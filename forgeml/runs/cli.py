@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from forgeml.train.cli_options import RunsDir
+from forgeml.cli_options import RunsDir
 
 # What `forgeml runs prune` may delete, by flag; running and completed runs are never pruned.
 PRUNABLE: dict[str, str] = {"failed": "failed", "interrupted": "interrupted"}

@@ -70,6 +70,14 @@ def default_runs_root() -> Path:
     return Path(os.environ.get("FORGEML_RUNS_DIR", "runs"))
 
 
+def _in_run(*parts: str) -> property:
+    """A read-only path inside the run's folder (``record.log_path``: ``<dir>/train.log``)."""
+    def path(record: "RunRecord") -> Path:
+        return record.dir.joinpath(*parts)
+
+    return property(path)
+
+
 @dataclass
 class RunRecord:
     """One run as the index knows it. ``created_at``/``finished_at`` are ISO 8601 in UTC."""
@@ -87,25 +95,12 @@ class RunRecord:
     headline_value: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def config_path(self) -> Path:
-        return self.dir / "config.yaml"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.dir / "metrics.jsonl"
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "train.log"
-
-    @property
-    def bundle_dir(self) -> Path:
-        return self.dir / "bundle"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.dir / "checkpoint" / "last.pt"
+    # what a run folder holds, by name
+    config_path = _in_run("config.yaml")
+    metrics_path = _in_run("metrics.jsonl")
+    log_path = _in_run("train.log")
+    bundle_dir = _in_run("bundle")
+    checkpoint_path = _in_run("checkpoint", "last.pt")
 
     @property
     def has_checkpoint(self) -> bool:

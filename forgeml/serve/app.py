@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.errors import BundleError, ForgeError
 from forgeml.serve.docs import add_docs
+from forgeml.serve.explain import explain_router
 from forgeml.serve.guard import GuardRules, RequestGuard
 from forgeml.serve.metrics import MetricsMiddleware, ServeMetrics
 from forgeml.serve.settings import ServeSettings
@@ -170,6 +171,7 @@ def create_app(bundle: str | Path, settings: ServeSettings | None = None) -> Fas
         return service.describe()
 
     app.include_router(service.router())
+    app.include_router(explain_router(service))  # POST /v1/explain
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ForgeError, _forge_error)

@@ -33,10 +33,12 @@ def _torch(predictor: Any, bundle: Path, manifest: dict[str, Any], threads: int 
 
 
 def _onnx(predictor: Any, bundle: Path, manifest: dict[str, Any], threads: int | None) -> Any:
-    from forgeml.export.exporter import (TOLERANCE, build_verified, require_torch_bundle, verification_arrays,
-                                         verified_export, verify)
+    from forgeml.export.exporter import build_verified, require_torch_bundle, verified_export
+    from forgeml.export.verification import TOLERANCE, verification_arrays, verify
     from forgeml.predict import Predictor
 
+    if getattr(predictor.estimator, "quantized", False):
+        return predictor  # an int8 bundle (forgeml compress) already runs on onnxruntime
     require_torch_bundle(predictor, str(bundle))
     model = verified_export(bundle, "onnx", manifest)
     if model is None:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import BUNDLE_HELP, RunsDir
+from forgeml.cli_options import BUNDLE_HELP, RunsDir
 
 
 def check_port(host: str, port: int) -> None:

@@ -20,7 +20,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from forgeml.features.image import IMAGE_SUFFIXES, ImageReadError
+from forgeml.data.images import IMAGE_SUFFIXES
+from forgeml.features.image import ImageReadError
 
 MAX_IMAGE_BYTES = 32 << 20
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.ASCII)

@@ -126,8 +126,8 @@ class TabularService:
     def run_batch(self, payloads: Sequence[Any]) -> list[Any]:
         """One forward pass for every request; if it fails, each request alone, so only the bad one
         fails. An upload's chunk is scored on its own (the batcher lets it run alone)."""
-        if any(isinstance(payload, CsvChunk) for payload in payloads):
-            return [self._csv_text(p) if isinstance(p, CsvChunk) else self._alone(p) for p in payloads]
+        if any(isinstance(payload, CsvChunk) or callable(payload) for payload in payloads):  # callable: a job run alone (/v1/explain)
+            return [self._csv_text(p) if isinstance(p, CsvChunk) else p() if callable(p) else self._alone(p) for p in payloads]
         try:
             flat = self.score_rows([row for rows in payloads for row in rows])
         except Exception as exc:

@@ -13,9 +13,13 @@ own message is printed above it by the rank), a rendezvous nobody answered withi
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 from forgeml.errors import ConfigError, ForgeError
 
@@ -114,3 +118,54 @@ def _describe_rendezvous(options: LaunchOptions, exc: BaseException) -> str:
         return (f"rendezvous timed out after {options.rdzv_timeout} s: not all {options.nnodes} hosts joined "
                 f"(torch: {detail[:160]})")
     return f"rendezvous timed out after {options.rdzv_timeout} s: host 0 did not answer (torch: {detail[:160]})"
+
+
+def with_torchrun_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The torchrun options of every training command (``forgeml train``, ``forgeml lm train``),
+    declared once: ``--nproc-per-node``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint`` and
+    ``--rdzv-timeout`` are added to ``command``'s signature for typer (after its own options),
+    and reach the command as one ``launch: LaunchOptions`` argument. The command then starts with
+    ``if launch_if_asked(launch): return``."""
+    from forgeml.cli_options import NodeRank, Nnodes, NprocPerNode, RdzvEndpoint, RdzvTimeout
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    added = [inspect.Parameter("nproc_per_node", keyword, default=NprocPerNode, annotation=int),
+             inspect.Parameter("nnodes", keyword, default=Nnodes, annotation=int),
+             inspect.Parameter("node_rank", keyword, default=NodeRank, annotation=int),
+             inspect.Parameter("rdzv_endpoint", keyword, default=RdzvEndpoint, annotation=Optional[str]),
+             inspect.Parameter("rdzv_timeout", keyword, default=RdzvTimeout, annotation=int)]
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "launch"]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> Any:
+        launch = LaunchOptions(*(options.pop(parameter.name) for parameter in added))
+        return command(**options, launch=launch)
+
+    run.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+    return run
+
+
+def refuse_one_process_models(source: Path, model: Optional[str], preset: Optional[str], settings: list[str], *, private: bool = False) -> None:
+    """The ensemble fits its members in one process. Asked for with several processes, it is refused
+    here, once, before torchrun starts N ranks that would each print the refusal and then the
+    launcher its own line. The model comes from --model/--preset/--set model.type=, or config.yaml.
+    ``private`` (--privacy-epsilon): DP-SGD trains in one process too (forgeml/train/privacy.py)."""
+    if private:
+        from forgeml.train.privacy_checks import one_process_only
+
+        raise one_process_only("--privacy-epsilon")
+    from forgeml.config_base import parse_settings
+
+    chosen = parse_settings(settings).get("model.type", "ensemble" if preset else model)
+    if chosen is None and source.suffix.lower() in (".yaml", ".yml") and source.is_file():
+        import yaml
+
+        try:
+            section = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}).get("model") or {}
+            chosen = section.get("type") if isinstance(section, dict) else None
+        except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
+            return  # the config's own reading says what is wrong with it
+    if chosen == "ensemble":
+        raise ConfigError("the ensemble trains in one process", where="model.type: ensemble",
+                          hint="drop --nproc-per-node/--nnodes, or train one network family (--model mlp) data-parallel")

@@ -48,7 +48,7 @@ def _family(config: Any, rows: int) -> ConfigError | None:
 
 
 def _torchrun(config: Any, rows: int) -> ConfigError | None:
-    from forgeml.models.auto import distributed
+    from forgeml.train.ranks import distributed
 
     return one_process_only("train.privacy") if distributed() else None
 

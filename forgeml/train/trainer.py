@@ -28,7 +28,7 @@ from forgeml.train.device import resolve_device
 from forgeml.train.distributed import DistContext, default_threads
 from forgeml.train.optim import build_optimizer, build_scheduler
 from forgeml.train.precision import autocast
-from forgeml.train.progress import EpochProgress
+from forgeml.train.progress import ProgressBar
 from forgeml.train.signals import stop_on_signals
 
 
@@ -214,7 +214,12 @@ class Trainer:
         watched = f"val_{cfg.early_stopping_metric}"
         last = state.history[-1] if state.history else {}
         note = f"{watched} {last[watched]:.4g}" if isinstance(last.get(watched), (int, float)) else ""
-        progress = EpochProgress(enabled=cfg.progress and self.dist.is_main, total=steps, epoch=epoch + 1, epochs=cfg.epochs, done=state.batch, note=note, label=self.label)
+        title = f"{self.label} · epoch {epoch + 1}/{cfg.epochs}" if self.label else f"epoch {epoch + 1}/{cfg.epochs}"
+
+        def shown() -> str:
+            return f"loss {state.loss_total / max(1, state.loss_count):.4f} {note}"
+
+        progress = ProgressBar(enabled=cfg.progress and self.dist.is_main, total=steps, done=state.batch, title=title, text=f"loss … {note}")
         batches = self._private.batches(epoch, state.batch) if self._private else \
             (order[step * batch_size : (step + 1) * batch_size] for step in range(state.batch, steps))
         with progress as bar:
@@ -238,7 +243,7 @@ class Trainer:
                     state.loss_total += float(loss.detach())
                     state.loss_count += 1
                 state.batch = step + 1
-                bar.advance(state.loss_total / max(1, state.loss_count))
+                bar.update(state.batch, shown)
                 if state.global_step % cfg.checkpoint_every_steps == 0:
                     self._save(model, optimizer, scheduler, state, epoch=epoch)
                 if self.dist.any_flag(self._stop_signal is not None):

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from forgeml.train.cli_options import RunsDir
+from forgeml.cli_options import RunsDir
 
 
 def register(app: typer.Typer) -> None:

@@ -154,7 +154,8 @@ class TrialObjective:
         import optuna
 
         from forgeml.config import apply_overrides
-        from forgeml.models.estimator import FitOptions, build_estimator
+        from forgeml.models.build import build_estimator
+        from forgeml.models.estimator import FitOptions
         from forgeml.workflow import val_metrics_fn
 
         trial.set_user_attr("worker", worker_id())

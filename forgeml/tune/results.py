@@ -6,18 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from forgeml.evaluate.report_tuning import TABLE_ROWS, format_params
 from forgeml.tune.storage import shown
-
-TABLE_ROWS = 10  # the terminal shows the best trials; trials.csv has them all
-
-
-def format_params(params: dict[str, Any]) -> str:
-    """``num_leaves=63 learning_rate=0.0412``: short names, 3 significant digits."""
-    def value(v: Any) -> str:
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-    return " ".join(f"{key.rpartition('.')[2] if key.count('.') == 1 else key.partition('.')[2]}={value(v)}" for key, v in params.items())
-
 
 def trial_rows(study: Any, objectives: tuple[str, ...]) -> list[dict[str, Any]]:
     """One flat row per trial: number, state, objective values, seconds, options, step reached."""

@@ -9,16 +9,19 @@ from typing import Any, Optional
 def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[str], trials: int, time_budget: Optional[str], workers: int,
                  storage: Optional[str], study: Optional[str], objective: str, pruner: str, folds: str, set_: list[str], name: Optional[str], refit: bool,
                  threads: Optional[int], runs_dir: Optional[Path], until: Optional[int], worker_index: int) -> None:
-    from forgeml.cli import _console, _load_config, _parse_overrides, _print_metrics, _registry
+    from forgeml.config_base import parse_settings
+    from forgeml.console import console as _console
     from forgeml.errors import ConfigError
+    from forgeml.evaluate.report import print_metrics
     from forgeml.models.families import FAMILIES
-    from forgeml.runs.registry import default_runs_root
+    from forgeml.runs.registry import RunRegistry, default_runs_root
     from forgeml.tune.study import TuneRequest, check_request, run_tune
+    from forgeml.workflow import load_config
 
     if model is not None and model not in FAMILIES:
         raise ConfigError(f"unknown model family {model!r}", where="--model", hint=f"one of {', '.join(FAMILIES)}")
     folds_setting = _folds_setting(folds)
-    overrides = _parse_overrides(set_)
+    overrides = parse_settings(set_)
     fixed = frozenset(overrides)  # before the threads: an option the user set is not searched
     threads = threads or (_threads_per_worker(workers) if workers > 1 else None)
     if threads:
@@ -28,7 +31,7 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
         from forgeml.train.budget import parse_duration
 
         budget = parse_duration(time_budget)
-    config, data = _load_config(source, list(target or []), model, overrides)
+    config, data = load_config(source, list(target or []), model, overrides)
     if config.model.type == "auto":  # auto picks the ensemble for tables, which has no space: tune the network
         from forgeml.config import apply_overrides
         from forgeml.models.auto import NETWORK_FAMILY
@@ -51,10 +54,10 @@ def tune_command(*, source: Path, target: Optional[list[str]], model: Optional[s
     if not refit:
         console.print(f"study {summary['study']} in {summary['storage']}: best trial {summary['best']['trial']}")
         return
-    result = refit_best(request, summary, name or f"tune-{Path(data).stem}", _registry(runs_dir))
+    result = refit_best(request, summary, name or f"tune-{Path(data).stem}", RunRegistry(runs_dir))
     written = write_trials(summary, result.bundle_path.parent)
     member = write_member(summary, request.family, _fixed_options(request), result.bundle_path.parent)
-    _print_metrics(result.metrics, result.task, f"held-out metrics of trial {summary['best']['trial']}'s refit ({result.split} split)")
+    print_metrics(result.metrics, result.task, f"held-out metrics of trial {summary['best']['trial']}'s refit ({result.split} split)")
     console.print(f"run: {result.run_id}\nreport: {result.report_path}\nbundle: {result.bundle_path}\ntrials: {written[0]}\n"
                   f"ensemble member: {member} (forgeml train … --model ensemble --set 'model.members_from=[{member}]' adds it to the ensemble)",
                   markup=False)  # '[/abs/path]' would be read as a closing markup tag
@@ -83,7 +86,7 @@ def refit_best(request: Any, summary: dict[str, Any], name: str, registry: Any) 
     """The best trial's options on the request's config, trained as ``forgeml train`` would (a
     run folder, a bundle, a report with the Tuning section), on the same split."""
     from forgeml.config import apply_overrides
-    from forgeml.runs.train_run import run_training
+    from forgeml.train_run import run_training
     from forgeml.tune.results import _finite
 
     best = summary["best"]

@@ -177,7 +177,7 @@ class _Echo:
         self.prefix = f"worker {worker} · " if worker else ""
 
     def __call__(self, study: Any, trial: Any) -> None:
-        from forgeml.tune.results import format_params
+        from forgeml.evaluate.report_tuning import format_params
 
         state = trial.state.name.lower()
         if state == "complete":

@@ -129,7 +129,7 @@ def _leaderboard(record: RunRecord) -> tuple[tuple[str, ...], list[list[Any]]] |
     """An ensemble run's leaderboard (columns, rows), read from its bundle without loading a model."""
     from forgeml.errors import ForgeError
     from forgeml.models.ensemble import SPEC_FILE
-    from forgeml.models.leaderboard_cli import COLUMNS, leaderboard_rows
+    from forgeml.models.leaderboard import COLUMNS, leaderboard_rows
 
     if not (record.bundle_dir / SPEC_FILE).is_file():
         return None

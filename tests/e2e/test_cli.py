@@ -53,15 +53,15 @@ def test_init_refuses_to_overwrite_without_force(tmp_path, cli, make_mixed):
 # ----------------------------------------------------------------------------- train
 @pytest.mark.parametrize("flags", [(["size"], {}), (None, {"target": "size"})], ids=["--target", "--set target="])
 def test_another_target_than_the_configs_is_inferred_afresh(tmp_path, flags):
-    from forgeml.cli import _load_config
     from forgeml.config import Config
+    from forgeml.workflow import load_config
 
     (tmp_path / "config.yaml").write_text(Config(target="label", task="binary", data={"path": "d.csv"}).to_yaml())
     target, overrides = flags
-    config, data = _load_config(tmp_path / "config.yaml", target, None, dict(overrides))
+    config, data = load_config(tmp_path / "config.yaml", target, None, dict(overrides))
     assert config.target == ["size"] and config.task == "auto"  # not the label's "binary"
     assert data == tmp_path / "d.csv"
-    same, _ = _load_config(tmp_path / "config.yaml", ["label"], None, {})
+    same, _ = load_config(tmp_path / "config.yaml", ["label"], None, {})
     assert same.task == "binary"  # same target: the config's task stands
 
 

@@ -95,7 +95,7 @@ def test_resume_never_continues_another_data_sets_run(tmp_path: Path) -> None:
     from forgeml.config import Config
     from forgeml.errors import CheckpointError
     from forgeml.runs.registry import RunRegistry
-    from forgeml.runs.train_run import run_training
+    from forgeml.train_run import run_training
 
     registry = RunRegistry(tmp_path / "runs")
     other = registry.create("other", "target: [z]\n", "other.csv")

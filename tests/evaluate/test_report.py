@@ -207,3 +207,18 @@ def test_without_a_cjk_font_chinese_labels_warn_once_and_still_draw(monkeypatch,
 def test_curves_handle_single_class_and_binary(y_true):
     proba = np.tile([[0.4, 0.6]], (5, 1))
     assert plots.roc_curves(y_true, proba, ["no", "yes"]).startswith(PNG_MAGIC)
+
+
+def plugin_section(inputs: ReportInputs) -> str:
+    return f"<section id='plugin'>{len(inputs.targets)} target</section>"
+
+
+def test_a_section_named_by_module_and_function_is_rendered_in_its_place(monkeypatch):
+    """Packages above evaluate (explain, compress) add a section as "module:function" in
+    SECTIONS: imported when the page is rendered, in the order of the tuple."""
+    from forgeml.evaluate import report
+
+    monkeypatch.setattr(report, "SECTIONS", (*report.SECTIONS[:2], f"{__name__}:plugin_section", *report.SECTIONS[2:]))
+    page = render_report(_classification_inputs())
+    assert "<section id='plugin'>1 target</section>" in page
+    assert page.index('id="metrics"') < page.index("id='plugin'") < page.index('id="config"')

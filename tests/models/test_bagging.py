@@ -148,7 +148,8 @@ def test_members_are_seeded_apart_and_every_train_row_has_an_out_of_fold_predict
 def test_a_passed_deadline_stops_a_network_after_one_epoch(regression_frame):
     import time
 
-    from forgeml.models.estimator import FitOptions, build_estimator
+    from forgeml.models.build import build_estimator
+    from forgeml.models.estimator import FitOptions
     from forgeml.workflow import prepare
 
     prepared = prepare(Pipeline(target="y", overrides={"model.type": "mlp", "train.progress": False, "train.bagging_folds": 1}).build_config(), regression_frame)

@@ -10,7 +10,7 @@ from forgeml.config import Config, apply_overrides
 from forgeml.errors import ConfigError
 from forgeml.runs.loggers import default_mlflow_uri
 from forgeml.runs.registry import RunRegistry
-from forgeml.runs.train_run import run_training
+from forgeml.train_run import run_training
 
 FAST = {"train.epochs": 3, "train.progress": False, "train.threads": 1}
 

@@ -24,7 +24,7 @@ def ui_runs(tmp_path_factory, make_mixed) -> Path:
     """Two MLP runs (different learning rates, so their curves differ), a LightGBM run and a small AutoML ensemble."""
     from forgeml.config import Config, apply_overrides
     from forgeml.runs.registry import RunRegistry
-    from forgeml.runs.train_run import run_training
+    from forgeml.train_run import run_training
 
     root = tmp_path_factory.mktemp("ui")
     data = root / "mixed.csv"

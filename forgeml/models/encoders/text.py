@@ -31,6 +31,16 @@ def _trim(tokens: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor
     return tokens, keep, lengths
 
 
+def _untrimmed(tokens: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``_trim`` without the cut: every position kept in the tensor, padding masked. The same
+    numbers (masked keys get no attention, pooling skips them), with no data-dependent shape, so
+    exporters can trace it (``export.graph.export_friendly`` switches encoders to it)."""
+    keep = tokens != pad_id
+    lengths = keep.sum(dim=1).clamp(min=1)
+    keep = torch.cat([torch.ones_like(keep[:, :1]), keep[:, 1:]], dim=1)
+    return tokens, keep, lengths
+
+
 def _pool(states: torch.Tensor, keep: torch.Tensor, how: str) -> torch.Tensor:
     """(B, T, C) → (B, C) over the kept positions."""
     if how == "max":
@@ -90,8 +100,10 @@ class TransformerTextEncoder(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.width = width
 
+    trim = True  # cut each batch to its longest row; False for export (no data-dependent shapes)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens, keep, _ = _trim(tokens, self.pad_id)
+        tokens, keep, _ = (_trim if self.trim else _untrimmed)(tokens, self.pad_id)
         x = self.drop(self.embed(tokens) + self.positions[: tokens.shape[1]])  # (B, T, C)
         for block in self.blocks:
             x = block(x, keep)

@@ -1,17 +1,28 @@
 """The report's Tuning section for a run refitted from ``forgeml tune``: the study's counts, the
 best trials, the trial history, each option's importance and, for two objectives, the Pareto front.
-Drawn from the summary dict (``tune.results.summarise``), so the bundle's report needs no Optuna."""
+Drawn from the summary dict (``tune.results.summarise``), so the bundle's report needs no Optuna.
+It lives with the report, not in ``tune/``, because the report (evaluate) sits below tune in the
+layers: tune writes the summary, the report only reads it."""
 from __future__ import annotations
 
 from typing import Any
 
-from forgeml.tune.results import TABLE_ROWS, format_params
+from forgeml.evaluate.report_html import escape, figure, section, table
+from forgeml.evaluate.plots import _png
+
+TABLE_ROWS = 10  # the terminal and the report show the best trials; trials.csv has them all
+
+
+def format_params(params: dict[str, Any]) -> str:
+    """``num_leaves=63 learning_rate=0.0412``: short names, 3 significant digits."""
+    def value(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return " ".join(f"{key.rpartition('.')[2] if key.count('.') == 1 else key.partition('.')[2]}={value(v)}" for key, v in params.items())
 
 
 def tuning_section(inputs: Any) -> str:
     """The section's HTML for ``inputs`` (a ``ReportInputs``), or "" for a run that was not tuned."""
-    from forgeml.evaluate.report import _e, _figure, _section, _table
-
     tuning = getattr(inputs, "tuning", None)
     if not tuning:
         return ""
@@ -23,20 +34,19 @@ def tuning_section(inputs: Any) -> str:
         lines.append(f"Two objectives ({', '.join(objectives)}): the refitted trial is the Pareto front's lowest {objectives[0]}.")
     done = sorted((r for r in tuning["trials"] if r["state"] == "complete"), key=lambda r: r[objectives[0]])[:TABLE_ROWS]
     rows = [[r["trial"], *(f"{r[o]:.4g}" for o in objectives), r["seconds"], format_params({k: v for k, v in r.items() if "." in k})] for r in done]
-    figures = [_figure("Trial history", lambda: history_plot(tuning))]
+    figures = [figure("Trial history", lambda: history_plot(tuning))]
     if tuning.get("importance"):
-        figures.append(_figure("Option importance (fANOVA)", lambda: importance_plot(tuning["importance"])))
+        figures.append(figure("Option importance (fANOVA)", lambda: importance_plot(tuning["importance"])))
     if len(objectives) > 1:
-        figures.append(_figure("Pareto front", lambda: pareto_plot(tuning)))
-    body = "".join(f"<p>{_e(line)}</p>" for line in lines) + _table(["trial", *objectives, "seconds", "options"], rows, numeric_from=1)
-    return _section("tuning", "Tuning", body + '<div class="plots">' + "".join(figures) + "</div>")
+        figures.append(figure("Pareto front", lambda: pareto_plot(tuning)))
+    body = "".join(f"<p>{escape(line)}</p>" for line in lines) + table(["trial", *objectives, "seconds", "options"], rows, numeric_from=1)
+    return section("tuning", "Tuning", body + '<div class="plots">' + "".join(figures) + "</div>")
 
 
 def history_plot(tuning: dict[str, Any]) -> bytes:
     """Each finished trial's loss by trial number, and the best so far as a step line."""
     from matplotlib.figure import Figure
 
-    from forgeml.evaluate.plots import _png
 
     name = tuning["objectives"][0]
     done = [(r["trial"], r[name]) for r in tuning["trials"] if r["state"] == "complete"]
@@ -64,7 +74,6 @@ def history_plot(tuning: dict[str, Any]) -> bytes:
 def importance_plot(importance: dict[str, float]) -> bytes:
     from matplotlib.figure import Figure
 
-    from forgeml.evaluate.plots import _png
 
     names = list(importance)[::-1]
     fig = Figure(figsize=(6, 0.4 * len(names) + 1.2))
@@ -79,7 +88,6 @@ def pareto_plot(tuning: dict[str, Any]) -> bytes:
     """Every complete trial in the plane of the two objectives; the front highlighted."""
     from matplotlib.figure import Figure
 
-    from forgeml.evaluate.plots import _png
 
     first, second = tuning["objectives"]
     done = [r for r in tuning["trials"] if r["state"] == "complete"]

@@ -10,7 +10,7 @@ import pytest
 from forgeml.config import Config
 from forgeml.errors import DataNote
 from forgeml.runs.registry import RunRegistry
-from forgeml.runs.train_run import run_training
+from forgeml.train_run import run_training
 
 
 @pytest.fixture
