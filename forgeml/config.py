@@ -1,7 +1,7 @@
 """The configuration: one pydantic description of everything a run can set.
 
 YAML in, a fully resolved ``Config`` out (every default filled, every inferred feature written
-out), saved in the bundle so a run can be repeated exactly. The README's config reference is
+out), saved in the bundle so a run can be repeated exactly. The config reference (docs/config.md) is
 generated from these classes' field descriptions, so docs and code cannot drift apart.
 """
 from __future__ import annotations
@@ -236,7 +236,7 @@ class Config(_Strict):
     # --------------------------------------------------------------- YAML in and out
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
-        return validate_config(cls, raw, source, hint="see the config reference in README.md (`forgeml init` writes a valid file)")
+        return validate_config(cls, raw, source, hint="see the config reference in docs/config.md (`forgeml init` writes a valid file)")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Config":
@@ -359,7 +359,7 @@ def _refuse_unknown_section(raw: dict[str, Any], dotted: str, parents: list[str]
     if not parents:
         sections = [name for name, value in raw.items() if isinstance(value, dict)]
         rest = dotted.split(".")[len(parents) + 1:]
-        raise unknown_key(parents, part, sections, rest=rest, where="overrides", hint="see the config reference in README.md")
+        raise unknown_key(parents, part, sections, rest=rest, where="overrides", hint="see the config reference in docs/config.md")
 
 
 def _refuse_family_options_under_auto(model: dict[str, Any], overrides: dict[str, Any]) -> None:

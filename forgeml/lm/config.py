@@ -91,7 +91,7 @@ class LMConfig(_Strict):
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "LMConfig":
-        return validate_config(cls, raw, source, hint="see `forgeml lm train --help` and the LM section of README.md")
+        return validate_config(cls, raw, source, hint="see `forgeml lm train --help` and docs/lm.md")
 
     @classmethod
     def from_preset(cls, name: str, overrides: dict[str, Any] | None = None) -> "LMConfig":
