@@ -122,11 +122,14 @@ def test_every_block_is_run_or_says_why_not(page):
 # ----------------------------------------------------------------------------- the commands
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
-    """A folder laid out like a fresh clone: the repository's files linked (read only, never
-    written), examples/ copied (its script writes images beside it), nothing generated."""
+    """A folder laid out like a fresh clone: the data folders and examples/ copied (commands
+    write beside their inputs: explanations, digit images), the rest linked read only; the
+    package itself is imported from this checkout, never from the copy."""
     folder = tmp_path_factory.mktemp("clone")
-    for name in ("forgeml", "tests", "docs", "bench", "README.md", "pyproject.toml"):
+    for name in ("docs", "bench", "README.md", "pyproject.toml"):
         (folder / name).symlink_to(ROOT / name)
+    for name in ("forgeml/datasets", "tests/fixtures"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("*_explanations", "__pycache__"))
     examples = folder / "examples"
     examples.mkdir()
     for path in (ROOT / "examples").iterdir():
