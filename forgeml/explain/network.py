@@ -62,10 +62,13 @@ def _layers(model: Any, ctx: Context, spec: Any, restore: list[Callable[[], None
         if hasattr(encoder, "bag"):
             from forgeml.train.private_layers import MaskedMeanBag  # the same vectors, one embedding per token
 
-            sequence = MaskedMeanBag(encoder.bag)
-            net.text[j] = sequence
-            restore.append(lambda j=j, encoder=encoder: net.text.__setitem__(j, encoder))
-            embed = sequence.embed
+            if isinstance(encoder.bag, MaskedMeanBag):  # a private model's bag is one already (train/private_layers.py)
+                embed = encoder.bag.embed
+            else:
+                sequence = MaskedMeanBag(encoder.bag)
+                net.text[j] = sequence
+                restore.append(lambda j=j, encoder=encoder: net.text.__setitem__(j, encoder))
+                embed = sequence.embed
         elif hasattr(encoder, "embed"):
             embed = encoder.embed
         else:
