@@ -60,12 +60,24 @@ def word_tokens(text: str, segmenter: str) -> list[str]:
 
 @lru_cache(maxsize=CACHE_TEXTS)
 def _tokens(text: str, segmenter: str) -> tuple[str, ...]:
-    cut = SEGMENTERS[segmenter]()
-    words: list[str] = []
+    return tuple(word for word, _, _ in word_spans(text, segmenter))
+
+
+def word_spans(text: str, segmenter: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) of each word of a normalised text; a segmenter's words cover their CJK
+    run exactly (jieba keeps every character), so the positions follow from their lengths. The
+    report's token highlights use them to find the characters of a word n-gram (explain.text_spans)."""
+    cut = SEGMENTERS[segmenter]() if segmenter != "none" else None
+    spans: list[tuple[str, int, int]] = []
     for match in RUNS.finditer(text):
-        run = match.group()
-        words.extend(cut(run) if HAS_CJK.match(run) else (run,))
-    return tuple(words)
+        run, start = match.group(), match.start()
+        if cut is None or not HAS_CJK.match(run):
+            spans.append((run, start, match.end()))
+            continue
+        for word in cut(run):
+            spans.append((word, start, start + len(word)))
+            start += len(word)
+    return spans
 
 
 class WordNgrams:
