@@ -19,7 +19,9 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from forgeml.errors import ConfigError
-from forgeml.models.text_vectors import CJK, HAS_CJK
+
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and Han, as features/text.py
+HAS_CJK = re.compile(f"[{CJK}]")
 
 RUNS = re.compile(rf"[{CJK}]+|[^\W{CJK}]+")  # a CJK run, or a run of other letters and digits (text_vectors.WORD_PATTERN)
 CACHE_TEXTS = 200_000  # segmented texts remembered per process: bagged folds re-read the same rows

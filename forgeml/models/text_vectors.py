@@ -21,17 +21,16 @@ neither pickle nor the training data (``tests/models/test_text_vectors.py`` chec
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and Han, as features/text.py
+from forgeml.models.segmenters import CJK, WordNgrams, resolve
+
 # runs of word characters that are not CJK: English words, numbers, "iphone15" in Chinese text
 WORD_PATTERN = rf"(?u)[^\W{CJK}]+"
-HAS_CJK = re.compile(f"[{CJK}]")
 
 
 def normalise(text: str) -> str:
@@ -57,8 +56,6 @@ class Analyzer:
 
     def _vectorizer(self, **extra: Any) -> dict[str, Any]:
         if self.kind == "word" and self.segmenter not in ("none", "auto"):
-            from forgeml.models.segmenters import WordNgrams
-
             return dict(analyzer=WordNgrams(tuple(self.ngram), self.segmenter, normalise), lowercase=False, token_pattern=None,
                         dtype=np.float32, **extra)
         return dict(analyzer=self.kind, ngram_range=tuple(self.ngram), preprocessor=normalise, lowercase=False,
@@ -68,8 +65,6 @@ class Analyzer:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if self.kind == "word" and self.segmenter == "auto":
-            from forgeml.models.segmenters import resolve
-
             self.segmenter = resolve("auto", (normalise(text) for text in texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=min(min_df, max(1, len(texts) // 2)), max_features=max_features,
                                      **self._vectorizer())
