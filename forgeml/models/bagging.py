@@ -121,6 +121,7 @@ class BaggedEstimator:
             if folder is not None and (options.dist is None or options.dist.is_main):
                 self._save_finished(k, folder / FINISHED, summary)
             summaries.append(summary)
+        self._refit_full(train, y_train, options)
         values = [s.best_value for s in summaries if s.best_value is not None]
         return FitSummary(
             history=[{"fold": k, **row} for k, s in enumerate(summaries) for row in s.history],
@@ -129,6 +130,25 @@ class BaggedEstimator:
             stopped_early=all(s.stopped_early for s in summaries),
             seconds=float(sum(s.seconds for s in summaries)),
         )
+
+    def _refit_full(self, train: dict[str, np.ndarray], y_train: np.ndarray, options: FitOptions) -> None:
+        """For an estimator that says ``refit_full`` (the n-gram model): once the folds have given
+        their out-of-fold predictions, one model on every train row, at the median of the
+        regularisation the folds chose, replaces them. A sparse linear model gains more from 25 %
+        more rows than from averaging five (bench/RESULTS.md, Text session 13); the out-of-fold
+        predictions, and so the ensemble's weights, stay those of the folds (AutoGluon's refit_full)."""
+        import time
+
+        first = self.members[0]
+        if not getattr(first, "refit_full", False) or len(self.members) < 2 or getattr(first, "alpha_", None) is None:
+            return
+        if options.deadline is not None and time.monotonic() >= options.deadline:
+            return  # out of time: the folds' average stays
+        alpha = float(np.median([member.alpha_ for member in self.members]))
+        config = self.config.model_copy(update={"model": self.config.model.model_copy(update={"alpha": alpha})})
+        full = type(first)(config, self.task, self.spec)
+        full.fit(train, y_train, None, None, replace(options, callbacks=[], checkpoint_dir=None))
+        self.members = [full]
 
     def _record_oof(self, k: int, held_arrays: dict[str, np.ndarray], held_out: np.ndarray, rows: int) -> None:
         scores = np.asarray(self.members[k].scores(held_arrays))
@@ -201,4 +221,6 @@ def build_bagged(config: Any, task: Task, spec: InputSpec, folds: int, build_one
 
 
 def load_bagged(directory: Path, config: Any, task: Task, spec: InputSpec, folds: int, load_one: Callable) -> BaggedEstimator:
-    return BaggedEstimator([load_one(Path(directory) / f"fold{k}", config, task, spec) for k in range(folds)], config, task, spec, load_one)
+    folders = [Path(directory) / f"fold{k}" for k in range(folds)]
+    folders = folders[:1] if folders[1:] and not folders[1].is_dir() else folders  # refit on every row: one model (_refit_full)
+    return BaggedEstimator([load_one(folder, config, task, spec) for folder in folders], config, task, spec, load_one)
