@@ -24,7 +24,7 @@ CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and Han, as
 HAS_CJK = re.compile(f"[{CJK}]")
 
 RUNS = re.compile(rf"[{CJK}]+|[^\W{CJK}]+")  # a CJK run, or a run of other letters and digits (text_vectors.WORD_PATTERN)
-CACHE_TEXTS = 200_000  # segmented texts remembered per process: bagged folds re-read the same rows
+CACHE_TEXTS = 100_000  # segmented texts remembered per process (≈ 50 MB at most): bagged folds re-read the same rows
 
 
 @lru_cache(maxsize=1)
