@@ -42,6 +42,7 @@ def run_ludwig(train, test, text: str, target: str, positive: str, threads: int)
         (work / "settings.json").write_text(json.dumps({"text": text, "target": target, "threads": threads}))
         started = time.perf_counter()
         done = subprocess.run([str(LUDWIG_PYTHON), str(BENCH / "_ludwig_runner.py"), str(work)], capture_output=True, text=True,
+                              cwd=work,  # Ludwig leaves a .lock_preprocessing file in its working folder
                               env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin",
                                    "HOME": str(work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         if done.returncode != 0:
