@@ -47,7 +47,7 @@ class EnsembleConfig(_Strict):
     members: list[str] | None = Field(None, description="Portfolio member names to fit, in order, instead of the preset's list.")
     members_from: list[str] = Field(default_factory=list, description="YAML files of members of your own (name → model: and "
         "train: options, as in portfolio.yaml), fitted after the preset's: `forgeml tune` writes the best trial as one (member.yaml).")
-    folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data).")
+    folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data, and from 20,000 train rows: portfolio.yaml's large_data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
@@ -63,6 +63,13 @@ def portfolio() -> dict[str, Any]:
     import yaml
 
     return yaml.safe_load((Path(__file__).with_name("portfolio.yaml")).read_text(encoding="utf-8"))
+
+
+def preset_folds(preset: dict[str, Any], rows: int) -> int:
+    """The preset's fold count for ``rows`` train rows: ``folds``, or ``large_data.folds`` from
+    ``large_data.rows`` rows on (portfolio.yaml says why fewer)."""
+    large = preset.get("large_data")
+    return int(large["folds"]) if large and rows >= int(large["rows"]) else int(preset["folds"])
 
 
 def read_members(path: str) -> dict[str, Any]:
@@ -104,7 +111,7 @@ class EnsembleEstimator:
         unknown = [name for name in names if name not in book["members"]]
         if unknown:
             raise ForgeError(f"unknown portfolio member(s) {unknown}", where="model.members", hint=f"choose among {sorted(book['members'])}")
-        folds = self.config.model.folds if self.config.model.folds != "auto" else preset["folds"]
+        folds = self.config.model.folds if self.config.model.folds != "auto" else preset_folds(preset, rows)
         folds = max(2, min(int(folds), rows // 10)) if rows >= 20 else 2
         return [(name, book["members"][name]) for name in names], folds
 
@@ -133,21 +140,24 @@ class EnsembleEstimator:
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
         history: list[dict[str, Any]] = []
+        # Built first, so that the time left is shared among the members that can run: an n-gram
+        # member on a table without text must not keep a share the others then lack.
+        bags = []
         for position, (name, entry) in enumerate(plan):
             row: dict[str, Any] = {"member": name, "family": entry["model"]["type"], "folds": folds}
+            label = f"member {position + 1}/{len(plan)} {name}"
+            try:
+                bags.append((name, entry, row, label, self._build_member(entry, folds)))
+            except ForgeError as exc:  # a family this install lacks, an input kind it cannot read
+                self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
+                self._say(f"{label}: skipped ({exc.message})")
+        for position, (name, entry, row, label, bag) in enumerate(bags):
             left = deadline - time.monotonic()
             if left < MIN_MEMBER_SECONDS:
                 self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
                 continue
-            member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(plan) - position))
-            label = f"member {position + 1}/{len(plan)} {name}"
+            member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(bags) - position))
             self._say(f"{label}: fitting {folds} folds ({left:.0f} s of the budget left)")
-            try:
-                bag = self._build_member(entry, folds)
-            except ForgeError as exc:  # a family this install lacks, an input kind it cannot read
-                self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
-                self._say(f"{label}: skipped ({exc.message})")
-                continue
             member_started = time.monotonic()
             checkpoint = Path(options.checkpoint_dir) / f"member_{name}" if options.checkpoint_dir else None
             member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline, label=label,
@@ -204,7 +214,8 @@ class EnsembleEstimator:
             raise ForgeError(f"model family {family!r} is not available in this install")
         config = self.member_config(entry, folds)
         module = family_module(family)
-        return build_bagged(config, self.task, self.member_spec(family), folds, module.build, module.load)
+        return build_bagged(config, self.task, self.member_spec(family), folds, module.build, module.load,
+                            side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
 
     def _select(self, fitted: list[tuple[dict[str, Any], Any, np.ndarray]], y: np.ndarray, train: dict[str, np.ndarray]) -> None:
         from forgeml.models.ensemble_selection import select_weights, selection_loss
@@ -296,8 +307,9 @@ class EnsembleEstimator:
                 raise BundleError(f"the ensemble member {member['member']!r} needs the model family {family!r}, which this install lacks",
                                   where=str(directory), hint="install the forgeml version (and extras) that trained it")
             member_config = instance.member_config(member, member["folds"])
+            module = family_module(family)
             bag = load_bagged(Path(directory) / f"member_{member['member']}", member_config, task, instance.member_spec(family), member["folds"],
-                              family_module(family).load)
+                              module.load, side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
             instance.members.append({**member, "estimator": bag})
         return instance
 

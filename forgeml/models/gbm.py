@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 STEP_NAME = "boosting round"
 STEP_LIMIT = "model.num_boost_round"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
+FOLDS_SIDE_BY_SIDE = True  # a bag fits its folds in threads, one core each (models/fold_threads.py says why)
 
 
 class GBMConfig(_Strict):
