@@ -102,7 +102,15 @@ class BaggedEstimator:
         if self.workers > 1:
             from forgeml.models.fold_threads import fit_side_by_side
 
-            summaries = fit_side_by_side(self, splits, train, y_train, options)
+            def fit_fold(k: int, deadline: float | None, callbacks: list[Any]) -> tuple[FitSummary, bool]:
+                return self.fit_fold(k, *splits[k], train, y_train, replace(options, callbacks=callbacks), deadline)
+
+            def finished(k: int, seconds: float, fitted: bool, folds_left: int) -> None:
+                self._record_oof(k, _take(train, splits[k][1]), splits[k][1], len(y_train))
+                if fitted:
+                    self._give_up_if_late(options, seconds, folds_left, side_by_side=self.workers)
+
+            summaries = fit_side_by_side(len(splits), self.workers, options.deadline, options.callbacks, fit_fold, finished)
         else:
             summaries = []
             for k, (inner, held_out) in enumerate(splits):
@@ -250,3 +258,14 @@ def _one_thread(load_one: Callable) -> Callable:
         return load_one(directory, config.model_copy(update={"train": config.train.model_copy(update={"threads": 1})}), task, spec)
 
     return load
+
+
+def predict_ms_per_row(bag: Any, sample: dict[str, np.ndarray]) -> float:
+    """Milliseconds per row of one member on a batch of up to 256 train rows (warm): the leaderboard's predict cost."""
+    import time
+
+    bag.scores({k: v[:1] for k, v in sample.items()})
+    started = time.perf_counter()
+    bag.scores(sample)
+    rows = len(next(iter(sample.values())))
+    return round((time.perf_counter() - started) * 1000 / max(rows, 1), 4)

@@ -49,6 +49,9 @@ class EnsembleConfig(_Strict):
         "train: options, as in portfolio.yaml), fitted after the preset's: `forgeml tune` writes the best trial as one (member.yaml).")
     folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data, and from 20,000 train rows: portfolio.yaml's large_data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
+    refit: Literal["auto", "full", "off"] = Field("auto", description="full: after selection, each weighted LightGBM/CatBoost member is fitted once more "
+        "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; faster batch "
+        "predict), when the time budget allows; auto: the preset's (portfolio.yaml).")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
@@ -172,13 +175,18 @@ class EnsembleEstimator:
                 continue
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
-            fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3)}, bag, bag.oof_))
+            fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3),
+                            "best_steps": summary.best_epoch}, bag, bag.oof_))
             score = _score(self.task.name, y_train, bag.oof_)
             self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
         if not fitted:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
         self._select(fitted, y_train, train)
+        if self.config.model.refit == "full" or (self.config.model.refit == "auto" and portfolio()["presets"][self.config.model.preset].get("refit")):
+            from forgeml.models.refit import refit_members
+
+            refit_members(self, train, y_train, deadline)
         return FitSummary(history, 0, None, False, time.monotonic() - started)
 
     def _say(self, line: str) -> None:
@@ -218,6 +226,7 @@ class EnsembleEstimator:
                             side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
 
     def _select(self, fitted: list[tuple[dict[str, Any], Any, np.ndarray]], y: np.ndarray, train: dict[str, np.ndarray]) -> None:
+        from forgeml.models.bagging import predict_ms_per_row
         from forgeml.models.ensemble_selection import select_weights, selection_loss
 
         weights = select_weights(self.task.name, y, [oof for *_, oof in fitted], self.config.model.ensemble_size)
@@ -225,7 +234,7 @@ class EnsembleEstimator:
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
             row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
-                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=_predict_ms(bag, sample))
+                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=predict_ms_per_row(bag, sample))
             self.leaderboard.append(row)
             if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
@@ -337,15 +346,6 @@ def _score(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     residual = ((scores.reshape(len(y), -1) - y) ** 2).sum(axis=0)
     total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
     return {"score_name": "r2", "score": round(float(np.mean(1 - residual / np.where(total > 0, total, 1))), 6)}
-
-
-def _predict_ms(bag: Any, sample: dict[str, np.ndarray]) -> float:
-    """Milliseconds per row of one member on a batch of up to 256 train rows (warm)."""
-    bag.scores({k: v[:1] for k, v in sample.items()})
-    started = time.perf_counter()
-    bag.scores(sample)
-    rows = len(next(iter(sample.values())))
-    return round((time.perf_counter() - started) * 1000 / max(rows, 1), 4)
 
 
 def build(config: Any, task: Any, spec: Any) -> EnsembleEstimator:

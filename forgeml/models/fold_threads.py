@@ -23,13 +23,9 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from forgeml.models.bagging import BaggedEstimator
-    from forgeml.models.estimator import FitOptions, FitSummary
 
 
 class _Locked:
@@ -43,26 +39,27 @@ class _Locked:
             self.inner.on_epoch_end(row)
 
 
-def fit_side_by_side(bag: BaggedEstimator, splits: list[tuple[np.ndarray, np.ndarray]], train: dict[str, np.ndarray],
-                     y_train: np.ndarray, options: FitOptions) -> list[FitSummary]:
-    """``bag.workers`` folds at a time; returns the folds' summaries in fold order."""
-    from forgeml.models.bagging import _take
-
+def fit_side_by_side(count: int, workers: int, deadline: float | None, callbacks: list[Any],
+                     fit_fold: Callable[[int, float | None, list[Any]], tuple[Any, bool]],
+                     finished: Callable[[int, float, bool, int], None]) -> list[Any]:
+    """Fits ``count`` folds, ``workers`` at a time: ``fit_fold(k, deadline, callbacks)`` in a worker
+    thread returns (summary, fitted); ``finished(k, seconds, fitted, folds_left)`` runs in the
+    caller's thread as each fold ends (out-of-fold predictions, the give-up check). Returns the
+    summaries in fold order."""
     lock = threading.Lock()
-    options = replace(options, callbacks=[_Locked(callback, lock) for callback in options.callbacks])
-    workers, count = bag.workers, len(splits)
+    locked = [_Locked(callback, lock) for callback in callbacks]
     started = [0]  # folds started so far (under the lock)
 
-    def fit(k: int) -> tuple[FitSummary, bool, float]:
+    def fit(k: int) -> tuple[Any, bool, float]:
         with lock:
             waiting = count - started[0]  # this fold and the ones not started yet
             started[0] += 1
-        deadline = options.deadline
+        fold_deadline = deadline
         if deadline is not None:  # the time left, shared among the folds still to start, ``workers`` at a time
             now = time.monotonic()
-            deadline = now + max(0.0, deadline - now) / -(-waiting // workers)
+            fold_deadline = now + max(0.0, deadline - now) / -(-waiting // workers)
         fold_started = time.monotonic()
-        summary, fitted = bag.fit_fold(k, *splits[k], train, y_train, options, deadline)
+        summary, fitted = fit_fold(k, fold_deadline, locked)
         return summary, fitted, time.monotonic() - fold_started
 
     summaries: list[Any] = [None] * count
@@ -75,9 +72,7 @@ def fit_side_by_side(bag: BaggedEstimator, splits: list[tuple[np.ndarray, np.nda
                 k = pending.pop(future)
                 summary, fitted, seconds = future.result()  # a fold's error is raised here, in the caller's thread
                 summaries[k] = summary
-                bag._record_oof(k, _take(train, splits[k][1]), splits[k][1], len(y_train))
-                if fitted:
-                    bag._give_up_if_late(options, seconds, folds_left=len(pending), side_by_side=workers)
+                finished(k, seconds, fitted, len(pending))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # folds already running end at their deadline
     return summaries
