@@ -37,6 +37,7 @@ SPEC_FILE = "ensemble.json"
 STACKER_FILE = "stacker.safetensors"
 MIN_MEMBER_SECONDS = 1.0  # a member is not started with less time than this left
 MEMBER_SHARE = 2.0  # a member may use up to this many fair shares of the time left
+REFIT_SHARE = 0.1  # with refit on, the members stop this share of the budget early, so the refits fit in it
 
 
 class EnsembleConfig(_Strict):
@@ -140,6 +141,9 @@ class EnsembleEstimator:
         # _fold_validation_into_train). A validation split the user asked for stays out of training:
         # its metrics and the permutation importance are computed on it, and must be held out.
         deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
+        refit = self.config.model.refit == "full" or (self.config.model.refit == "auto" and bool(
+            portfolio()["presets"][self.config.model.preset].get("refit")))
+        members_end = deadline - REFIT_SHARE * max(0.0, deadline - started) if refit else deadline  # the rest is the refits'
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
         history: list[dict[str, Any]] = []
@@ -155,7 +159,7 @@ class EnsembleEstimator:
                 self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
                 self._say(f"{label}: skipped ({exc.message})")
         for position, (name, entry, row, label, bag) in enumerate(bags):
-            left = deadline - time.monotonic()
+            left = members_end - time.monotonic()
             if left < MIN_MEMBER_SECONDS:
                 self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
                 continue
@@ -183,7 +187,7 @@ class EnsembleEstimator:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
         self._select(fitted, y_train, train)
-        if self.config.model.refit == "full" or (self.config.model.refit == "auto" and portfolio()["presets"][self.config.model.preset].get("refit")):
+        if refit:
             from forgeml.models.refit import refit_members
 
             refit_members(self, train, y_train, deadline)
