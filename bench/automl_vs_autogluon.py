@@ -265,7 +265,11 @@ def main() -> int:
     args = ARGS
     sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log file while the bench runs
     names = args.only or default_names()
-    versions = {"forgeml": code_version(), "lightgbm": __import__("lightgbm").__version__ if "lightgbm" in args.contenders else None,
+    # the version from the package metadata: importing lightgbm here would load OpenMP before forgeml
+    # sets its wait policy (forgeml/train/openmp.py), which a user's process does not do
+    from importlib.metadata import version
+
+    versions = {"forgeml": code_version(), "lightgbm": version("lightgbm") if "lightgbm" in args.contenders else None,
                 "autogluon": autogluon_version() if "autogluon" in args.contenders else None}
     started_at = datetime.now(timezone.utc)
     print(f"automl_vs_autogluon: forgeml {versions['forgeml']}, budget {args.budget:g} s, {args.threads} threads, AutoGluon {versions['autogluon'] or '-'} {args.ag_preset} {args.ag_fit_kwargs or ''}, "

@@ -50,14 +50,20 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         steps = int(member["best_steps"])
         entry = {**member, section: {**member.get(section, {}), key: steps}}
         config = ensemble.member_config(entry, 1)
+        # one thread, as its fold models had (fold_threads.py): the estimate holds, and a process
+        # whose OpenMP was loaded before forgeml set its wait policy does not stall on a busy machine
+        one_thread = config.model_copy(update={"train": config.train.model_copy(update={"threads": 1})})
         started = time.monotonic()
         try:
-            single = module.build(config, ensemble.task, ensemble.member_spec(member["model"]["type"]))
-            single.fit(train, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
+            single = module.build(one_thread, ensemble.task, ensemble.member_spec(member["model"]["type"]))
+            summary = single.fit(train, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
         except ForgeError as exc:
             row["refit"] = member["refit"] = f"no: {exc.message}"
             continue
         seconds = time.monotonic() - started
+        if len(summary.history) < steps:  # the deadline cut it: fewer rounds than its folds found best, worse than the bag
+            row["refit"] = member["refit"] = f"no: the time budget ended it after {len(summary.history)} of {steps} rounds (its {folds} fold models predict)"
+            continue
         said = f"all {len(y_train)} rows, {steps} rounds, {seconds:.1f} s"
         ensemble._say(f"{member['member']}: refitted on {said}")
         ensemble.bags_before_refit_[member["member"]] = bag

@@ -61,3 +61,22 @@ def test_no_time_left_keeps_the_bag_and_says_why(frame) -> None:
     ensemble = pipeline.predictor_.estimator
     refit_members(ensemble, pipeline.prepared_.arrays["train"], pipeline.prepared_.targets["train"], time.monotonic())
     assert all(len(m["estimator"].members) == 3 and m["refit"].startswith("no: about") for m in ensemble.members)
+
+
+def test_a_refit_the_deadline_cut_short_is_dropped_for_the_bag(frame, monkeypatch) -> None:
+    import forgeml.models.gbm as gbm
+    from forgeml.models.estimator import FitSummary
+    from forgeml.models.refit import refit_members
+
+    pipeline = Pipeline(target="y", model="ensemble", overrides={**BASE, "model.refit": "off"}).fit(frame)
+    ensemble = pipeline.predictor_.estimator
+
+    class CutShort:
+        spec = None
+
+        def fit(self, *args, **kwargs):
+            return FitSummary([{"epoch": 1}, {"epoch": 2}], 2, None, True, 0.1)  # stopped by the deadline after 2 rounds
+
+    monkeypatch.setattr(gbm, "build", lambda *args: CutShort())
+    refit_members(ensemble, pipeline.prepared_.arrays["train"], pipeline.prepared_.targets["train"], time.monotonic() + 60)
+    assert all(len(m["estimator"].members) == 3 and "after 2 of" in m["refit"] for m in ensemble.members)
