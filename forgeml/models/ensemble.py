@@ -51,8 +51,8 @@ class EnsembleConfig(_Strict):
     folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data, and from 20,000 train rows: portfolio.yaml's large_data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
     refit: Literal["auto", "full", "off"] = Field("auto", description="full: after selection, each weighted LightGBM/CatBoost member is fitted once more "
-        "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; faster batch "
-        "predict), when the time budget allows; auto: the preset's (portfolio.yaml).")
+        "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; batch predict "
+        "about twice as fast, accuracy a little lower on most sets), when the time budget allows; auto: the preset's (portfolio.yaml: fast refits).")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
