@@ -76,7 +76,6 @@ class NgramEstimator(LinearEstimator):
     alphas = (1.0, 0.3, 0.1, 0.03)  # C = 1 … 33: TF-IDF rows have norm 1, so they want weak regularisation
     default_alpha = 0.1  # C = 10: the best of the path on reviews_zh and on English reviews (bench/text_vs_tfidf.py)
     stop_when_worse = True
-    refit_full = True  # in a bag, one model on every row replaces the folds' (bagging._refit_full)
 
     def __init__(self, config: Any, task: Task, spec: InputSpec):
         super().__init__(config, task, spec)

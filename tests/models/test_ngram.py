@@ -212,16 +212,3 @@ def test_regression_reads_the_text(loss):
     pipeline = Pipeline(target="y", model="ngram", overrides={**QUIET, "train.loss": loss}).fit(frame)
     assert pipeline.metrics_["r2"] > 0.9, pipeline.metrics_  # the number is noise: the level is in the text
 
-
-def test_a_bagged_ngram_member_is_refit_on_every_row_and_keeps_its_folds_out_of_fold_predictions(tmp_path):
-    frame = reviews()
-    overrides = {**QUIET, "model.members": ["ngram"], "model.folds": 3, "train.time_budget": 120}
-    pipeline = Pipeline(target="sentiment", model="ensemble", overrides=overrides).fit(frame)
-    bag = pipeline.predictor_.estimator.members[0]["estimator"]
-    assert len(bag.members) == 1  # the refit replaced the three fold models
-    assert bag.members[0].alpha_ in NgramEstimator.alphas and not np.isnan(bag.oof_).any()  # every row's prediction by a fold that did not see it
-    pipeline.save(tmp_path / "bundle")
-    assert not list((tmp_path / "bundle").rglob("fold1"))
-    loaded = Pipeline.load(tmp_path / "bundle")
-    np.testing.assert_allclose(loaded.predict(frame.head(30)).filter(like="proba").to_numpy(),
-                               pipeline.predict(frame.head(30)).filter(like="proba").to_numpy(), rtol=1e-6, atol=1e-7)
