@@ -171,13 +171,19 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
 
 
 class _StopAt:
-    """Stop once the study holds ``total`` finished trials, whichever process ran them."""
+    """Start no trial once the study's finished trials and those running in other processes make
+    ``total``: a worker that only counted finished ones started one more while the other's last
+    trial ran, so two workers ran total + 1 trials and the command waited for the extra one.
+    (A killed worker's running trial still counts: it ends as failed, and failed trials count.)"""
 
     def __init__(self, total: int):
         self.total = total
 
     def __call__(self, study: Any, trial: Any) -> None:
-        if _finished(study) >= self.total:
+        from optuna.trial import TrialState
+
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))  # this process's trial has just finished
+        if _finished(study) + running >= self.total:
             study.stop()
 
 
