@@ -3,7 +3,7 @@ against the untuned MLP default (`forgeml train --model mlp`), scored on the sam
 test file that neither saw; then two journal workers against one finishing the same trial count.
 
     flock /tmp/forgeml-heavy.lock python bench/tune_mlp.py [--trials 50] [--sets breast_cancer,penguins,diabetes]
-        [--worker-trials 24] [--worker-set breast_cancer]
+        [--worker-trials 24] [--worker-set diabetes]
 
 Primary metric: ROC-AUC (binary), accuracy (multi-class), RMSE (regression). Goal: tuned beats
 default on every set; two workers take ≤ 0.6× the wall time of one.
@@ -94,7 +94,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--sets", default="breast_cancer,penguins,diabetes")
     parser.add_argument("--worker-trials", type=int, default=24)
-    parser.add_argument("--worker-set", default="breast_cancer")
+    # diabetes, not breast_cancer: one and two workers draw different trials, and breast_cancer's
+    # transformer-combiner trials (30 feature tokens) take 10x its concat ones, so which of them
+    # fall to which worker, not the parallelism, decided the ratio there
+    parser.add_argument("--worker-set", default="diabetes")
     args = parser.parse_args()
     print(machine_line())
     load = ForeignLoad()
@@ -104,7 +107,9 @@ def main() -> None:
     for name in names:
         default, tuned, seconds, task, counts = tuned_vs_default(name, args.trials)
         metric, direction = PRIMARY[task]
-        better = tuned > default if direction == "max" else tuned < default
+        # a margin, not bare >: two equal ROC-AUCs summed in another order differ in the 16th digit
+        # (breast_cancer, session 13: 0.9917328042328043 vs …042 was printed "tuned better")
+        better = tuned > default + 1e-9 if direction == "max" else tuned < default - 1e-9
         wins += better
         print(f"{name:<15} {metric:<9} {default:9.4f} {tuned:9.4f}  {seconds:7.0f}  {counts:>22}  {'tuned better' if better else 'default better or equal'}", flush=True)
     if names:  # --sets '' measures the workers only
