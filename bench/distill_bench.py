@@ -50,7 +50,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--student", default="mlp", choices=["mlp", "gbm", "auto"])
     parser.add_argument("--temperature", type=float, default=None, help="default: distill's")
     parser.add_argument("--augment", type=float, default=None, help="default: distill's")
-    parser.add_argument("--threads", type=int, default=2)
+    # 1: on this shared 2-core machine, two torch/LightGBM threads against other busy processes
+    # spin at every barrier (an MLP step of 256 rows: 8 ms on 1 thread, 152 ms on 2, 2026-12-07);
+    # a one-row prediction uses one thread anyway
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--latency-calls", type=int, default=200)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/distill-<UTC time>.json)")
