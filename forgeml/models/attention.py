@@ -17,6 +17,14 @@ from forgeml.errors import ConfigError
 
 
 class SelfAttention(nn.Module):
+    # Exporters lower a boolean ``attn_mask`` to where(mask, 0, -inf) + scores, then a NaN guard
+    # (isnan → where) over the whole (B, nh, T, T) probability tensor: in onnxruntime those
+    # element-wise passes took more time than the attention products (bench/RESULTS.md,
+    # "int8 text transformer"). ``export.graph.export_friendly`` sets this, so the graph gets the
+    # additive (B, 1, 1, T) float mask instead: the same numbers, since every row keeps position 0
+    # (``encoders.text._trim``), so no row is all -inf and the guard has nothing to catch.
+    additive_mask = False
+
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
         if width % heads:
@@ -31,6 +39,8 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         mask = keep[:, None, None, :] if keep is not None else None  # (B, 1, 1, T): True = attend
+        if mask is not None and self.additive_mask:
+            mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, float("-inf"))  # (B, 1, 1, T)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
