@@ -25,9 +25,8 @@ table (they keep their width; docs/compress.md).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import importlib
+from typing import Any
 
 import torch
 
