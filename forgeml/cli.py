@@ -237,6 +237,14 @@ _register_command_modules()
 
 # ----------------------------------------------------------------------------- entry point
 def main() -> None:
+    from forgeml.train.ranks import leave, watch_for_aborts
+
+    watch_for_aborts()
+    leave(_run())
+
+
+def _run() -> int:
+    """The command's exit code; errors the user can fix are one line on stderr, not a traceback."""
     from forgeml.errors import ForgeError
 
     try:
@@ -246,25 +254,24 @@ def main() -> None:
         if _STATE["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except OSError as exc:  # a folder where a file should go, no permission, a full disk: the user's to fix
         if _STATE["debug"]:
             raise
         where = exc.filename2 or exc.filename or "file system"
         print(f"error: {where}: {exc.strerror or exc} — check the path, its permissions and the free space", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except _click_exceptions() as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except RuntimeError as exc:
         if _STATE["debug"] or not _lost_a_peer(exc):
             raise
-        sys.exit(1)  # torchrun's launcher names the rank that died and why; the traceback is in the run's train.log
-    if isinstance(code, int) and code:
-        sys.exit(code)
+        return 1  # torchrun's launcher names the rank that died and why; the traceback is in the run's train.log
+    return code if isinstance(code, int) else 0
 
 
 def _lost_a_peer(exc: RuntimeError) -> bool:

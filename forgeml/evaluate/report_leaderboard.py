@@ -6,8 +6,8 @@ from typing import Any
 
 from forgeml.evaluate.report_html import format_value, muted, section, table
 
-COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row")
-TEXT_COLUMNS = ("member", "family", "status")
+COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row", "refit")
+TEXT_COLUMNS = ("member", "family", "status", "refit")
 
 
 def leaderboard_section(inputs: Any) -> str:
@@ -23,6 +23,9 @@ def leaderboard_section(inputs: Any) -> str:
             "did not see it); weights come from greedy ensemble selection on them. The test split was not used. "
             "The members and their order are forgeml/models/portfolio.yaml's: AutoGluon's default order (cheap, strong "
             "trees first, networks last), checked side by side with AutoGluon and LightGBM by bench/automl_vs_autogluon.py.")
+    if any(str(row.get("refit") or "").startswith("all ") for row in board):
+        note += (" Members with a refit entry predict with one model fitted afterwards on all training rows (their folds' mean "
+                 "rounds): their scores and weights are their fold models', the test metrics the refit models'.")
     if level:
         note += f" Ensemble: {level}."
     return section("leaderboard", "Leaderboard", muted(note) + table(header, rows, numeric_from=3))

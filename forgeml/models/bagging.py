@@ -74,12 +74,15 @@ class MemberOutOfTime(ForgeError):
     """A bagged member that cannot finish its folds by the deadline (only with abandon_when_late)."""
 
 
-FINISHED = "finished"  # per-fold checkpoint sub-folder: the trained member and its summary
+FINISHED = "finished"
+SIDE_BY_SIDE_ROWS = 256  # fewer rows are predicted fold after fold: a thread hand-off costs more than they do  # per-fold checkpoint sub-folder: the trained member and its summary
 
 
 class BaggedEstimator:
-    def __init__(self, members: list[Estimator], config: Any, task: Task, spec: InputSpec, load_one: Callable | None = None):
+    def __init__(self, members: list[Estimator], config: Any, task: Task, spec: InputSpec, load_one: Callable | None = None,
+                 workers: int = 1):
         self.members, self.config, self.task, self.spec, self.load_one = members, config, task, spec, load_one
+        self.workers = workers  # > 1: folds fitted and predicted side by side, one thread each (fold_threads.py)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -89,38 +92,38 @@ class BaggedEstimator:
         """Fits member k on every fold but k, early-stopped on fold k; ``oof_`` holds each row's
         prediction by the member that did not see it (the ensemble's honest validation).
         Folds come from the training seed (``train.seed``), not the split's: changing the
-        seed of the model must not move rows between train and test, and vice versa."""
+        seed of the model must not move rows between train and test, and vice versa.
+        With ``workers`` > 1 the folds are fitted side by side (``fold_threads``)."""
         import time
 
         labels = y_train if self.task.is_classification else None
         splits = fold_indices(len(y_train), len(self.members), self.config.train.seed, labels)
-        summaries = []
         self.oof_: np.ndarray | None = None
-        for k, (inner, held_out) in enumerate(splits):
-            deadline = options.deadline
-            if deadline is not None:  # the time left, shared fairly among the folds still to fit
-                now = time.monotonic()
-                deadline = now + max(0.0, deadline - now) / (len(splits) - k)
-            folder = Path(options.checkpoint_dir) / f"fold{k}" if options.checkpoint_dir else None
-            if options.resume and folder is not None and (folder / FINISHED / "summary.json").is_file():
-                summaries.append(self._load_finished(k, folder / FINISHED, options.dist))  # a resumed run skips finished folds
+        if self.workers > 1:
+            from forgeml.models.fold_threads import fit_side_by_side
+
+            def fit_fold(k: int, deadline: float | None, callbacks: list[Any]) -> tuple[FitSummary, bool]:
+                return self.fit_fold(k, *splits[k], train, y_train, replace(options, callbacks=callbacks), deadline)
+
+            def finished(k: int, seconds: float, fitted: bool, folds_left: int) -> None:
+                self._record_oof(k, _take(train, splits[k][1]), splits[k][1], len(y_train))
+                if fitted:
+                    self._give_up_if_late(options, seconds, folds_left, side_by_side=self.workers)
+
+            summaries = fit_side_by_side(len(splits), self.workers, options.deadline, options.callbacks, fit_fold, finished)
+        else:
+            summaries = []
+            for k, (inner, held_out) in enumerate(splits):
+                deadline = options.deadline
+                if deadline is not None:  # the time left, shared fairly among the folds still to fit
+                    now = time.monotonic()
+                    deadline = now + max(0.0, deadline - now) / (len(splits) - k)
+                fold_started = time.monotonic()
+                summary, fitted = self.fit_fold(k, inner, held_out, train, y_train, options, deadline)
+                if fitted:
+                    self._give_up_if_late(options, time.monotonic() - fold_started, folds_left=len(splits) - k - 1)
                 self._record_oof(k, _take(train, held_out), held_out, len(y_train))
-                continue
-            member_options = replace(
-                options,
-                checkpoint_dir=folder,
-                callbacks=[FoldRows(callback, k) for callback in options.callbacks],  # every member's curve, tagged
-                resume=options.resume and folder is not None and any(folder.glob("*.pt")),
-                deadline=deadline,
-                label=f"{options.label} · fold {k + 1}/{len(splits)}" if options.label else f"member {k + 1}/{len(splits)}",
-            )
-            fold_started = time.monotonic()
-            summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
-            self._give_up_if_late(options, time.monotonic() - fold_started, folds_left=len(splits) - k - 1)
-            self._record_oof(k, _take(train, held_out), held_out, len(y_train))
-            if folder is not None and (options.dist is None or options.dist.is_main):
-                self._save_finished(k, folder / FINISHED, summary)
-            summaries.append(summary)
+                summaries.append(summary)
         values = [s.best_value for s in summaries if s.best_value is not None]
         return FitSummary(
             history=[{"fold": k, **row} for k, s in enumerate(summaries) for row in s.history],
@@ -130,6 +133,27 @@ class BaggedEstimator:
             seconds=float(sum(s.seconds for s in summaries)),
         )
 
+    def fit_fold(self, k: int, inner: np.ndarray, held_out: np.ndarray, train: dict[str, np.ndarray], y_train: np.ndarray,
+                 options: FitOptions, deadline: float | None) -> tuple[FitSummary, bool]:
+        """Member k fitted on ``inner`` and early-stopped on ``held_out`` (or loaded when a resumed
+        run had finished it: then the flag is False) and checkpointed as finished."""
+        folder = Path(options.checkpoint_dir) / f"fold{k}" if options.checkpoint_dir else None
+        if options.resume and folder is not None and (folder / FINISHED / "summary.json").is_file():
+            return self._load_finished(k, folder / FINISHED, options.dist), False  # a resumed run skips finished folds
+        folds = len(self.members)
+        member_options = replace(
+            options,
+            checkpoint_dir=folder,
+            callbacks=[FoldRows(callback, k) for callback in options.callbacks],  # every member's curve, tagged
+            resume=options.resume and folder is not None and any(folder.glob("*.pt")),
+            deadline=deadline,
+            label=f"{options.label} · fold {k + 1}/{folds}" if options.label else f"member {k + 1}/{folds}",
+        )
+        summary = self.members[k].fit(_take(train, inner), y_train[inner], _take(train, held_out), y_train[held_out], member_options)
+        if folder is not None and (options.dist is None or options.dist.is_main):
+            self._save_finished(k, folder / FINISHED, summary)
+        return summary, True
+
     def _record_oof(self, k: int, held_arrays: dict[str, np.ndarray], held_out: np.ndarray, rows: int) -> None:
         scores = np.asarray(self.members[k].scores(held_arrays))
         if self.oof_ is None:
@@ -137,15 +161,16 @@ class BaggedEstimator:
         self.oof_[held_out] = scores
 
     @staticmethod
-    def _give_up_if_late(options: FitOptions, fold_seconds: float, folds_left: int) -> None:
+    def _give_up_if_late(options: FitOptions, fold_seconds: float, folds_left: int, side_by_side: int = 1) -> None:
         """A member whose folds, at the pace of the one just fitted, would end well past the
-        deadline is abandoned (AutoGluon does the same after its first fold)."""
+        deadline is abandoned (AutoGluon does the same after its first fold); ``side_by_side``
+        folds are fitted at a time."""
         import time
 
         if not options.abandon_when_late or options.deadline is None or not folds_left:
             return
         left = options.deadline - time.monotonic()
-        needed = fold_seconds * folds_left
+        needed = fold_seconds * -(-folds_left // side_by_side)
         if needed > LATE_FACTOR * max(left, 0.0):
             raise MemberOutOfTime(f"its other {folds_left} folds would need about {needed:.0f} s of the {max(left, 0):.0f} s left")
 
@@ -173,6 +198,10 @@ class BaggedEstimator:
             fast = stacked_scores(self._stacked, models, self.config, self.task, arrays)
             if fast is not None:
                 return fast
+        if self.workers > 1 and len(next(iter(arrays.values()))) > SIDE_BY_SIDE_ROWS:
+            from forgeml.models.fold_threads import scores_side_by_side
+
+            return np.mean(scores_side_by_side(self.members, arrays, self.workers), axis=0)
         return np.mean([member.scores(arrays) for member in self.members], axis=0)
 
     def save(self, directory: Path) -> list[str]:
@@ -190,15 +219,53 @@ class BaggedEstimator:
         return {name: float(np.mean([part[name] for part in parts])) for name in parts[0]}
 
 
-def member_config(config: Any, k: int) -> Any:
+def member_config(config: Any, k: int, threads: int | None = None) -> Any:
     """Member k's config: the run's, with training seed ``train.seed + k``. Members that share one
-    seed share their initial weights and batch order, and agree more than bagging needs."""
-    return config.model_copy(update={"train": config.train.model_copy(update={"seed": config.train.seed + k})})
+    seed share their initial weights and batch order, and agree more than bagging needs.
+    ``threads``: the member's own thread count (1 when folds are fitted side by side)."""
+    train = {"seed": config.train.seed + k} | ({"threads": threads} if threads else {})
+    return config.model_copy(update={"train": config.train.model_copy(update=train)})
 
 
-def build_bagged(config: Any, task: Task, spec: InputSpec, folds: int, build_one: Callable, load_one: Callable) -> BaggedEstimator:
-    return BaggedEstimator([build_one(member_config(config, k), task, spec) for k in range(folds)], config, task, spec, load_one)
+def side_by_side_workers(config: Any, folds: int, side_by_side: bool) -> int:
+    """Folds fitted at a time: the run's threads (at most the folds) for a family whose module says
+    ``FOLDS_SIDE_BY_SIDE``, else 1."""
+    if not side_by_side:
+        return 1
+    from forgeml.train.distributed import default_threads
+
+    return max(1, min(folds, config.train.threads or default_threads()))
 
 
-def load_bagged(directory: Path, config: Any, task: Task, spec: InputSpec, folds: int, load_one: Callable) -> BaggedEstimator:
-    return BaggedEstimator([load_one(Path(directory) / f"fold{k}", config, task, spec) for k in range(folds)], config, task, spec, load_one)
+def build_bagged(config: Any, task: Task, spec: InputSpec, folds: int, build_one: Callable, load_one: Callable,
+                 side_by_side: bool = False) -> BaggedEstimator:
+    workers = side_by_side_workers(config, folds, side_by_side)
+    threads = 1 if workers > 1 else None
+    return BaggedEstimator([build_one(member_config(config, k, threads), task, spec) for k in range(folds)], config, task, spec,
+                           _one_thread(load_one) if workers > 1 else load_one, workers)
+
+
+def load_bagged(directory: Path, config: Any, task: Task, spec: InputSpec, folds: int, load_one: Callable,
+                side_by_side: bool = False) -> BaggedEstimator:
+    workers = side_by_side_workers(config, folds, side_by_side)
+    load = _one_thread(load_one) if workers > 1 else load_one
+    return BaggedEstimator([load(Path(directory) / f"fold{k}", config, task, spec) for k in range(folds)], config, task, spec, load, workers)
+
+
+def _one_thread(load_one: Callable) -> Callable:
+    """``load_one`` giving its member a one-thread config (its fold runs beside the others)."""
+    def load(directory: Path, config: Any, task: Task, spec: InputSpec) -> Estimator:
+        return load_one(directory, config.model_copy(update={"train": config.train.model_copy(update={"threads": 1})}), task, spec)
+
+    return load
+
+
+def predict_ms_per_row(bag: Any, sample: dict[str, np.ndarray]) -> float:
+    """Milliseconds per row of one member on a batch of up to 256 train rows (warm): the leaderboard's predict cost."""
+    import time
+
+    bag.scores({k: v[:1] for k, v in sample.items()})
+    started = time.perf_counter()
+    bag.scores(sample)
+    rows = len(next(iter(sample.values())))
+    return round((time.perf_counter() - started) * 1000 / max(rows, 1), 4)

@@ -37,6 +37,7 @@ SPEC_FILE = "ensemble.json"
 STACKER_FILE = "stacker.safetensors"
 MIN_MEMBER_SECONDS = 1.0  # a member is not started with less time than this left
 MEMBER_SHARE = 2.0  # a member may use up to this many fair shares of the time left
+REFIT_SHARE = 0.1  # with refit on, the members stop this share of the budget early, so the refits fit in it
 
 
 class EnsembleConfig(_Strict):
@@ -47,8 +48,11 @@ class EnsembleConfig(_Strict):
     members: list[str] | None = Field(None, description="Portfolio member names to fit, in order, instead of the preset's list.")
     members_from: list[str] = Field(default_factory=list, description="YAML files of members of your own (name → model: and "
         "train: options, as in portfolio.yaml), fitted after the preset's: `forgeml tune` writes the best trial as one (member.yaml).")
-    folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data).")
+    folds: int | Literal["auto"] = Field("auto", description="Bagging folds per member; auto: the preset's (fewer on tiny data, and from 20,000 train rows: portfolio.yaml's large_data).")
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
+    refit: Literal["auto", "full", "off"] = Field("auto", description="full: after selection, each weighted LightGBM/CatBoost member is fitted once more "
+        "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; batch predict "
+        "about twice as fast, accuracy a little lower on most sets), when the time budget allows; auto: the preset's (portfolio.yaml: fast refits).")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
@@ -63,6 +67,13 @@ def portfolio() -> dict[str, Any]:
     import yaml
 
     return yaml.safe_load((Path(__file__).with_name("portfolio.yaml")).read_text(encoding="utf-8"))
+
+
+def preset_folds(preset: dict[str, Any], rows: int) -> int:
+    """The preset's fold count for ``rows`` train rows: ``folds``, or ``large_data.folds`` from
+    ``large_data.rows`` rows on (portfolio.yaml says why fewer)."""
+    large = preset.get("large_data")
+    return int(large["folds"]) if large and rows >= int(large["rows"]) else int(preset["folds"])
 
 
 def read_members(path: str) -> dict[str, Any]:
@@ -104,7 +115,7 @@ class EnsembleEstimator:
         unknown = [name for name in names if name not in book["members"]]
         if unknown:
             raise ForgeError(f"unknown portfolio member(s) {unknown}", where="model.members", hint=f"choose among {sorted(book['members'])}")
-        folds = self.config.model.folds if self.config.model.folds != "auto" else preset["folds"]
+        folds = self.config.model.folds if self.config.model.folds != "auto" else preset_folds(preset, rows)
         folds = max(2, min(int(folds), rows // 10)) if rows >= 20 else 2
         return [(name, book["members"][name]) for name in names], folds
 
@@ -130,24 +141,30 @@ class EnsembleEstimator:
         # _fold_validation_into_train). A validation split the user asked for stays out of training:
         # its metrics and the permutation importance are computed on it, and must be held out.
         deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
+        refit = self.config.model.refit == "full" or (self.config.model.refit == "auto" and bool(
+            portfolio()["presets"][self.config.model.preset].get("refit")))
+        members_end = deadline - REFIT_SHARE * max(0.0, deadline - started) if refit else deadline  # the rest is the refits'
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
         history: list[dict[str, Any]] = []
+        # Built first, so that the time left is shared among the members that can run: an n-gram
+        # member on a table without text must not keep a share the others then lack.
+        bags = []
         for position, (name, entry) in enumerate(plan):
             row: dict[str, Any] = {"member": name, "family": entry["model"]["type"], "folds": folds}
-            left = deadline - time.monotonic()
-            if left < MIN_MEMBER_SECONDS:
-                self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
-                continue
-            member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(plan) - position))
             label = f"member {position + 1}/{len(plan)} {name}"
-            self._say(f"{label}: fitting {folds} folds ({left:.0f} s of the budget left)")
             try:
-                bag = self._build_member(entry, folds)
+                bags.append((name, entry, row, label, self._build_member(entry, folds)))
             except ForgeError as exc:  # a family this install lacks, an input kind it cannot read
                 self.leaderboard.append({**row, "status": f"skipped: {exc.message}"})
                 self._say(f"{label}: skipped ({exc.message})")
+        for position, (name, entry, row, label, bag) in enumerate(bags):
+            left = members_end - time.monotonic()
+            if left < MIN_MEMBER_SECONDS:
+                self.leaderboard.append({**row, "status": f"skipped: {max(left, 0):.1f} s of the time budget left"})
                 continue
+            member_deadline = time.monotonic() + min(left, left * MEMBER_SHARE / (len(bags) - position))
+            self._say(f"{label}: fitting {folds} folds ({left:.0f} s of the budget left)")
             member_started = time.monotonic()
             checkpoint = Path(options.checkpoint_dir) / f"member_{name}" if options.checkpoint_dir else None
             member_options = replace(options, checkpoint_dir=checkpoint, deadline=member_deadline, label=label,
@@ -162,13 +179,18 @@ class EnsembleEstimator:
                 continue
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
-            fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3)}, bag, bag.oof_))
+            fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3),
+                            "best_steps": summary.best_epoch}, bag, bag.oof_))
             score = _score(self.task.name, y_train, bag.oof_)
             self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
         if not fitted:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
         self._select(fitted, y_train, train)
+        if refit:
+            from forgeml.models.refit import refit_members
+
+            refit_members(self, train, y_train, deadline)
         return FitSummary(history, 0, None, False, time.monotonic() - started)
 
     def _say(self, line: str) -> None:
@@ -204,9 +226,11 @@ class EnsembleEstimator:
             raise ForgeError(f"model family {family!r} is not available in this install")
         config = self.member_config(entry, folds)
         module = family_module(family)
-        return build_bagged(config, self.task, self.member_spec(family), folds, module.build, module.load)
+        return build_bagged(config, self.task, self.member_spec(family), folds, module.build, module.load,
+                            side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
 
     def _select(self, fitted: list[tuple[dict[str, Any], Any, np.ndarray]], y: np.ndarray, train: dict[str, np.ndarray]) -> None:
+        from forgeml.models.bagging import predict_ms_per_row
         from forgeml.models.ensemble_selection import select_weights, selection_loss
 
         weights = select_weights(self.task.name, y, [oof for *_, oof in fitted], self.config.model.ensemble_size)
@@ -214,7 +238,7 @@ class EnsembleEstimator:
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
             row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
-                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=_predict_ms(bag, sample))
+                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=predict_ms_per_row(bag, sample))
             self.leaderboard.append(row)
             if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
@@ -296,8 +320,9 @@ class EnsembleEstimator:
                 raise BundleError(f"the ensemble member {member['member']!r} needs the model family {family!r}, which this install lacks",
                                   where=str(directory), hint="install the forgeml version (and extras) that trained it")
             member_config = instance.member_config(member, member["folds"])
+            module = family_module(family)
             bag = load_bagged(Path(directory) / f"member_{member['member']}", member_config, task, instance.member_spec(family), member["folds"],
-                              family_module(family).load)
+                              module.load, side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
             instance.members.append({**member, "estimator": bag})
         return instance
 
@@ -325,15 +350,6 @@ def _score(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     residual = ((scores.reshape(len(y), -1) - y) ** 2).sum(axis=0)
     total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
     return {"score_name": "r2", "score": round(float(np.mean(1 - residual / np.where(total > 0, total, 1))), 6)}
-
-
-def _predict_ms(bag: Any, sample: dict[str, np.ndarray]) -> float:
-    """Milliseconds per row of one member on a batch of up to 256 train rows (warm)."""
-    bag.scores({k: v[:1] for k, v in sample.items()})
-    started = time.perf_counter()
-    bag.scores(sample)
-    rows = len(next(iter(sample.values())))
-    return round((time.perf_counter() - started) * 1000 / max(rows, 1), 4)
 
 
 def build(config: Any, task: Any, spec: Any) -> EnsembleEstimator:

@@ -8,6 +8,8 @@ A family module provides:
 - ``describe(model_config, inputs) -> str``: the model card's one line,
 - optionally ``STEP_NAME`` (what one step of its learning curve is: "epoch", "boosting round") and
   ``STEP_LIMIT`` (the dotted option bounding the steps, "train.epochs"),
+- optionally ``FOLDS_SIDE_BY_SIDE = True``: a bag fits its folds in threads, one core each
+  (``models/fold_threads.py``; for a family that releases the GIL and is thread-safe),
 - optionally ``search_space`` on its options class (``forgeml.tune.space``): what ``forgeml tune`` searches.
 
 A family may instead be a choice among the others (``auto``, the default): its module provides

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from forgeml.models.tasks import Task
 
 STEP_NAME = "boosting round"
+REFITS = True  # the ensemble may refit it once on all rows with its folds' mean rounds (models/refit.py)
 STEP_LIMIT = "model.num_boost_round"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
+FOLDS_SIDE_BY_SIDE = True  # a bag fits its folds in threads, one core each (models/fold_threads.py says why)
 
 
 class GBMConfig(_Strict):

@@ -99,6 +99,9 @@ def rank_session(device: str = "auto") -> Iterator[DistContext]:
         context.barrier()
     finally:
         if context.enabled and dist.is_initialized():
+            import gc
+
+            gc.collect()  # DDP's reducer sits in reference cycles that hold the group: freed now, while every peer is still there
             dist.destroy_process_group()
 
 

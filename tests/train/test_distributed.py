@@ -6,6 +6,8 @@ over a file store (no ports to race for), exactly what torchrun would set up on 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -157,3 +159,24 @@ def test_a_signal_on_one_rank_stops_every_rank_at_the_same_step(two_ranks: list[
     assert two_ranks[0]["checkpoint"] == str(two_ranks[0]["out"] / "stopped" / LAST)
     assert two_ranks[1]["checkpoint"] is None
     assert torch.load(two_ranks[0]["out"] / "stopped" / LAST, weights_only=True)["global_step"] == 4
+
+
+def _leave_in_a_child(world_size: str) -> subprocess.CompletedProcess:
+    code = ("import logging, sys\n"
+            "from forgeml.train.ranks import leave\n"
+            "logging.basicConfig(stream=sys.stderr)\n"
+            "logging.getLogger('x').warning('logged')\n"
+            "sys.stdout.write('written, not flushed')\n"
+            "import atexit; atexit.register(lambda: print('teardown ran'))\n"
+            "leave(3)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "WORLD_SIZE": world_size})
+
+
+def test_a_torchrun_rank_leaves_without_the_interpreters_teardown_but_says_everything() -> None:
+    rank = _leave_in_a_child("2")
+    assert rank.returncode == 3
+    assert rank.stdout == "written, not flushed" and "logged" in rank.stderr  # flushed before os._exit
+    assert "teardown ran" not in rank.stdout  # atexit (and the C++ teardown with it) skipped
+    single = _leave_in_a_child("1")
+    assert single.returncode == 3 and "teardown ran" in single.stdout  # one process: a normal exit

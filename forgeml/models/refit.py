@@ -1,0 +1,76 @@
+"""Refit (AutoGluon's ``refit_full``): each weighted tree member of the ensemble, once selected on
+its out-of-fold predictions, is fitted again once on every train row, with the mean number of
+boosting rounds its fold models early-stopped at, and that one model replaces its K fold models.
+
+Why: a bagged member predicts with K models. For LightGBM and CatBoost, batch predict time is
+the trees walked, so K fold models cost K times one (a 10,000-row diamonds batch: 0.5–3 s per
+5-fold LightGBM member, the features 6 ms). AutoGluon's medium preset predicts with one model per
+member for this reason. The refit model learns from all rows (a fold model from (K-1)/K of
+them) but is not averaged over K fits and has no out-of-fold predictions of its own: the
+leaderboard's scores and the ensemble weights stay those of the bag, and its ``refit`` column
+says which members predict with the refit model. Networks keep their bag (its K members run as
+one stacked forward, ``stacked.py``); so do the linear models (cheap to predict).
+
+The time budget still holds: a member is refitted only when its estimated refit time (one fold's
+time × K/(K-1), for the extra rows) fits in what is left; else it keeps its bag and the
+leaderboard says so. A family opts in with ``REFITS = True`` and its ``STEP_LIMIT`` option.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from forgeml.errors import ForgeError
+
+
+def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarray, deadline: float) -> None:
+    """Replace the bag of every weighted member whose family ``REFITS`` by one model on all rows."""
+    from forgeml.models.bagging import BaggedEstimator, predict_ms_per_row
+    from forgeml.models.estimator import FitOptions
+    from forgeml.models.families import family_module
+
+    if ensemble.stacker is not None:  # the second level learned the bags' predictions
+        return
+    ensemble.bags_before_refit_ = {}  # in memory only: bench/automl_vs_autogluon.py scores the ensemble both ways
+    for member in sorted(ensemble.members, key=lambda m: -m["weight"]):  # the heaviest first: it saves the most
+        module = family_module(member["model"]["type"])
+        if not getattr(module, "REFITS", False) or not member.get("best_steps"):
+            continue
+        bag, folds = member["estimator"], member["folds"]
+        fold_seconds = member["fit_seconds"] * getattr(bag, "workers", 1) / folds
+        needed = fold_seconds * folds / max(folds - 1, 1)
+        left = deadline - time.monotonic()
+        row = next(r for r in ensemble.leaderboard if r["member"] == member["member"])
+        if needed > left:
+            row["refit"] = member["refit"] = f"no: about {needed:.0f} s needed, {max(left, 0):.0f} s left (its {folds} fold models predict)"
+            continue
+        section, _, key = module.STEP_LIMIT.partition(".")
+        steps = int(member["best_steps"])
+        entry = {**member, section: {**member.get(section, {}), key: steps}}
+        config = ensemble.member_config(entry, 1)
+        # one thread, as its fold models had (fold_threads.py): the estimate holds, and a process
+        # whose OpenMP was loaded before forgeml set its wait policy does not stall on a busy machine
+        one_thread = config.model_copy(update={"train": config.train.model_copy(update={"threads": 1})})
+        started = time.monotonic()
+        try:
+            single = module.build(one_thread, ensemble.task, ensemble.member_spec(member["model"]["type"]))
+            summary = single.fit(train, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
+        except ForgeError as exc:
+            row["refit"] = member["refit"] = f"no: {exc.message}"
+            continue
+        seconds = time.monotonic() - started
+        if len(summary.history) < steps:  # the deadline cut it: fewer rounds than its folds found best, worse than the bag
+            row["refit"] = member["refit"] = f"no: the time budget ended it after {len(summary.history)} of {steps} rounds (its {folds} fold models predict)"
+            continue
+        said = f"all {len(y_train)} rows, {steps} rounds, {seconds:.1f} s"
+        ensemble._say(f"{member['member']}: refitted on {said}")
+        ensemble.bags_before_refit_[member["member"]] = bag
+        refitted = BaggedEstimator([single], config, ensemble.task, single.spec, module.load)
+        milliseconds = predict_ms_per_row(refitted, {key: value[: min(len(y_train), 256)] for key, value in train.items()})
+        member.update(estimator=refitted, folds=1, model=entry["model"], refit=said, predict_ms_per_row=milliseconds)
+        row.update(refit=said, predict_ms_per_row=milliseconds)
+    total = next((r for r in ensemble.leaderboard if r["member"] == "ensemble"), None)
+    if total is not None:
+        total["predict_ms_per_row"] = round(sum(m["predict_ms_per_row"] for m in ensemble.members), 4)
