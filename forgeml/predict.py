@@ -86,6 +86,9 @@ class Predictor:
         if cached is None or cached[0] != names:
             cached = self._output_columns = (names, pd.DataFrame(columns, index=index).columns)
         arrays = [pd.array(array, dtype=self.label_dtype) if array.dtype == object else array for array in arrays]
+        blocks = _blocks(arrays)
+        if blocks is not None:
+            return blocks[0](blocks[1], index=index, columns=cached[1])
         return pd.DataFrame._from_arrays(arrays, columns=cached[1], index=index, verify_integrity=False)
 
     @property
@@ -180,6 +183,29 @@ class Predictor:
             y_true = self.featureset.target.raw(frame, source=source)
             metrics = compute_metrics("regression", y_true, y_pred=scores, target_names=self.config.target)
         return Evaluation(metrics, y_true, scores)
+
+
+def _blocks(arrays: list[Any]) -> tuple[Callable, list[tuple[Any, np.ndarray]]] | None:
+    """The output columns as pandas' blocks, for ``pandas.api.internals.create_dataframe_from_blocks``
+    (pandas 3): the float columns (scores) as one 2-D block, each label column as its own array,
+    which is the frame ``_from_arrays`` consolidates to, without its per-call dtype grouping
+    (a tenth of a one-row prediction). None where that function is absent, or a label column
+    would be a plain object array (pandas 2's text labels): ``_from_arrays`` then."""
+    create = getattr(getattr(pd.api, "internals", None), "create_dataframe_from_blocks", None)
+    if create is None:
+        return None
+    floats = [i for i, array in enumerate(arrays) if isinstance(array, np.ndarray) and array.dtype == np.float64]
+    blocks: list[tuple[Any, np.ndarray]] = [(np.vstack([arrays[i] for i in floats]), np.array(floats))] if floats else []
+    for i, array in enumerate(arrays):
+        if i in floats:
+            continue
+        if isinstance(array, np.ndarray):
+            blocks.append((array.reshape(1, -1), np.array([i])))  # a numeric label column (int64 classes)
+        elif isinstance(array, pd.api.extensions.ExtensionArray) and not isinstance(array, pd.arrays.NumpyExtensionArray):
+            blocks.append((array, np.array([i])))
+        else:
+            return None
+    return create, blocks
 
 
 def is_records(data: Any) -> bool:

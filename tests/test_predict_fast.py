@@ -208,6 +208,18 @@ def test_column_values_read_every_dtype_as_the_object_matrix_does(monkeypatch):
         assert all(same_value(x, y) for x, y in zip(a, b)), column
     category = frame.astype({"text": "category"})
     assert featureset_module.column_values(category) is None  # load_table's job: the usual path
+    # numbers consolidated in 2-D blocks (one per dtype), read block by block; one row of such a frame
+    blocks = pd.concat([pd.DataFrame(np.arange(12.0).reshape(3, 4), columns=list("abcd")), frame], axis=1)
+    blocks = blocks[["text", "b", "int", "a", "float", "nullable", "d", "c", "bool", "object"]]._consolidate()
+    assert any(block.values.ndim == 2 and block.values.shape[0] > 1 for block in blocks._mgr.blocks)
+    for part in (blocks, blocks.iloc[[1]]):
+        matrix = part.to_numpy(dtype=object)
+        got = featureset_module._block_values(part)
+        assert got is not None
+        for j, column in enumerate(got):
+            assert [type(v) for v in column] == [type(v) for v in matrix[:, j].tolist()], part.columns[j]
+            assert all(same_value(x, y) for x, y in zip(column, matrix[:, j].tolist())), part.columns[j]
+    assert featureset_module._block_values(frame) is None  # dates: the per-column path
     monkeypatch.delattr(pd.DataFrame, "_iter_column_arrays")  # a pandas without the private reader
     fallback = featureset_module.column_values(frame)
     assert all(same_value(x, y) and type(x) is type(y) for a, b in zip(fallback, want) for x, y in zip(a, b))
@@ -248,3 +260,13 @@ def test_number_block_equals_each_feature_on_its_own():
         np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
     assert features.transform_records([dict(rows[0], mm="5")]) is None  # text in a blocked column: pandas parses it
     assert features.transform_records([dict(rows[0], raw=True)]) is None
+    # all Python floats and ints (a numeric frame's values): one matrix check instead of one per value, same bits
+    plain = [{"z": 1e9, "ind": 1.5, "mm": -5, "bins": 3.5, "raw": 7, "q": 60.0, "mean": float("nan")},
+             {"z": 3.0, "ind": 2.0, "mm": 2**40, "bins": 1.0, "raw": 1e20, "q": 1.0, "mean": -1e-300}]
+    fast = features.transform_records(plain)
+    slow = features.transform(pd.DataFrame(plain, dtype=object).astype(float))
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+    assert features.transform_records([dict(plain[0], z=float("inf"))]) is None  # pandas reads inf in a text column as a word
+    assert features.transform_records([dict(plain[0], raw=2**70)]) is None  # too large for int64: pandas decides
+    assert features.transform_records([dict(plain[0], raw=-float("inf"))]) is None

@@ -17,12 +17,15 @@ Fine-tune: ``epochs`` (default 5, ``--set epochs=N``) with the bundle's own Trai
 (optimizer, learning rate, schedule, batch size, early stopping on the validation split, or for
 a bag on each member's own held-out fold, as training did), starting from the pruned weights.
 
-With a ``simple_cnn`` image encoder, its conv channels are pruned by the same share
-(``prune_channels``). Not pruned: attention heads, RNN and ResNet encoders (they keep their
-width; see docs/compress.md).
+The network's other parts are pruned by the same share, each by its module in ``PARTS``:
+``simple_cnn`` conv channels, transformer attention heads and feed-forward units (the text
+encoder and the transformer combiner), LSTM/GRU hidden units. Not pruned: ResNet and flatten
+image encoders, pretrained text encoders, bag-of-embeddings text encoders and every embedding
+table (they keep their width; docs/compress.md).
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import torch
@@ -31,6 +34,34 @@ from forgeml.compress.errors import CompressError
 from forgeml.compress.networks import require_network
 
 DEFAULT_EPOCHS = 5
+
+# what else can shrink → its module: ``applies(config, spec)``, ``changes(config, spec, keep_share)``
+# (config overrides describing the smaller part) and ``cut(model, config, spec, keep_share)`` (its
+# tensors at the new shapes, named as in the model's state dict, including the columns of
+# whatever reads a part whose output width changes)
+PARTS: dict[str, str] = {
+    "simple_cnn channels": "forgeml.compress.prune_channels",
+    "transformer heads and feed-forward units": "forgeml.compress.prune_attention",
+    "lstm/gru hidden units": "forgeml.compress.prune_recurrent",
+}
+
+
+def hidden_prunable(source: Any) -> bool:
+    """True when the hidden blocks' units can go: there are blocks, and the first one is not
+    residual. When the combiner's output is exactly ``hidden_size`` wide the first block adds its
+    input to its output; its units are then tied to the input's, which pruning cannot remove
+    (cutting them anyway turned the residual block into a plain one: a different network)."""
+    estimator = source.predictor_.estimator
+    member = (getattr(estimator, "members", None) or [estimator])[0]
+    network = getattr(member.model, "network", member.model)
+    blocks = network.combiner.blocks
+    return len(blocks) > 0 and not blocks[0].residual
+
+
+def prunable_parts(config: Any, spec: Any) -> list[Any]:
+    """The ``PARTS`` modules that apply to this network."""
+    modules = [importlib.import_module(name) for name in PARTS.values()]
+    return [module for module in modules if module.applies(config, spec)]
 
 
 def check(source: Any, options: dict[str, Any]) -> None:
@@ -46,11 +77,10 @@ def check(source: Any, options: dict[str, Any]) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise CompressError(f"epochs={epochs!r} is not a whole number of fine-tuning epochs", where="--set epochs", hint="e.g. --set epochs=5 (0: no fine-tune)")
     require_network(source, "pruning", "--prune")
-    from forgeml.compress.prune_channels import prunable_images
-
     config = source.predictor_.config
-    if config.model.num_layers == 0 and not prunable_images(config, source.predictor_.featureset.input_spec()):
-        raise CompressError("this network has no hidden blocks (model.num_layers: 0) and no simple_cnn image encoder, so there is nothing to prune",
+    if not hidden_prunable(source) and not prunable_parts(config, source.predictor_.featureset.input_spec()):
+        blocks = "no hidden blocks (model.num_layers: 0)" if config.model.num_layers == 0 else "residual hidden blocks as wide as their input"
+        raise CompressError(f"this {config.model.type} network has {blocks} and none of: {', '.join(PARTS)}, so there is nothing to prune",
                             where="--prune", hint="quantise it instead (--quantize int8)")
 
 
@@ -86,14 +116,15 @@ def sliced_state(old: dict[str, Any], new: dict[str, Any], hidden: int, keep: An
 
 def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_share: float) -> Any:
     """A new TorchEstimator built from the pruned ``config``, its weights cut from ``member``'s:
-    the hidden units (when the hidden size shrank) and simple_cnn channels (when there are any)."""
-    from forgeml.compress.prune_channels import prunable_images, prune_image_encoders
+    the hidden units (when the hidden size shrank) and every part in ``PARTS`` the network has."""
     from forgeml.models.torch_estimator import TorchEstimator
 
     hidden, keep_count = member.config.model.hidden_size, config.model.hidden_size
     network = getattr(member.model, "network", member.model)  # inside LinearSkip
     keep = kept_units(network, hidden, keep_count) if keep_count != hidden else torch.arange(hidden)
-    given = prune_image_encoders(member.model, keep_share)[0] if prunable_images(member.config, spec) else {}
+    given: dict[str, Any] = {}
+    for part in prunable_parts(member.config, spec):
+        given.update(part.cut(member.model, member.config, spec, keep_share))
     pruned = TorchEstimator(config, task, spec, load_weights=False)
     pruned.model.load_state_dict(sliced_state(member.model.state_dict(), pruned.model.state_dict(), hidden, keep, "--prune", given))
     pruned.warm_start = True  # fine-tuning continues from these weights (no ridge re-initialisation)
@@ -104,7 +135,6 @@ def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_share: fl
 def compress(source: Any, data: Any, options: dict[str, Any]) -> Any:
     """The source network with ``amount`` of its hidden units removed, fine-tuned (``methods``)."""
     from forgeml.compress.data import require_data
-    from forgeml.compress.prune_channels import prunable_images
     from forgeml.compress.run import derived_pipeline
     from forgeml.config import apply_overrides
     from forgeml.models.bagging import BaggedEstimator
@@ -119,10 +149,10 @@ def compress(source: Any, data: Any, options: dict[str, Any]) -> Any:
     spec = predictor.featureset.input_spec()
     cfg = predictor.config.model
     changes: dict[str, Any] = {}
-    if cfg.num_layers:
+    if hidden_prunable(source):
         changes["model.hidden_size"] = max(1, round(cfg.hidden_size * keep_share))
-    if prunable_images(predictor.config, spec):  # the same rounding as prune_channels.kept_channels
-        changes["model.image.channels"] = [max(1, round(channels * keep_share)) for channels in cfg.image.channels]
+    for part in prunable_parts(predictor.config, spec):
+        changes.update(part.changes(predictor.config, spec, keep_share))
     config = apply_overrides(predictor.config, changes)
     estimator = predictor.estimator
     if isinstance(estimator, BaggedEstimator):

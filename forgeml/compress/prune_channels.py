@@ -69,3 +69,16 @@ def prune_image_encoders(model: Any, keep_share: float) -> tuple[dict[str, torch
         state.update(sliced_image_state(old_state, f"{prefix_root}images.{index}.body.", encoder.body, kept))
         channels = [len(keep) for keep in kept]
     return state, channels
+
+
+def applies(config: Any, spec: Any) -> bool:
+    return prunable_images(config, spec)
+
+
+def changes(config: Any, spec: Any, keep_share: float) -> dict[str, Any]:
+    """The same rounding as ``kept_channels``."""
+    return {"model.image.channels": [max(1, round(channels * keep_share)) for channels in config.model.image.channels]}
+
+
+def cut(model: Any, config: Any, spec: Any, keep_share: float) -> dict[str, torch.Tensor]:
+    return prune_image_encoders(model, keep_share)[0]

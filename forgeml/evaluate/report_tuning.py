@@ -29,7 +29,8 @@ def tuning_section(inputs: Any) -> str:
     objectives, counts, best = tuning["objectives"], tuning["counts"], tuning["best"]
     lines = [f"study {tuning['study']} ({tuning['storage']}): {counts['complete']} trials complete, {counts['pruned']} pruned, "
              f"{counts['fail']} failed; this model is trial {best['trial']}'s options ({format_params(best['params'])}), refitted on the same split. "
-             "Each trial was one fit scored on the validation split; the refit bags k models when the config does (train.bagging_folds)."]
+             f"Each trial was scored by its {tuning.get('scoring') or 'loss on the validation split'} (each fit early-stopped on the rows it was scored on); "
+             "the refit bags k models when the config does (train.bagging_folds)."]
     if len(objectives) > 1:
         lines.append(f"Two objectives ({', '.join(objectives)}): the refitted trial is the Pareto front's lowest {objectives[0]}.")
     done = sorted((r for r in tuning["trials"] if r["state"] == "complete"), key=lambda r: r[objectives[0]])[:TABLE_ROWS]

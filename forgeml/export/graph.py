@@ -47,12 +47,15 @@ class MaskedMeanEmbedding(nn.Module):
 
 
 def export_friendly(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with padded mean EmbeddingBags swapped for ``MaskedMeanEmbedding`` and
-    text encoders that cut batches to their longest row set to keep the full length (same numbers)."""
+    """A copy of ``model`` with padded mean EmbeddingBags swapped for ``MaskedMeanEmbedding``,
+    text encoders that cut batches to their longest row set to keep the full length, and attention
+    masks made additive (``attention.SelfAttention.additive_mask``): the same numbers, fewer ops."""
     model = copy.deepcopy(model).eval()
     for module in model.modules():
         if getattr(module, "trim", None) is True:  # the transformer text encoder: full length, padding masked
             module.trim = False
+        if getattr(module, "additive_mask", None) is False:  # attention: a float mask, no per-score NaN guard
+            module.additive_mask = True
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.EmbeddingBag) and child.mode == "mean" and child.padding_idx == 0:

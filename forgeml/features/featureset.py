@@ -26,6 +26,9 @@ def column_values(frame: pd.DataFrame) -> list[list[Any]] | None:
     each costing more than a one-row prediction (bench/predict_latency.py). Falls back to the
     object matrix where a pandas version lacks it; the values are the same either way
     (tests/test_predict_fast.py)."""
+    by_block = _block_values(frame)
+    if by_block is not None:
+        return by_block
     iterate = getattr(frame, "_iter_column_arrays", None)
     if iterate is None:
         if any(isinstance(dtype, pd.CategoricalDtype) for dtype in frame.dtypes):
@@ -40,6 +43,33 @@ def column_values(frame: pd.DataFrame) -> list[list[Any]] | None:
         # converts through to_numpy); other arrays' tolist gives Python scalars (iterating a nullable
         # integer array would give numpy ones)
         values.append(list(array) if isinstance(array, pd.arrays.ArrowStringArray) else array.tolist())
+    return values
+
+
+def _block_values(frame: pd.DataFrame) -> list[list[Any]] | None:
+    """``column_values`` read block by block: a frame's numbers sit in a few 2-D numpy blocks
+    (one per dtype), and one ``tolist`` per block gives every column's Python values at once,
+    where ``_iter_column_arrays`` costs about a microsecond per column (breast_cancer's 30
+    numbers: 43 → 10 µs). None (the per-column path decides) unless every block is a 2-D numpy
+    array or a one-column array of text, nullable numbers or booleans."""
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
+    if blocks is None:
+        return None
+    values: list[Any] = [None] * frame.shape[1]
+    try:
+        for block in blocks:
+            array, positions = block.values, block.mgr_locs.as_array.tolist()
+            if type(array) is np.ndarray and array.ndim == 2:
+                for position, column in zip(positions, array.tolist()):
+                    values[position] = column
+            elif isinstance(array, pd.arrays.ArrowStringArray) and len(positions) == 1:
+                values[positions[0]] = list(array)  # as column_values: iterating is twice as fast as its tolist
+            elif isinstance(array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)) and len(positions) == 1:
+                values[positions[0]] = array.tolist()
+            else:
+                return None  # categorical, dates, anything else: the per-column path
+    except AttributeError:  # a pandas whose blocks look otherwise
+        return None
     return values
 
 

@@ -59,7 +59,8 @@ class TransformerCombiner(nn.Module):
         self.project = nn.ModuleList(nn.Linear(width, size) for width in widths)
         self.identity = nn.Parameter(torch.zeros(len(widths) + 1, size))  # which feature a token is; row 0: [CLS]
         nn.init.normal_(self.identity, std=0.02)
-        self.layers = nn.ModuleList(TransformerBlock(size, cfg.combiner_heads, cfg.dropout) for _ in range(cfg.combiner_layers))
+        self.layers = nn.ModuleList(TransformerBlock(size, cfg.combiner_heads, cfg.dropout, cfg.combiner_head_size, cfg.combiner_ffn_size)
+                                    for _ in range(cfg.combiner_layers))
         self.norm = nn.LayerNorm(size)
         self.blocks, self.width = hidden_blocks(size, cfg)
 

@@ -26,6 +26,8 @@ class TextEncoderConfig(_Strict):
     hidden_size: int = Field(64, ge=1, description="RNN hidden size per direction, or Transformer width.")
     num_layers: int = Field(1, ge=1, description="RNN or Transformer layers.")
     heads: int = Field(4, ge=1, description="Attention heads (transformer).")
+    head_size: int | None = Field(None, ge=1, description="Width of each attention head (transformer); null: hidden_size / heads. Set by forgeml compress --prune, which keeps fewer heads of the same size.")
+    ffn_size: int | None = Field(None, ge=1, description="Feed-forward units in each transformer layer; null: 4 × hidden_size. Set smaller by forgeml compress --prune.")
     positions: Literal["learned", "sinusoidal"] = Field("learned", description="Position encoding of the transformer.")
     pooling: Literal["mean", "max", "last"] = Field("mean", description="How token states become one vector; 'last' is the final RNN states (or the first token for transformers).")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -63,6 +65,8 @@ class _NetworkConfig(_Strict):
     combiner_size: int = Field(64, ge=8, description="Token width of the transformer combiner.")
     combiner_layers: int = Field(2, ge=1, description="Layers of the transformer combiner.")
     combiner_heads: int = Field(4, ge=1, description="Attention heads of the transformer combiner.")
+    combiner_head_size: int | None = Field(None, ge=1, description="Width of each attention head of the transformer combiner; null: combiner_size / combiner_heads (set by forgeml compress --prune).")
+    combiner_ffn_size: int | None = Field(None, ge=1, description="Feed-forward units in each combiner layer; null: 4 × combiner_size (set by forgeml compress --prune).")
     text: TextEncoderConfig = Field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
 

@@ -76,14 +76,14 @@ class TorchEstimator:
         self.model.eval()
         return estimator.FitSummary(result.history, result.best_epoch, result.best_value, result.stopped_early, result.seconds, result.privacy)
 
-    @torch.no_grad()
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        fast = stacked_scores(self._stacked, [self.model], self.config, self.task, arrays)
+        fast = stacked_scores(self._stacked, [self.model], self.config, self.task, arrays)  # its own inference mode
         if fast is not None:
-            return fast
-        self.model.eval()
-        inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches
-        return self.task.scores(Trainer(self.config.train).predict(self.model, inputs))
+            return fast  # a few rows in numpy: no_grad's enter and exit would cost more than the answer
+        with torch.no_grad():
+            self.model.eval()
+            inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches
+            return self.task.scores(Trainer(self.config.train).predict(self.model, inputs))
 
     def save(self, directory: Path) -> list[str]:
         from safetensors.torch import save_file

@@ -43,8 +43,9 @@ def pooled(prepared: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def out_of_fold(fit_fold: Callable[[dict, np.ndarray, dict, np.ndarray, int], float], arrays: dict[str, np.ndarray], targets: np.ndarray,
-                folds: int, seed: int, classes: bool) -> float:
-    """Mean held-out loss of ``fit_fold(train, y, held, y_held, fold)`` over ``folds`` stratified folds."""
+                folds: int, seed: int, classes: bool, after_fold: Callable[[int, float], None] | None = None) -> float:
+    """Mean held-out loss of ``fit_fold(train, y, held, y_held, fold)`` over ``folds`` stratified folds;
+    ``after_fold(fold, mean so far)`` after each (the pruner's look: it may raise to stop the trial)."""
     from forgeml.models.bagging import fold_indices
 
     labels = targets.reshape(len(targets), -1)[:, 0] if classes else None
@@ -52,6 +53,8 @@ def out_of_fold(fit_fold: Callable[[dict, np.ndarray, dict, np.ndarray, int], fl
     for fold, (fit_rows, held_rows) in enumerate(fold_indices(len(targets), folds, seed, labels), start=1):
         losses.append(fit_fold({k: v[fit_rows] for k, v in arrays.items()}, targets[fit_rows],
                                {k: v[held_rows] for k, v in arrays.items()}, targets[held_rows], fold))
+        if after_fold is not None:
+            after_fold(fold, float(np.mean(losses)))
     return float(np.mean(losses))
 
 

@@ -134,8 +134,9 @@ class TrialObjective:
     echo: Callable[[str], None]
     report_every: int = 1  # steps between two reports to the pruner
     prunable: bool = True  # a family whose fit is one step (linear: one alpha) has nothing to prune
-    # > 1: scored out of fold over train + validation (``forgeml.tune.folds``); the pruner sees the
-    # first fold's curve (its steps are comparable across trials), the value is the folds' mean
+    # > 1: scored out of fold over train + validation (``forgeml.tune.folds``), the value the
+    # folds' mean; the pruner then sees the running mean after each fold (its steps are folds),
+    # not a fold's epochs: see ``fold_pruning``
     folds: int = 1
 
     def __call__(self, trial: Any) -> float | list[float]:
@@ -163,13 +164,16 @@ class TrialObjective:
         config = apply_overrides(self.prepared.config, {**overrides, **TRIAL_OVERRIDES})
         prepared = dataclasses.replace(self.prepared, config=config)
         metrics_fn, direction = val_metrics_fn(config, prepared.task)
-        reporter = PruningReporter(trial, enabled=self.prunable and len(self.objectives) == 1, every=self.report_every)  # Optuna prunes single-objective studies only
+        single = len(self.objectives) == 1  # Optuna prunes single-objective studies only
+        reporter = PruningReporter(trial, enabled=self.prunable and single and self.folds == 1, every=self.report_every)
         fitted: dict[str, Any] = {}
 
         def fit(train: dict, y_train: np.ndarray, held: dict, y_held: np.ndarray, fold: int) -> float:
-            """One fit (one fold of an out-of-fold score); its validation loss."""
-            estimator = build_estimator(config, prepared.task, prepared.featureset.input_spec())
-            options = FitOptions(callbacks=[reporter] if fold == 1 else [], val_metrics=metrics_fn, monitor_direction=direction,
+            """One fit (one fold of an out-of-fold score, seeded as the bag's k-th member is); its validation loss."""
+            from forgeml.models.bagging import member_config
+
+            estimator = build_estimator(member_config(config, fold - 1), prepared.task, prepared.featureset.input_spec())
+            options = FitOptions(callbacks=[reporter], val_metrics=metrics_fn, monitor_direction=direction,
                                  deadline=self.deadline, label=f"trial {trial.number}" + (f" fold {fold}/{self.folds}" if self.folds > 1 else ""))
             try:
                 summary = estimator.fit(train, y_train, held, y_held, options)
@@ -190,7 +194,8 @@ class TrialObjective:
             from forgeml.tune.folds import out_of_fold, pooled
 
             arrays, targets = pooled(prepared)
-            loss = out_of_fold(fit, arrays, targets, self.folds, config.train.seed, prepared.task.is_classification)
+            after = fold_pruning(trial) if single and self.prunable else None
+            loss = out_of_fold(fit, arrays, targets, self.folds, config.train.seed, prepared.task.is_classification, after_fold=after)
         else:
             loss = fit(prepared.arrays["train"], prepared.targets["train"], prepared.arrays["validation"], prepared.targets["validation"], 1)
         summary, estimator = fitted["summary"], fitted["estimator"]
@@ -200,3 +205,26 @@ class TrialObjective:
         if not all(np.isfinite(values)):
             raise FloatingPointError(f"the trial's {self.objectives[0]} is not finite (diverged)")
         return values[0] if len(values) == 1 else values
+
+
+def fold_pruning(trial: Any) -> Callable[[int, float], None]:
+    """Out-of-fold trials are pruned between folds, on the mean held-out loss of the folds done.
+
+    Fed a fold's epochs instead, the pruner judged a trial by its first fold's loss at epoch 6, 18,
+    54 against other trials' at the same epoch: a configuration that learns slowly (a lower rate,
+    more dropout: what small data often needs) looked worse there than one that overfits fast, and
+    was cut before its early stop; and one fold's loss mid-training is not the quantity TPE ranks.
+    Between folds the value is the finished folds' mean held-out loss at the best epoch — the trial
+    score itself, on fewer rows — and every trial has the same folds, so the comparison is paired.
+    """
+    import optuna
+
+    def after_fold(fold: int, mean_loss: float) -> None:
+        if not np.isfinite(mean_loss):
+            return
+        trial.report(float(mean_loss), fold)
+        if trial.should_prune():
+            trial.set_user_attr("pruned_at", fold)
+            raise optuna.TrialPruned(f"pruned after fold {fold}")
+
+    return after_fold

@@ -40,6 +40,7 @@ def summarise(study: Any, request: Any, url: str, space: dict[str, Any]) -> dict
         "objectives": list(objectives),
         "space": sorted(space),
         "counts": counts,
+        "scoring": (study.user_attrs.get("forgeml") or {}).get("scoring"),  # "5-fold out-of-fold loss over 300 rows"
         "trials": trial_rows(study, objectives),
         "best": None if best is None else {"trial": best.number, "values": list(best.values), "params": dict(best.params)},
         "importance": _importance(study, complete, len(objectives)),

@@ -56,15 +56,27 @@ class TuneRequest:
         return self.config.model.type
 
 
-# name → Optuna pruner for a study of ``trials``: Hyperband is the pruner Optuna's benchmarks pair
-# with TPE (each bracket gets its own TPE); median is the simplest to reason about
-# (``steps``: the family's step limit, 200 epochs or 1,000 rounds; no judging before 1/30 of it)
-PRUNERS: dict[str, Callable[[int, int], Any]] = {
-    "hyperband": lambda trials, steps: __import__("optuna").pruners.HyperbandPruner(min_resource=max(1, steps // 30), reduction_factor=3),
-    "median": lambda trials, steps: __import__("optuna").pruners.MedianPruner(n_startup_trials=max(2, min(5, trials // 5)),
-                                                                              n_warmup_steps=max(1, steps // 30)),
-    "none": lambda trials, steps: __import__("optuna").pruners.NopPruner(),
+# name → Optuna pruner for a study of ``trials`` whose trials take up to ``steps`` steps and are
+# first judged at step ``first``: Hyperband is the pruner Optuna's benchmarks pair with TPE (each
+# bracket gets its own TPE); median is the simplest to reason about. See ``pruner_steps``.
+PRUNERS: dict[str, Callable[[int, int | str, int], Any]] = {
+    "hyperband": lambda trials, steps, first: __import__("optuna").pruners.HyperbandPruner(min_resource=first, max_resource=steps, reduction_factor=3),
+    "median": lambda trials, steps, first: __import__("optuna").pruners.MedianPruner(n_startup_trials=max(2, min(5, trials // 5)),
+                                                                                     n_warmup_steps=first),
+    "none": lambda trials, steps, first: __import__("optuna").pruners.NopPruner(),
 }
+FOLDS_BEFORE_PRUNING = 2  # out-of-fold trials: the mean of two folds (2/5 of the rows) is the first judged
+
+
+def pruner_steps(config: Any, folds: int) -> tuple[int | str, int]:
+    """(most steps, first step judged). One split: "auto" (Hyperband takes the first finished
+    trial's steps: early stopping ends most well before the family's step limit), judged from 1/30
+    of the limit (200 epochs, 1,000 rounds). Out of fold: the folds (``objective.fold_pruning``), judged
+    from the mean of ``FOLDS_BEFORE_PRUNING`` folds — one fold's 60-80 held-out rows on a small set
+    rank configurations too noisily to drop one for good."""
+    if folds > 1:
+        return folds, min(FOLDS_BEFORE_PRUNING, folds)
+    return "auto", max(1, step_limit(config) // 30)
 
 
 def step_limit(config: Any) -> int:
@@ -123,7 +135,7 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
                           hint=f"leave some of {', '.join(sorted(full_space))} to the search")
     rows = len(prepared.targets["train"]) + len(prepared.targets["validation"])
     folds = trial_folds(request.folds, rows)
-    study = _open_study(storage, url, study_name, request, _study_meta(request, prepared, space, scoring_words(folds, rows)), space)
+    study = _open_study(storage, url, study_name, request, _study_meta(request, prepared, space, scoring_words(folds, rows)), space, pruner_steps(request.config, folds))
     dead = storages.fail_dead_workers(study)
     if dead:
         echo(f"trials {', '.join(map(str, dead))} were left running by a worker that died: marked failed")
@@ -136,7 +148,7 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
                                report_every=max(1, limit // REPORTS_PER_TRIAL), prunable=limit > 1, folds=folds)
     try:
         study.optimize(objective, n_trials=None, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
-                       callbacks=[_StopAt(total), _Echo(echo, request.objectives, request.worker_index)],
+                       callbacks=[_StopAt(total), _Echo(echo, request.objectives, request.worker_index, folds > 1)],
                        catch=(ValueError, RuntimeError, ArithmeticError), gc_after_trial=True)
     except BaseException as exc:
         _stop(workers)
@@ -159,21 +171,28 @@ def run_tune(request: TuneRequest, echo: Callable[[str], None]) -> dict[str, Any
 
 
 class _StopAt:
-    """Stop once the study holds ``total`` finished trials, whichever process ran them."""
+    """Start no trial once the study's finished trials and those running in other processes make
+    ``total``: a worker that only counted finished ones started one more while the other's last
+    trial ran, so two workers ran total + 1 trials and the command waited for the extra one.
+    (A killed worker's running trial still counts: it ends as failed, and failed trials count.)"""
 
     def __init__(self, total: int):
         self.total = total
 
     def __call__(self, study: Any, trial: Any) -> None:
-        if _finished(study) >= self.total:
+        from optuna.trial import TrialState
+
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))  # this process's trial has just finished
+        if _finished(study) + running >= self.total:
             study.stop()
 
 
 class _Echo:
     """One line per finished trial: number, state, score, the sampled options."""
 
-    def __init__(self, echo: Callable[[str], None], objectives: tuple[str, ...], worker: int):
+    def __init__(self, echo: Callable[[str], None], objectives: tuple[str, ...], worker: int, by_fold: bool = False):
         self.echo, self.objectives = echo, objectives
+        self.pruned_words = "pruned after fold" if by_fold else "pruned at step"  # out-of-fold trials are pruned between folds
         self.prefix = f"worker {worker} · " if worker else ""
 
     def __call__(self, study: Any, trial: Any) -> None:
@@ -183,7 +202,7 @@ class _Echo:
         if state == "complete":
             score = " · ".join(f"{name} {value:.4g}" for name, value in zip(self.objectives, trial.values))
         elif state == "pruned":
-            score = trial.user_attrs.get("cut_by_budget") and "stopped by the time budget" or f"pruned at step {trial.user_attrs.get('pruned_at', '?')}"
+            score = trial.user_attrs.get("cut_by_budget") and "stopped by the time budget" or f"{self.pruned_words} {trial.user_attrs.get('pruned_at', '?')}"
         else:
             score = f"failed: {trial.user_attrs.get('failure', '?')[:160]}"
         self.echo(f"{self.prefix}trial {trial.number} {state} · {score} · {format_params(trial.params)}")
@@ -216,7 +235,7 @@ def _study_meta(request: TuneRequest, prepared: Any, space: dict[str, Any], scor
 _META_WORDS = {"family": "model family", "target": "target", "objectives": "objective", "space": "search space", "validation": "validation split", "scoring": "trial scoring"}
 
 
-def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: dict[str, Any], space: dict[str, Any]) -> Any:
+def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: dict[str, Any], space: dict[str, Any], steps: tuple[int | str, int]) -> Any:
     import optuna
 
     directions = [OBJECTIVES[o][0] for o in request.objectives]
@@ -225,7 +244,7 @@ def _open_study(storage: Any, url: str, name: str, request: TuneRequest, meta: d
                                          constant_liar=True)  # running trials count as bad guesses: parallel workers spread out
     try:
         study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
-                                    pruner=PRUNERS[request.pruner](request.trials, step_limit(request.config)), load_if_exists=True)
+                                    pruner=PRUNERS[request.pruner](request.trials, *steps), load_if_exists=True)
         kept = study.user_attrs.get("forgeml")
         if kept is None:
             study.set_user_attr("forgeml", meta)

@@ -76,7 +76,7 @@ def test_simple_cnn_channels_are_pruned_with_their_norms_and_the_dense_columns(t
     from tests.multimodal_data import write_image_folder
 
     root = write_image_folder(tmp_path / "images", per_class=8, size=16)
-    overrides = {"model.type": "mlp", "model.image.channels": [8, 16], "model.image.dense_size": 32, "model.hidden_size": 32,
+    overrides = {"model.type": "mlp", "model.image.channels": [8, 16], "model.image.dense_size": 32, "model.hidden_size": 24,  # ≠ 32: block 0 not residual
                  "train.epochs": 2, "train.progress": False, "train.threads": 1, "train.bagging_folds": 1}
     bundle = Pipeline(target="label", overrides=overrides).fit(root).save(tmp_path / "bundle")
     result = compress_bundle(bundle, "prune", {"amount": 0.5, "structured": True, "epochs": 1}, output=tmp_path / "pruned")
@@ -85,7 +85,7 @@ def test_simple_cnn_channels_are_pruned_with_their_norms_and_the_dense_columns(t
     assert after["images.0.body.features.5.running_var"] == (8,)
     assert after["images.0.body.head.1.weight"][1] == before["images.0.body.head.1.weight"][1] // 2  # 16 → 8 channels × 4×4
     loaded = Pipeline.load(result.path)
-    assert loaded.predictor_.config.model.image.channels == [4, 8] and loaded.predictor_.config.model.hidden_size == 16
+    assert loaded.predictor_.config.model.image.channels == [4, 8] and loaded.predictor_.config.model.hidden_size == 12
 
 
 def test_channel_slicing_keeps_the_strongest_channels_and_their_dense_columns():

@@ -1,5 +1,6 @@
-"""int8 for a text transformer: the graph keeps a dynamic text length, rows are run length-sorted
-and cut to each chunk's longest row, and the answers match the float network's."""
+"""int8 for a text transformer: the graph keeps a dynamic text length and an additive attention
+mask, rows run in length buckets cut to each run's longest row, and the answers match the float
+network's."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,19 @@ def test_length_batched_returns_rows_in_order_and_cuts_padding():
     assert seen[:3] == [2, 9, 10]  # lengths 0,1,2 | 3,5,9 | 10: shortest chunk first, each cut to its longest row (at least 2)
 
 
+def test_length_chunks_bound_the_padding_of_skewed_lengths():
+    from forgeml.models.quantized import length_chunks
+
+    lengths = np.random.default_rng(0).lognormal(3.8, 0.7, 256).astype(int) + 1  # long tail, like real reviews
+    runs = length_chunks(lengths, chunk=256, slack=1.25, min_rows=8)
+    assert sorted(np.concatenate(runs).tolist()) == list(range(256))  # every row once
+    padded = sum(len(run) * lengths[run].max() for run in runs)
+    assert padded <= 1.25 * lengths.sum()  # one 256-row run cut to its longest row would pad far more:
+    assert 256 * lengths.max() > 2.5 * lengths.sum()
+    assert all(len(run) <= 8 or len(run) * lengths[run].max() <= 1.25 * lengths[run].sum() + 1e-9 for run in runs)
+    assert len(length_chunks(np.full(600, 7), chunk=256)) == 3  # equal lengths: full runs of 256
+
+
 def test_a_text_transformer_quantises_and_predicts_like_the_float_network(tmp_path):
     from forgeml import Pipeline
     from forgeml.compress.run import compress_bundle
@@ -39,6 +53,10 @@ def test_a_text_transformer_quantises_and_predicts_like_the_float_network(tmp_pa
     estimator = loaded.predictor_.estimator
     estimator._get_session()
     assert set(estimator._pads) == {"tokens.review"}  # the length axis stayed dynamic
+    import onnx
+
+    ops = {node.op_type for node in onnx.load_from_string(estimator.model_bytes).graph.node}
+    assert "IsNaN" not in ops and "MatMulInteger" in ops  # additive mask: no NaN guard over the scores
     want = Pipeline.load(bundle).predict(frame)
     got = loaded.predict(frame)
     np.testing.assert_allclose(got["label_proba_yes"], want["label_proba_yes"], atol=0.05)

@@ -64,6 +64,7 @@ def test_tune_gbm_refits_the_best_trial_as_a_bundle_that_predicts(workdir, cli):
     assert member["model"]["type"] == "gbm" and member["model"]["num_leaves"] == best["params"]["model.num_leaves"]
     assert member["model"]["num_boost_round"] == 300 and "member.yaml" in result.stdout  # the --set it kept, and where it is
     assert 'id="tuning"' in (run_dir / "bundle" / "report.html").read_text()
+    assert summary["scoring"].startswith("5-fold out-of-fold loss") and "5-fold out-of-fold loss" in (run_dir / "bundle" / "report.html").read_text()
     assert (workdir / "runs" / "tuning" / "table-gbm.journal").is_file()
     first = _study(workdir / "runs" / "tuning" / "table-gbm.journal", "table-gbm").trials[0]
     assert first.user_attrs.get("default") and first.params["model.num_leaves"] == 31  # the untuned default is tried first

@@ -57,3 +57,26 @@ def test_an_out_of_fold_trial_scores_the_mean_of_its_folds(monkeypatch):
     study = optuna.create_study()
     study.optimize(objective, n_trials=1)
     assert len(fits) == 3 and study.trials[0].value == pytest.approx(np.mean(fits))
+
+
+def test_out_of_fold_trials_are_pruned_between_folds_on_the_running_mean():
+    """The pruner sees the mean held-out loss after each fold (steps are folds, never a fold's
+    rounds), so a pruned trial stopped after a whole fold, and a finished one reported all five."""
+    prepared = _prepared("gbm", **{"model.num_boost_round": 60, "train.progress": False})
+    objective = TrialObjective(prepared, search_space("gbm"), ("loss",), None, "fold", print, report_every=2, folds=5)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    study.optimize(objective, n_trials=8)
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert pruned and all(t.user_attrs["pruned_at"] in (2, 3, 4, 5) for t in pruned)
+    assert all(set(t.intermediate_values) == {1, 2, 3, 4, 5} for t in complete)
+    assert all(t.intermediate_values[5] == pytest.approx(t.value) for t in complete)  # the last running mean is the score
+
+
+def test_the_pruner_judges_folds_from_the_second_and_epochs_from_a_thirtieth_of_the_limit():
+    from forgeml.tune.study import pruner_steps
+
+    prepared = _prepared("mlp", **{"train.epochs": 90})
+    assert pruner_steps(prepared.config, 5) == (5, 2)
+    assert pruner_steps(prepared.config, 1) == ("auto", 3)

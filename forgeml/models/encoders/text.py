@@ -96,7 +96,7 @@ class TransformerTextEncoder(nn.Module):
         else:
             self.register_buffer("positions", sinusoidal_positions(spec.length, width), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(width, cfg.heads, cfg.dropout) for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(TransformerBlock(width, cfg.heads, cfg.dropout, cfg.head_size, cfg.ffn_size) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(width)
         self.width = width
 
