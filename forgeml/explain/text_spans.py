@@ -33,15 +33,21 @@ def _normalised(text: str) -> tuple[str, list[int]]:
     return "".join(chars), origin
 
 
-def _word_occurrences(text: str, ngram: tuple[int, int]) -> Iterator[tuple[str, list[int]]]:
-    """scikit-learn's word n-grams of ``text``, each with the positions of its characters."""
-    words = [(m.group(), list(range(m.start(), m.end()))) for m in _WORD.finditer(text)]
+def _word_occurrences(text: str, ngram: tuple[int, int], segmenter: str = "none") -> Iterator[tuple[str, list[int]]]:
+    """The word analyzer's n-grams of ``text`` (scikit-learn's, or a segmenter's words for
+    Chinese), each with the positions of its characters."""
+    if segmenter == "none":
+        words = [(m.group(), list(range(m.start(), m.end()))) for m in _WORD.finditer(text)]
+    else:
+        from forgeml.models.segmenters import word_spans
+
+        words = [(word, list(range(start, end))) for word, start, end in word_spans(text, segmenter)]
     for n in range(ngram[0], ngram[1] + 1):
         for i in range(len(words) - n + 1):
             yield " ".join(w for w, _ in words[i: i + n]), [p for _, span in words[i: i + n] for p in span]
 
 
-def _char_wb_occurrences(text: str, ngram: tuple[int, int]) -> Iterator[tuple[str, list[int]]]:
+def _char_wb_occurrences(text: str, ngram: tuple[int, int], segmenter: str = "none") -> Iterator[tuple[str, list[int]]]:
     """scikit-learn's ``char_wb`` n-grams (inside each space-padded word), with positions."""
     for match in re.finditer(r"\S+", text):
         padded, start = f" {match.group()} ", match.start()
@@ -66,7 +72,7 @@ def character_scores(text: str, analyzer: Any, contributions: dict[str, float]) 
     if not contributions or not text:
         return scores
     normal, origin = _normalised(text)
-    found = [(term, positions) for term, positions in OCCURRENCES[analyzer.kind](normal, tuple(analyzer.ngram)) if term in contributions]
+    found = [(term, positions) for term, positions in OCCURRENCES[analyzer.kind](normal, tuple(analyzer.ngram), getattr(analyzer, "segmenter", "none")) if term in contributions]
     counts = Counter(term for term, _ in found)
     for term, positions in found:
         if positions:

@@ -6,7 +6,7 @@ Why it is a family: on small labelled text sets — a few thousand reviews, tick
 a sparse n-gram linear model is the baseline to beat (issue 14: forgeml's from-scratch network
 reached a ROC-AUC 0.20 below it on English reviews). It fits in seconds, predicts in well under
 a millisecond a row, needs no pretrained weights, and reads Chinese through character n-grams
-without a segmenter (``text_vectors``). It is its own family, not an option of ``linear``, so
+and, with jieba's dictionary, word n-grams (``text_vectors``, ``segmenters``). It is its own family, not an option of ``linear``, so
 the ensemble can fit both: ``linear`` is the cheap tabular member that leaves text to others,
 ``ngram`` the text member, skipped on tables without text.
 
@@ -49,6 +49,9 @@ class NgramConfig(_Strict):
     char_ngrams: tuple[int, int] | None = Field(
         (1, 3), description="Character n-gram lengths (min, max) inside each word (scikit-learn's char_wb); for Chinese, "
         "characters and character bigrams/trigrams. null: none.")
+    segmenter: Literal["auto", "jieba", "none"] = Field(
+        "auto", description="How Chinese/Japanese runs become words for the word n-grams: jieba's dictionary, or none "
+        "(characters only). auto: jieba when the train text holds CJK characters (models.segmenters).")
     min_df: int = Field(2, ge=1, description="An n-gram is kept if it occurs in at least this many train rows.")
     max_features: int = Field(200_000, ge=1, description="At most this many n-grams per text column and kind (the most frequent).")
     alpha: float | Literal["auto"] = Field(
@@ -79,7 +82,8 @@ class NgramEstimator(LinearEstimator):
         from forgeml.models.text_vectors import TextVectors
 
         cfg = config.model
-        self.vectors = TextVectors([token.feature for token in spec.tokens], cfg.word_ngrams, cfg.char_ngrams, cfg.min_df, cfg.max_features)
+        self.vectors = TextVectors([token.feature for token in spec.tokens], cfg.word_ngrams, cfg.char_ngrams, cfg.min_df,
+                                   cfg.max_features, cfg.segmenter)
         self._cached: dict[int, Any] = {}  # id(raw text array) → its n-gram matrix, during fit only
         self._fitting = False
 

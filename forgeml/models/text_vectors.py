@@ -10,7 +10,9 @@ Chinese and Japanese have no spaces: a whole clause is one "word", so the word a
 only see whole clauses. Words here are therefore runs of letters and digits *outside* the CJK
 blocks (English words, numbers, model names in mixed text), and CJK text is read through the
 character n-grams: characters and character bigrams/trigrams, the segmentation-free features
-that character-level models of Chinese use (no segmenter, no dictionary).
+that character-level models of Chinese use (no segmenter, no dictionary). Where a segmenter is
+at hand (``segmenters``: jieba, chosen by ``auto`` when the train texts hold CJK), the word
+analyzer also cuts each CJK run into words, so Chinese gets word n-grams beside its characters.
 
 Fitting uses scikit-learn's ``TfidfVectorizer`` (sublinear tf, smooth idf, l2 rows). Saved: the
 terms of each vocabulary in column order (JSON) and their idf (safetensors). Loading rebuilds a
@@ -19,17 +21,16 @@ neither pickle nor the training data (``tests/models/test_text_vectors.py`` chec
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and Han, as features/text.py
+from forgeml.models.segmenters import CJK, WordNgrams, resolve
+
 # runs of word characters that are not CJK: English words, numbers, "iphone15" in Chinese text
 WORD_PATTERN = rf"(?u)[^\W{CJK}]+"
-HAS_CJK = re.compile(f"[{CJK}]")
 
 
 def normalise(text: str) -> str:
@@ -44,6 +45,7 @@ class Analyzer:
     feature: str
     kind: str
     ngram: tuple[int, int]
+    segmenter: str = "none"  # word analyzers: how CJK runs become words ("auto" until fitted)
     terms: list[str] = field(default_factory=list)
     idf: np.ndarray | None = None
     _counter: Any = None
@@ -53,12 +55,17 @@ class Analyzer:
         return f"{self.feature}/{self.kind}"
 
     def _vectorizer(self, **extra: Any) -> dict[str, Any]:
+        if self.kind == "word" and self.segmenter not in ("none", "auto"):
+            return dict(analyzer=WordNgrams(tuple(self.ngram), self.segmenter, normalise), lowercase=False, token_pattern=None,
+                        dtype=np.float32, **extra)
         return dict(analyzer=self.kind, ngram_range=tuple(self.ngram), preprocessor=normalise, lowercase=False,
                     token_pattern=WORD_PATTERN if self.kind == "word" else None, dtype=np.float32, **extra)
 
     def fit_transform(self, texts: np.ndarray, min_df: int, max_features: int) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        if self.kind == "word" and self.segmenter == "auto":
+            self.segmenter = resolve("auto", (normalise(text) for text in texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=min(min_df, max(1, len(texts) // 2)), max_features=max_features,
                                      **self._vectorizer())
         try:
@@ -95,9 +102,9 @@ class TextVectors:
     """The analyzers of every text column of a spec; ``transform`` stacks their blocks."""
 
     def __init__(self, features: list[str], word_ngrams: tuple[int, int] | None, char_ngrams: tuple[int, int] | None,
-                 min_df: int = 2, max_features: int = 200_000):
+                 min_df: int = 2, max_features: int = 200_000, segmenter: str = "auto"):
         self.min_df, self.max_features = min_df, max_features
-        self.analyzers = [Analyzer(name, kind, tuple(ngram)) for name in features
+        self.analyzers = [Analyzer(name, kind, tuple(ngram), segmenter if kind == "word" else "none") for name in features
                           for kind, ngram in (("word", word_ngrams), ("char_wb", char_ngrams)) if ngram]
 
     @property
@@ -122,7 +129,7 @@ class TextVectors:
 
     def to_json(self) -> dict[str, Any]:
         return {"min_df": self.min_df, "max_features": self.max_features,
-                "analyzers": [{"feature": a.feature, "kind": a.kind, "ngram": list(a.ngram), "terms": a.terms} for a in self.analyzers]}
+                "analyzers": [{"feature": a.feature, "kind": a.kind, "ngram": list(a.ngram), "segmenter": a.segmenter, "terms": a.terms} for a in self.analyzers]}
 
     def tensors(self) -> dict[str, np.ndarray]:
         return {f"idf/{a.key}": np.ascontiguousarray(a.idf if a.idf is not None else np.zeros(0, np.float32)) for a in self.analyzers}
@@ -134,6 +141,7 @@ class TextVectors:
             raise ValueError("the saved vocabularies are for other text columns or analyzers")
         for analyzer, entry in zip(self.analyzers, entries):
             analyzer.ngram, analyzer.terms = tuple(entry["ngram"]), list(entry["terms"])
+            analyzer.segmenter = entry.get("segmenter", "none")  # bundles from before segmenters: none
             analyzer.idf, analyzer._counter = tensors[f"idf/{analyzer.key}"], None
             if len(analyzer.idf) != len(analyzer.terms):
                 raise ValueError(f"{analyzer.key}: {len(analyzer.terms)} terms but {len(analyzer.idf)} idf values")

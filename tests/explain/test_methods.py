@@ -119,6 +119,22 @@ def test_ngram_tokens_carry_the_text_feature_s_whole_contribution(frame):
         assert sum(score for _, score in tokens) == pytest.approx(row["contributions"]["review"], abs=1e-6)
 
 
+def test_chinese_word_ngrams_reach_the_characters_they_cover():
+    """jieba's words are n-gram terms too: their share must land on their characters, or the
+    highlights of a Chinese review would sum to less than its contribution."""
+    from pathlib import Path
+
+    reviews = pd.read_csv(Path(__file__).parents[1] / "fixtures" / "reviews_zh_300.csv")
+    pipeline = fit(reviews, "ngram", target="sentiment")
+    assert pipeline.predictor_.estimator.vectors.analyzers[0].segmenter == "jieba"
+    answer = explain_frame(pipeline.predictor_, reviews.head(3), rows=[0, 1, 2])
+    for row in answer["rows"]:
+        tokens = row["tokens"]["review"]
+        assert "".join(t for t, _ in tokens) == reviews["review"].iloc[row["row"]]
+        # each token's score is rounded to 6 decimals: the sum of a long Chinese review's may drift by a few 1e-6
+        assert sum(score for _, score in tokens) == pytest.approx(row["contributions"]["review"], abs=1e-6 * len(tokens))
+
+
 def test_the_ensemble_is_the_weighted_mean_of_its_members(frame):
     from forgeml.explain.base import Context
     from forgeml.explain.methods import explain_estimator

@@ -2,6 +2,7 @@
 Chinese through characters and character bigrams, saved without pickle and rebuilt exactly."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_chinese_reviews_beat_chance_and_round_trip_without_pickle(tmp_path):
 
 
 def test_chinese_is_read_as_characters_and_character_bigrams():
-    estimator = _estimator()
+    estimator = _estimator({"segmenter": "none"})
     texts = ["质量很好，物超所值", "质量太差，不推荐", "iPhone15很好用", "ＡＢＣ１２３，很好"]
     estimator.vectors.min_df = 1
     estimator.vectors.fit_transform(_arrays(texts))
@@ -63,6 +64,34 @@ def test_chinese_is_read_as_characters_and_character_bigrams():
     assert not any(any("\u4e00" <= c <= "\u9fff" for c in term) for term in word.terms)  # clauses are not "words"
     assert "iphone15" in word.terms and "abc123" in word.terms  # mixed text keeps its Latin words, full-width folded
     assert normalise("ＡＢＣ１２３，：") == "abc123,:"
+
+
+def test_chinese_words_come_from_jieba_by_default_and_english_words_are_unchanged():
+    texts = ["质量很好，物超所值", "质量太差，不推荐", "iPhone15很好用", "ＡＢＣ１２３，很好"]
+    estimator = _estimator()
+    estimator.vectors.min_df = 1
+    estimator.vectors.fit_transform(_arrays(texts))
+    word = estimator.vectors.analyzers[0]
+    assert word.segmenter == "jieba"  # auto: the train text has Chinese
+    assert {"质量", "推荐", "物超所值", "质量 很", "iphone15", "abc123"} <= set(word.terms)  # words, word bigrams, Latin words kept
+    english = ["Great value, would buy again", "Terrible taste; never again", "great taste"]
+    segmented, plain = _estimator(), _estimator({"segmenter": "none"})
+    for estimator in (segmented, plain):
+        estimator.vectors.min_df = 1
+        estimator.vectors.fit_transform(_arrays(english))
+    assert segmented.vectors.analyzers[0].segmenter == "none"  # auto without Chinese: no segmenter for the bundle to need
+    assert segmented.vectors.analyzers[0].terms == plain.vectors.analyzers[0].terms
+
+
+def test_a_segmented_bundle_reloads_with_its_segmenter(tmp_path):
+    frame = reviews()
+    pipeline = Pipeline(target="sentiment", model="ngram", overrides=QUIET).fit(frame)
+    pipeline.save(tmp_path / "bundle")
+    vocab = json.loads(next((tmp_path / "bundle").rglob("ngram_vocab.json")).read_text(encoding="utf-8"))
+    assert [a["segmenter"] for a in vocab["analyzers"]] == ["jieba", "none"]
+    loaded = Pipeline.load(tmp_path / "bundle")
+    np.testing.assert_allclose(loaded.predict(frame.head(20)).filter(like="proba").to_numpy(),
+                               pipeline.predict(frame.head(20)).filter(like="proba").to_numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_rebuilt_vectors_equal_scikit_learns_tfidf():
@@ -182,3 +211,4 @@ def test_regression_reads_the_text(loss):
                           "y": np.abs(y).round(2)})
     pipeline = Pipeline(target="y", model="ngram", overrides={**QUIET, "train.loss": loss}).fit(frame)
     assert pipeline.metrics_["r2"] > 0.9, pipeline.metrics_  # the number is noise: the level is in the text
+
