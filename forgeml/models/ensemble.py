@@ -52,7 +52,8 @@ class EnsembleConfig(_Strict):
     ensemble_size: int = Field(25, ge=1, description="Rounds of greedy ensemble selection (Caruana); weights are multiples of 1/ensemble_size.")
     refit: Literal["auto", "full", "off"] = Field("auto", description="full: after selection, each weighted LightGBM/CatBoost member is fitted once more "
         "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; batch predict "
-        "about twice as fast, accuracy a little lower on most sets), when the time budget allows; auto: the preset's (portfolio.yaml: fast refits).")
+        "about twice as fast, accuracy a little lower on most sets), when the time budget allows; auto: the preset's (portfolio.yaml: fast refits). "
+        "Unless off, the n-gram member is refitted in every preset (at the median of its folds' alpha: a sparse linear model gains from the rows).")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
@@ -142,7 +143,7 @@ class EnsembleEstimator:
         # its metrics and the permutation importance are computed on it, and must be held out.
         deadline = options.deadline if options.deadline is not None else started + auto_time_budget(len(y_train))
         refit = self.config.model.refit == "full" or (self.config.model.refit == "auto" and bool(
-            portfolio()["presets"][self.config.model.preset].get("refit")))
+            portfolio()["presets"][self.config.model.preset].get("refit")))  # for speed: the trees too
         members_end = deadline - REFIT_SHARE * max(0.0, deadline - started) if refit else deadline  # the rest is the refits'
         plan, folds = self._plan(len(y_train))
         fitted: list[tuple[dict[str, Any], Any, np.ndarray]] = []
@@ -187,10 +188,10 @@ class EnsembleEstimator:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
         self._select(fitted, y_train, train)
-        if refit:
+        if self.config.model.refit != "off":  # refit.py: the trees only when refit is on, n-grams always
             from forgeml.models.refit import refit_members
 
-            refit_members(self, train, y_train, deadline)
+            refit_members(self, train, y_train, deadline, speed=refit)
         return FitSummary(history, 0, None, False, time.monotonic() - started)
 
     def _say(self, line: str) -> None:

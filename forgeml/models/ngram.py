@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 STEP_NAME = "regularisation step"
 READS_TEXT = True  # the ensemble gives this member the text columns (ensemble.member_spec)
+REFITS = True  # in the ensemble, one model on every train row replaces the folds' (models/refit.py)
+REFIT_GAINS_ACCURACY = True  # ... in every preset: a sparse linear model gains from the rows more than from averaging
 WEIGHTS, VOCAB, IDF = "ngram.safetensors", "ngram_vocab.json", "ngram_idf.safetensors"
 
 
@@ -174,6 +176,12 @@ class NgramEstimator(LinearEstimator):
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
             raise BundleError(f"the n-gram vocabularies do not load ({exc.__class__.__name__}: {exc})", where=str(directory),
                               hint="the bundle is corrupted or from another run; retrain or restore it") from None
+
+
+def refit_setting(bag: Any) -> tuple[str, float] | None:
+    """The refit model's L2 strength: the median of the alphas the folds chose on their held-out rows."""
+    alphas = [member.alpha_ for member in getattr(bag, "members", []) if getattr(member, "alpha_", None) is not None]
+    return ("model.alpha", float(np.median(alphas))) if len(alphas) > 1 else None
 
 
 def build(config: Any, task: Task, spec: InputSpec) -> NgramEstimator:

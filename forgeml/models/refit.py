@@ -13,7 +13,17 @@ one stacked forward, ``stacked.py``); so do the linear models (cheap to predict)
 
 The time budget still holds: a member is refitted only when its estimated refit time (one fold's
 time × K/(K-1), for the extra rows) fits in what is left; else it keeps its bag and the
-leaderboard says so. A family opts in with ``REFITS = True`` and its ``STEP_LIMIT`` option.
+leaderboard says so. A family opts in with ``REFITS = True`` and its ``STEP_LIMIT`` option
+(the rounds of the refit model: the folds' mean), or with its own ``refit_setting(bag)`` — the one
+option the refit model takes from its folds — as the n-gram model does (the median of the
+regularisation its folds chose).
+
+Two reasons to refit, so two switches: for trees it buys batch speed at a little accuracy, so it
+is the preset's choice (``fast`` only, ``model.refit: full`` asks for it anywhere). A family that
+says ``REFIT_GAINS_ACCURACY`` (the n-gram model: a sparse linear model on TF-IDF rows gains more
+from a quarter more rows than from averaging K fits — reviews_zh 0.8462 bagged, 0.8537 refitted at
+the folds' alpha, bench/RESULTS.md, Text session 13) is refitted in every preset unless
+``model.refit: off``.
 """
 from __future__ import annotations
 
@@ -25,8 +35,9 @@ import numpy as np
 from forgeml.errors import ForgeError
 
 
-def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarray, deadline: float) -> None:
-    """Replace the bag of every weighted member whose family ``REFITS`` by one model on all rows."""
+def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarray, deadline: float, *, speed: bool = True) -> None:
+    """Replace the bag of every weighted member whose family ``REFITS`` by one model on all rows;
+    with ``speed`` off, only the families whose refit ``REFIT_GAINS_ACCURACY``."""
     from forgeml.models.bagging import BaggedEstimator, predict_ms_per_row
     from forgeml.models.estimator import FitOptions
     from forgeml.models.families import family_module
@@ -36,7 +47,10 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
     ensemble.bags_before_refit_ = {}  # in memory only: bench/automl_vs_autogluon.py scores the ensemble both ways
     for member in sorted(ensemble.members, key=lambda m: -m["weight"]):  # the heaviest first: it saves the most
         module = family_module(member["model"]["type"])
-        if not getattr(module, "REFITS", False) or not member.get("best_steps"):
+        if not getattr(module, "REFITS", False) or not (speed or getattr(module, "REFIT_GAINS_ACCURACY", False)):
+            continue
+        setting = _setting(module, member)
+        if setting is None:
             continue
         bag, folds = member["estimator"], member["folds"]
         fold_seconds = member["fit_seconds"] * getattr(bag, "workers", 1) / folds
@@ -46,9 +60,8 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         if needed > left:
             row["refit"] = member["refit"] = f"no: about {needed:.0f} s needed, {max(left, 0):.0f} s left (its {folds} fold models predict)"
             continue
-        section, _, key = module.STEP_LIMIT.partition(".")
-        steps = int(member["best_steps"])
-        entry = {**member, section: {**member.get(section, {}), key: steps}}
+        (section, key), value = setting
+        entry = {**member, section: {**member.get(section, {}), key: value}}
         config = ensemble.member_config(entry, 1)
         # one thread, as its fold models had (fold_threads.py): the estimate holds, and a process
         # whose OpenMP was loaded before forgeml set its wait policy does not stall on a busy machine
@@ -61,10 +74,11 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
             row["refit"] = member["refit"] = f"no: {exc.message}"
             continue
         seconds = time.monotonic() - started
-        if len(summary.history) < steps:  # the deadline cut it: fewer rounds than its folds found best, worse than the bag
-            row["refit"] = member["refit"] = f"no: the time budget ended it after {len(summary.history)} of {steps} rounds (its {folds} fold models predict)"
+        rounds = value if key == getattr(module, "STEP_LIMIT", "").partition(".")[2] else None
+        if rounds is not None and len(summary.history) < rounds:  # the deadline cut it: fewer rounds than its folds found best, worse than the bag
+            row["refit"] = member["refit"] = f"no: the time budget ended it after {len(summary.history)} of {rounds} rounds (its {folds} fold models predict)"
             continue
-        said = f"all {len(y_train)} rows, {steps} rounds, {seconds:.1f} s"
+        said = f"all {len(y_train)} rows, " + (f"{rounds} rounds" if rounds is not None else f"{key} {value:g}") + f", {seconds:.1f} s"
         ensemble._say(f"{member['member']}: refitted on {said}")
         ensemble.bags_before_refit_[member["member"]] = bag
         refitted = BaggedEstimator([single], config, ensemble.task, single.spec, module.load)
@@ -74,3 +88,19 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
     total = next((r for r in ensemble.leaderboard if r["member"] == "ensemble"), None)
     if total is not None:
         total["predict_ms_per_row"] = round(sum(m["predict_ms_per_row"] for m in ensemble.members), 4)
+
+
+def _setting(module: Any, member: dict[str, Any]) -> tuple[tuple[str, str], Any] | None:
+    """((section, key), value): the option the refit model takes from the member's folds — the
+    family's own ``refit_setting(bag)``, else its step limit at the folds' mean best steps."""
+    if hasattr(module, "refit_setting"):
+        found = module.refit_setting(member["estimator"])
+        if found is None:
+            return None
+        option, value = found
+    elif member.get("best_steps"):
+        option, value = module.STEP_LIMIT, int(member["best_steps"])
+    else:
+        return None
+    section, _, key = option.partition(".")
+    return (section, key), value

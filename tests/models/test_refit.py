@@ -80,3 +80,34 @@ def test_a_refit_the_deadline_cut_short_is_dropped_for_the_bag(frame, monkeypatc
     monkeypatch.setattr(gbm, "build", lambda *args: CutShort())
     refit_members(ensemble, pipeline.prepared_.arrays["train"], pipeline.prepared_.targets["train"], time.monotonic() + 60)
     assert all(len(m["estimator"].members) == 3 and "after 2 of" in m["refit"] for m in ensemble.members)
+
+
+@pytest.fixture(scope="module")
+def reviews() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    good, bad, filler = ["great", "lovely", "好评", "喜欢"], ["awful", "broken", "差评", "失望"], ["the", "a", "phone", "book", "hotel", "房间"]
+    rows = []
+    for i in range(360):
+        label = "pos" if i % 2 else "neg"
+        words = list(rng.choice(filler, size=5)) + list(rng.choice(good if label == "pos" else bad, size=1 + i % 2))
+        if rng.random() < 0.15:  # some noise, so the folds' regularisation is a real choice
+            label = "neg" if label == "pos" else "pos"
+        rows.append({"text": " ".join(rng.permutation(words)), "n": float(rng.normal()), "label": label})
+    return pd.DataFrame(rows)
+
+
+def test_the_ngram_member_is_refitted_in_medium_at_its_folds_median_alpha_and_the_trees_keep_their_folds(reviews, tmp_path) -> None:
+    options = {**BASE, "model.members": ["ngram", "lightgbm"], "model.preset": "medium"}
+    pipeline = Pipeline(target="label", model="ensemble", overrides=options).fit(reviews)
+    members = {m["member"]: m for m in pipeline.predictor_.estimator.members}
+    ngram = members["ngram"]
+    folds = pipeline.predictor_.estimator.bags_before_refit_["ngram"].members
+    assert ngram["folds"] == 1 and len(ngram["estimator"].members) == 1
+    assert ngram["model"]["alpha"] == float(np.median([fold.alpha_ for fold in folds])) == ngram["estimator"].members[0].alpha_
+    assert "model.alpha" not in ngram["refit"] and "alpha" in ngram["refit"] and ngram["refit"].startswith("all ")
+    if "lightgbm" in members:  # a weighted tree member keeps its fold models in medium (refit for speed is fast's)
+        assert members["lightgbm"]["folds"] == 3
+    loaded = Pipeline.load(pipeline.save(tmp_path / "bundle"))
+    pd.testing.assert_frame_equal(loaded.predict(reviews), pipeline.predict(reviews))
+    kept = Pipeline(target="label", model="ensemble", overrides={**options, "model.refit": "off"}).fit(reviews)
+    assert {m["member"]: m["folds"] for m in kept.predictor_.estimator.members}["ngram"] == 3
