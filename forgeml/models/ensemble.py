@@ -53,7 +53,7 @@ class EnsembleConfig(_Strict):
     refit: Literal["auto", "full", "off"] = Field("auto", description="full: after selection, each weighted LightGBM/CatBoost member is fitted once more "
         "on all train rows (its folds' mean rounds) and predicts alone instead of its K fold models (AutoGluon's refit_full; batch predict "
         "about twice as fast, accuracy a little lower on most sets), when the time budget allows; auto: the preset's (portfolio.yaml: fast refits). "
-        "Unless off, the n-gram member is refitted in every preset (at the median of its folds' alpha: a sparse linear model gains from the rows).")
+        "Unless off, the n-gram member is refitted in every preset (at the median of its folds' alpha: no cost in accuracy measured, one model to predict instead of K).")
     stacking: Literal["auto", "on", "off"] = Field("auto", description="A second level (linear model on the members' out-of-fold predictions), kept only when it beats the weighted average on held-out folds; auto: in the best preset.")
 
 
