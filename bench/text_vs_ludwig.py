@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import ROOT, ForeignLoad, machine_line, pin_threads  # noqa: E402
-from text_vs_tfidf import load_set, run_forgeml, run_sklearn, score, split  # noqa: E402
+from _common import ForeignLoad, pin_threads  # noqa: E402
+from text_vs_tfidf import opening_line, run_forgeml, run_sklearn, score, split_set  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 LUDWIG_PYTHON = BENCH / ".venv-ludwig" / "bin" / "python"
@@ -65,16 +65,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     pin_threads(args.threads)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"{machine_line()}; commit {commit or '?'}; started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(opening_line())
     load = ForeignLoad()
     for name in args.only:
-        loaded = load_set(name)
-        if loaded is None:
+        ready = split_set(name)
+        if ready is None:
             continue
-        frame, text, target, positive = loaded
-        train, test = split(frame, target)
-        print(f"\n## {name}: {len(train)} train / {len(test)} test rows, target {target!r} (positive {positive!r})")
+        train, test, text, target, positive = ready
         print("| contender | accuracy | ROC-AUC | fit s | predict ms/row (batch) |")
         print("| --- | --- | --- | --- | --- |")
         results = {}

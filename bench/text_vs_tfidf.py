@@ -95,6 +95,25 @@ def load_set(name: str):
     raise SystemExit(f"unknown set {name!r}")
 
 
+def opening_line() -> str:
+    """The run's first line: machine, commit, start time (every text bench prints it)."""
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return f"{machine_line()}; commit {commit or '?'}; started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+
+
+def split_set(name: str):
+    """(train, test, text, target, positive) of a set, its heading printed; None when it is absent."""
+    loaded = load_set(name)
+    if loaded is None:
+        return None
+    frame, text, target, positive = loaded
+    train, test = split(frame, target)
+    print(f"\n## {name}: {len(train)} train / {len(test)} test rows, target {target!r} (positive {positive!r})")
+    return train, test, text, target, positive
+
+
 def split(frame, target: str, seed: int = 0):
     from sklearn.model_selection import train_test_split
 
@@ -169,10 +188,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     pin_threads(args.threads)
-    import subprocess
-
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"{machine_line()}; commit {commit or '?'}; started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(opening_line())
     load = ForeignLoad()
     verdicts = []
     for name in args.only:
@@ -181,12 +197,10 @@ def main() -> None:
 
             run_birds(SHARED / "birds.csv", args.budget, args.threads)
             continue
-        loaded = load_set(name)
-        if loaded is None:
+        ready = split_set(name)
+        if ready is None:
             continue
-        frame, text, target, positive = loaded
-        train, test = split(frame, target)
-        print(f"\n## {name}: {len(train)} train / {len(test)} test rows, target {target!r} (positive {positive!r})")
+        train, test, text, target, positive = ready
         print("| contender | accuracy | ROC-AUC | fit s | predict ms/row (batch) | single-row ms |")
         print("| --- | --- | --- | --- | --- | --- |")
         results = {}
