@@ -60,7 +60,8 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         if needed > left:
             row["refit"] = member["refit"] = f"no: about {needed:.0f} s needed, {max(left, 0):.0f} s left (its {folds} fold models predict)"
             continue
-        (section, key), value = setting
+        option, value = setting
+        section, _, key = option.partition(".")
         entry = {**member, section: {**member.get(section, {}), key: value}}
         config = ensemble.member_config(entry, 1)
         # one thread, as its fold models had (fold_threads.py): the estimate holds, and a process
@@ -74,7 +75,7 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
             row["refit"] = member["refit"] = f"no: {exc.message}"
             continue
         seconds = time.monotonic() - started
-        rounds = value if key == getattr(module, "STEP_LIMIT", "").partition(".")[2] else None
+        rounds = value if option == getattr(module, "STEP_LIMIT", None) else None  # a step limit: the refit must reach it
         if rounds is not None and len(summary.history) < rounds:  # the deadline cut it: fewer rounds than its folds found best, worse than the bag
             row["refit"] = member["refit"] = f"no: the time budget ended it after {len(summary.history)} of {rounds} rounds (its {folds} fold models predict)"
             continue
@@ -90,17 +91,9 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         total["predict_ms_per_row"] = round(sum(m["predict_ms_per_row"] for m in ensemble.members), 4)
 
 
-def _setting(module: Any, member: dict[str, Any]) -> tuple[tuple[str, str], Any] | None:
-    """((section, key), value): the option the refit model takes from the member's folds — the
+def _setting(module: Any, member: dict[str, Any]) -> tuple[str, Any] | None:
+    """(dotted option, value): the option the refit model takes from the member's folds — the
     family's own ``refit_setting(bag)``, else its step limit at the folds' mean best steps."""
     if hasattr(module, "refit_setting"):
-        found = module.refit_setting(member["estimator"])
-        if found is None:
-            return None
-        option, value = found
-    elif member.get("best_steps"):
-        option, value = module.STEP_LIMIT, int(member["best_steps"])
-    else:
-        return None
-    section, _, key = option.partition(".")
-    return (section, key), value
+        return module.refit_setting(member["estimator"])
+    return (module.STEP_LIMIT, int(member["best_steps"])) if member.get("best_steps") else None
