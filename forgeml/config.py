@@ -181,7 +181,7 @@ class TrainConfig(_Strict):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="'bf16' runs forward passes under CPU/CUDA autocast.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a CUDA GPU when torch sees one (under torchrun the one numbered LOCAL_RANK), else the CPU.")
     seed: int = Field(0, description="Seeds weights, batch order and dropout: same seed, same run.")
-    threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use.")
+    threads: int | None = Field(None, ge=1, description="torch, LightGBM and CatBoost threads; default: OMP_NUM_THREADS when set (outside torchrun), else the cores this process may use.")
     checkpoint_every_steps: int = Field(500, ge=1, description="Also checkpointed at every epoch end and on SIGTERM/SIGINT.")
     progress: bool = Field(True, description="Show a progress bar per epoch.")
     time_budget: float | None = Field(

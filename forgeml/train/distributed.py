@@ -106,6 +106,15 @@ def rank_session(device: str = "auto") -> Iterator[DistContext]:
 
 
 def default_threads(local_world_size: int = 1) -> int:
-    """The cores this process may use, shared fairly among the ranks on this host."""
+    """The cores this process may use, shared fairly among the ranks on this host.
+
+    Outside torchrun, a user's ``OMP_NUM_THREADS`` wins: it is how people cap every numeric
+    library's threads on a shared machine, and torch, LightGBM and CatBoost would otherwise be
+    told to use every core by us. Under torchrun it is ignored: torchrun sets it to 1 for every
+    rank whether or not anyone asked, and the ranks share the host's cores by their count instead.
+    """
+    asked = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if asked.isdigit() and int(asked) > 0 and "LOCAL_RANK" not in os.environ:
+        return int(asked)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // max(1, local_world_size))

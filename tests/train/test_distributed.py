@@ -180,3 +180,17 @@ def test_a_torchrun_rank_leaves_without_the_interpreters_teardown_but_says_every
     assert "teardown ran" not in rank.stdout  # atexit (and the C++ teardown with it) skipped
     single = _leave_in_a_child("1")
     assert single.returncode == 3 and "teardown ran" in single.stdout  # one process: a normal exit
+
+
+def test_default_threads_honours_a_users_omp_num_threads_outside_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forgeml.train.distributed import default_threads
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")  # ignored, as OpenMP ignores it
+    assert default_threads() == max(1, len(os.sched_getaffinity(0)))
+    # under torchrun every rank gets OMP_NUM_THREADS=1 unasked: the ranks share the cores instead
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert default_threads(local_world_size=1) == max(1, len(os.sched_getaffinity(0)))
