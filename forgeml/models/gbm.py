@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 STEP_NAME = "boosting round"
 REFITS = True  # the ensemble may refit it once on all rows with its folds' mean rounds (models/refit.py)
 STEP_LIMIT = "model.num_boost_round"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
+NUMBERS = "unclipped"  # trees split on order: clipping a tail only merges its values (clean.outliers: auto)
 FOLDS_SIDE_BY_SIDE = True  # a bag fits its folds in threads, one core each (models/fold_threads.py says why)
 
 
