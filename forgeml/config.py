@@ -177,7 +177,7 @@ class TrainConfig(_Strict):
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
     early_stopping_min_delta: float = Field(
         1e-4, ge=0,
-        description="An epoch (a boosting round for gbm) counts as an improvement only when it beats the best by more than this "
+        description="An epoch (a boosting round for catboost; gbm has its own model.early_stopping_min_delta) counts as an improvement only when it beats the best by more than this "
         "(scikit-learn's tol): a validation loss creeping towards zero on separable data would otherwise run every epoch.",
     )
     early_stopping_metric: str = Field("loss", description="Validation metric watched: 'loss' or any metric name (accuracy, f1_macro, r2, ...).")
