@@ -30,7 +30,7 @@ def member_weights(estimator: Any) -> list[float]:
 
 def explain(estimator: Any, ctx: Context, arrays: dict[str, np.ndarray]) -> Attribution:
     from forgeml.explain.methods import explain_estimator
-    from forgeml.models.ensemble import member_inputs
+    from forgeml.models.member_inputs import member_inputs
 
     parts, names = [], []
     for member, weight in zip(estimator.members, member_weights(estimator)):

@@ -27,6 +27,7 @@ from pydantic import Field
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError, ForgeError
 from forgeml.fileio import atomic_write_json
+from forgeml.models.member_inputs import member_inputs
 
 if TYPE_CHECKING:
     from forgeml.models.estimator import FitOptions, FitSummary
@@ -329,22 +330,6 @@ class EnsembleEstimator:
                               module.load, side_by_side=getattr(module, "FOLDS_SIDE_BY_SIDE", False))
             instance.members.append({**member, "estimator": bag})
         return instance
-
-
-def member_inputs(arrays: dict[str, np.ndarray], family: str) -> dict[str, np.ndarray]:
-    """The arrays member ``family`` reads: with numbers kept unclipped (``clean.outliers: auto``,
-    ``features.featureset.UNCLIPPED_KEY``), a family that reads them so (``NUMBERS = "unclipped"``:
-    the trees) gets them as its "dense" and the rest the clipped ones; else the arrays as they are."""
-    from forgeml.features.featureset import UNCLIPPED_KEY
-    from forgeml.models.families import reads_numbers
-
-    unclipped = arrays.get(UNCLIPPED_KEY)
-    if unclipped is None:
-        return arrays
-    inputs = {key: value for key, value in arrays.items() if key != UNCLIPPED_KEY}
-    if reads_numbers(family) == "unclipped":
-        inputs["dense"] = unclipped
-    return inputs
 
 
 class _MemberRows:

@@ -39,7 +39,7 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
     """Replace the bag of every weighted member whose family ``REFITS`` by one model on all rows;
     with ``speed`` off, only the families that say ``REFIT_ALWAYS``."""
     from forgeml.models.bagging import BaggedEstimator, predict_ms_per_row
-    from forgeml.models.ensemble import member_inputs
+    from forgeml.models.member_inputs import member_inputs
     from forgeml.models.estimator import FitOptions
     from forgeml.models.families import family_module
 
