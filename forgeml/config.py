@@ -137,7 +137,11 @@ class DataConfig(_Strict):
 
 class CleanConfig(_Strict):
     duplicates: bool | Literal["auto"] = Field("auto", description="Drop exact duplicate rows (before splitting, so no row is in two splits). auto: unless the columns allow so few distinct rows that repeats are observations (then repeats also stay in training when a test file holds them); true: always; false: never.")
-    outliers: Literal["none", "zscore", "iqr"] = Field("iqr", description="Outlier detection on number inputs, train split only.")
+    outliers: Literal["auto", "none", "zscore", "iqr"] = Field(
+        "auto", description="Outlier detection on number inputs, limits learned on the train split. auto: iqr for the models "
+        "that need it (networks, the linear and n-gram models) while trees (gbm, catboost, an ensemble's tree members) read the "
+        "numbers as they are (they split on order; clipping only merges a tail); iqr or zscore: every model, trees included; "
+        "none: no model. With outlier_action drop, auto is iqr (the rows are gone for every model).")
     outlier_threshold: float = Field(3.0, gt=0, description="z-score limit, or IQR multiple beyond the quartiles.")
     outlier_action: Literal["clip", "drop"] = Field("clip", description="Clip values to the limits, or drop the train rows.")
     repair_text: bool = Field(True, description="Fix broken characters (mojibake, control characters) in text and categories.")
@@ -173,7 +177,7 @@ class TrainConfig(_Strict):
     early_stopping_patience: int = Field(20, ge=0, description="Epochs without improvement before stopping; 0 turns it off.")
     early_stopping_min_delta: float = Field(
         1e-4, ge=0,
-        description="An epoch (a boosting round for gbm) counts as an improvement only when it beats the best by more than this "
+        description="An epoch (a boosting round for catboost; gbm has its own model.early_stopping_min_delta) counts as an improvement only when it beats the best by more than this "
         "(scikit-learn's tol): a validation loss creeping towards zero on separable data would otherwise run every epoch.",
     )
     early_stopping_metric: str = Field("loss", description="Validation metric watched: 'loss' or any metric name (accuracy, f1_macro, r2, ...).")

@@ -200,10 +200,11 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     frames = dict(split.frames)
     messages = list(split.messages)
     del frame, split  # the split frames are copies: keeping the whole frame too doubles the peak
-    if config.clean.outlier_action == "drop" and config.clean.outliers != "none":
+    outliers, unclipped_copy = outlier_plan(config)
+    if outliers.outlier_action == "drop" and outliers.outliers != "none":
         numbers = [f.name for f in featureset.features if f.type_name == "number"]
         values = {name: featureset.features[featureset.input_names.index(name)].parse(frames["train"][name]) for name in numbers}
-        frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, config.clean.outliers, config.clean.outlier_threshold, report).reset_index(drop=True)
+        frames["train"] = clean.drop_outlier_rows(frames["train"], numbers, values, outliers.outliers, outliers.outlier_threshold, report).reset_index(drop=True)
     from forgeml.train.privacy_checks import check_private_run
 
     config, privacy_notes = check_private_run(config, len(frames["train"]))  # before any fitting: refusals cost nothing yet
@@ -217,7 +218,7 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
 
         config = apply_overrides(config, {"train.bagging_folds": folds})
     checkpoint = getattr(getattr(config.model, "text", None), "checkpoint", None)
-    featureset.fit(frames["train"], FitContext(config.clean, report, config.data.split.seed, checkpoint))
+    featureset.fit(frames["train"], FitContext(outliers, report, config.data.split.seed, checkpoint, unclipped_copy=unclipped_copy))
     task = Task.resolve(config.task, config.train.loss, featureset.target.output_size)
     if config.train.loss == "poisson":
         negative = [n for n in config.target if (featureset.target.raw(frames["train"], source="train split")[:, config.target.index(n)] < 0).any()]
@@ -226,6 +227,21 @@ def prepare(config: Config, data: Any, *, validation: Any = None, test: Any = No
     arrays = {name: featureset.transform(part, source=f"{name} split") for name, part in frames.items()}
     targets = {name: featureset.target.encode(part, source=f"{name} split") for name, part in frames.items()}
     return Prepared(config, task, featureset, frames, arrays, targets, report, summary, source, messages)
+
+
+def outlier_plan(config: Config) -> tuple[Any, bool]:
+    """``clean.outliers`` as the features apply it, and whether number features keep an unclipped
+    copy. ``auto`` follows the model family (``models.families.reads_numbers``): no clipping for a
+    tree family, iqr for the rest, iqr plus the unclipped copy for an ensemble (its trees read the
+    copy). An explicit method applies to every model, as does dropping rows (they are shared)."""
+    from forgeml.models.families import reads_numbers
+
+    cleaning = config.clean
+    if cleaning.outliers != "auto":
+        return cleaning, False
+    reads = "clipped" if cleaning.outlier_action == "drop" else reads_numbers(config.model.type)
+    method = "none" if reads == "unclipped" else "iqr"
+    return cleaning.model_copy(update={"outliers": method}), reads == "both"
 
 
 def light_val_metrics(task: Any) -> Any:

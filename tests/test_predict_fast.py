@@ -232,11 +232,13 @@ def same_value(x, y) -> bool:
     return x == y or (x != x and y != y)
 
 
-def test_number_block_equals_each_feature_on_its_own():
+@pytest.mark.parametrize("unclipped_copy", [False, True])
+def test_number_block_equals_each_feature_on_its_own(unclipped_copy):
     """Plain number features share one matrix op (``NumberBlock``); interleaved with ones that keep
-    their own path (indicator, bins, quantile), every output equals the pandas path's, bit for bit."""
+    their own path (indicator, bins, quantile), every output equals the pandas path's, bit for bit.
+    With an unclipped copy for the ensemble's trees (clean.outliers: auto), that matrix too."""
     from forgeml.config import NumberFeature as NumberConfig
-    from forgeml.features.featureset import FeatureSet
+    from forgeml.features.featureset import UNCLIPPED_KEY, FeatureSet
     from forgeml.features.number import NumberFeature
     from forgeml.features.target import ClassTarget
 
@@ -248,14 +250,17 @@ def test_number_block_equals_each_feature_on_its_own():
     train.loc[0, "z"] = 1e6  # an outlier: clipping limits are fitted
     train["y"] = rng.integers(0, 2, 300).astype(str)
     features = FeatureSet([NumberFeature(c) for c in configs], ClassTarget("y"))
-    features.fit(train, FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=300)))
+    features.fit(train, FitContext(clean=CleanConfig(), report=CleaningReport(rows_in=300), unclipped_copy=unclipped_copy))
     block, members = features._number_block()
     assert block is not None and block.names == ["z", "mm", "raw", "mean"] and members == [0, 2, 4, 6]
     rows = [{"z": 1e9, "ind": None, "mm": -5, "bins": 3.5, "raw": 7, "q": None, "mean": None},
             {"z": None, "ind": 1.5, "mm": 2**40, "bins": None, "raw": -1e-300, "q": 60.0, "mean": 49.5}]
     fast = features.transform_records(rows)
     slow = features.transform(pd.DataFrame(rows, dtype=object).astype(float))
-    assert fast.keys() == slow.keys()
+    assert fast.keys() == slow.keys() and (UNCLIPPED_KEY in fast) == unclipped_copy
+    if unclipped_copy:  # only the clipped column differs: z (1e9) as it is, scaled
+        differs = np.flatnonzero((fast[UNCLIPPED_KEY] != fast["dense"]).any(axis=0))
+        assert differs.tolist() == [0] and fast[UNCLIPPED_KEY][0, 0] > 1e3 > fast["dense"][0, 0]
     for key in fast:
         np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
     assert features.transform_records([dict(rows[0], mm="5")]) is None  # text in a blocked column: pandas parses it

@@ -78,13 +78,15 @@ class CleaningReport:
         *,
         clipped: int | None = None,
         dropped: int | None = None,
+        note: str = "",
     ) -> None:
-        """Record the limits of ``column`` and how many values were clipped or rows dropped."""
+        """Record the limits of ``column`` and how many values were clipped or rows dropped
+        (``note``: added inside the message's brackets, e.g. which models read the clipped values)."""
         entry: dict[str, Any] = {"method": method, "low": float(low), "high": float(high)}
         if clipped is not None:
             entry["clipped"] = int(clipped)
             self.messages.append(
-                f"clipped {clipped} outlying values of '{column}' to [{_format_value(low)}, {_format_value(high)}] ({method})"
+                f"clipped {clipped} outlying values of '{column}' to [{_format_value(low)}, {_format_value(high)}] ({method}{note})"
             )
         if dropped is not None:
             entry["dropped"] = int(dropped)

@@ -30,13 +30,14 @@ def member_weights(estimator: Any) -> list[float]:
 
 def explain(estimator: Any, ctx: Context, arrays: dict[str, np.ndarray]) -> Attribution:
     from forgeml.explain.methods import explain_estimator
+    from forgeml.models.member_inputs import member_inputs
 
     parts, names = [], []
     for member, weight in zip(estimator.members, member_weights(estimator)):
         if weight <= 0:
             continue
         family = member.get("family") or member["model"]["type"]
-        parts.append((weight, explain_estimator(member["estimator"], family, ctx, arrays)))
+        parts.append((weight, explain_estimator(member["estimator"], family, ctx, member_inputs(arrays, member["model"]["type"]))))
         names.append(f"{member['member']} ({weight:.2f}: {parts[-1][1].method})")
     how = "stacker's absolute coefficients (an approximation)" if estimator.stacker is not None else "ensemble weights"
     return average(parts, f"weighted average of the members' attributions by the {how}: " + "; ".join(names))

@@ -102,6 +102,9 @@ class FitContext:
     seed: int = 0
     checkpoint: str | None = None  # the pretrained text encoder's folder, whose tokenizer text features use
     target: Any = None  # features.missingness.TrainTarget: the train split's target (set by FeatureSet.fit)
+    # clean.outliers: auto in an ensemble of trees and networks: a number feature that clips keeps its
+    # unclipped values too (FeatureSet's UNCLIPPED_KEY), which the tree members read (workflow.outlier_plan)
+    unclipped_copy: bool = False
 
 
 FEATURE_TYPES: dict[str, type[Feature]] = {}

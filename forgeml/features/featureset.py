@@ -12,6 +12,11 @@ from forgeml.features.base import Feature, FitContext, OutputSpec, build_feature
 from forgeml.features.target import ClassTarget, RegressionTarget, target_from_json
 
 
+# The "dense" matrix with the numbers unclipped, when number features clip for the networks only
+# (clean.outliers: auto in an ensemble, workflow.outlier_plan): the ensemble's tree members read it
+# as their "dense" (models.ensemble.member_inputs). Absent otherwise, and in bundles made before it.
+UNCLIPPED_KEY = "dense_unclipped"
+
 # Up to this many rows, features may take their plain-Python fast path (``Feature.transform_small``):
 # pandas' fixed cost per call dominates there (bench/predict_latency.py).
 SMALL_ROWS = 64
@@ -125,6 +130,7 @@ class FeatureSet:
     def fit(self, train: pd.DataFrame, context: FitContext) -> "FeatureSet":
         self.__dict__.pop("_kinds", None)  # output kinds are read from the fitted state
         self.__dict__.pop("_block", None)
+        self.__dict__.pop("_twins", None)
         self.target.fit(train)  # first: features may ask whether their blanks tell something about it
         if context.target is None:
             context = replace(context, target=self._train_target(train))
@@ -174,7 +180,11 @@ class FeatureSet:
             for position, message in feature_errors.items():
                 errors.setdefault(position, f"{feature.name}: {message}")
             outputs.append(values)
-        return self._with_texts(self._group(outputs, len(frame)), lambda name: frame[name].tolist()), dict(sorted(errors.items()))
+        arrays = self._with_texts(self._group(outputs, len(frame)), lambda name: frame[name].tolist())
+        twins = self._unclipped_twins()
+        if twins is not None:  # lenient: a value the clipped twin refused is already among the errors
+            self._add_unclipped(arrays, twins[0].transform_rows(frame, source=source)[0]["dense"], twins[1])
+        return arrays, dict(sorted(errors.items()))
 
     def transform_records(self, rows: Sequence[Any]) -> dict[str, np.ndarray] | None:
         """``transform`` of ``pd.DataFrame.from_records(rows)`` without building the frame, for a
@@ -217,7 +227,45 @@ class FeatureSet:
                 outputs[i] = feature.transform_values(columns[feature.name])
                 if outputs[i] is None:
                     return None
-        return self._with_texts(self._group(outputs, rows), lambda name: list(columns[name]))
+        arrays = self._with_texts(self._group(outputs, rows), lambda name: list(columns[name]))
+        twins = self._unclipped_twins()
+        if twins is not None:
+            unclipped = twins[0].transform_lists(columns, rows)
+            if unclipped is None:
+                return None
+            self._add_unclipped(arrays, unclipped["dense"], twins[1])
+        return arrays
+
+    def _unclipped_twins(self) -> "tuple[FeatureSet, list[tuple[int, int]]] | None":
+        """The number features that clip for the networks only (``unclipped_copy`` in their state) as
+        twins with the same fill and scaling and no limits, in a FeatureSet of their own (so they take
+        the same fast paths), and where each one's columns sit in "dense"; None when there are none
+        (every bundle made before clean.outliers: auto). Built once per fit."""
+        key = [id(f.state) for f in self.features]
+        cached = self.__dict__.get("_twins")
+        if cached is None or cached[0] != key:
+            twins, places, offset = [], [], 0
+            for feature in self.features:
+                out = feature.output_spec()
+                if out.kind != "dense":
+                    continue
+                if feature.state.get("unclipped_copy"):
+                    state = {k: v for k, v in feature.state.items() if k != "unclipped_copy"}
+                    twins.append(type(feature)(feature.config, {**state, "low": None, "high": None}))
+                    places.append((offset, out.width))
+                offset += out.width
+            cached = self._twins = (key, (FeatureSet(twins, self.target), places) if twins else None)
+        return cached[1]
+
+    @staticmethod
+    def _add_unclipped(arrays: dict[str, np.ndarray], twin_dense: np.ndarray, places: list[tuple[int, int]]) -> None:
+        """``arrays[UNCLIPPED_KEY]``: "dense" with the twins' columns in their places."""
+        unclipped = arrays["dense"].copy()
+        column = 0
+        for offset, width in places:
+            unclipped[:, offset : offset + width] = twin_dense[:, column : column + width]
+            column += width
+        arrays[UNCLIPPED_KEY] = unclipped
 
     def _with_texts(self, arrays: dict[str, np.ndarray], values: Any) -> dict[str, np.ndarray]:
         """Adds ``text.<feature>`` (raw strings, ``text.raw_texts``) for each text feature: models

@@ -44,11 +44,17 @@ class NumberFeature(Feature):
         if finite.size == 0:
             finite = np.zeros(1)
         low, high = -np.inf, np.inf
-        if context.clean.outliers != "none" and context.clean.outlier_action == "clip":
-            low, high = outlier_limits(finite, context.clean.outliers, context.clean.outlier_threshold)
+        method = "iqr" if context.clean.outliers == "auto" else context.clean.outliers  # auto: the workflow resolves it per model
+        unclipped_copy = False
+        if method != "none" and context.clean.outlier_action == "clip":
+            low, high = outlier_limits(finite, method, context.clean.outlier_threshold)
             clipped = int(((finite < low) | (finite > high)).sum())
+            # a tree splitting between train values sends a value past the limits where it sends the
+            # limit itself: only a column whose train values were clipped reads differently unclipped
+            unclipped_copy = bool(clipped) and context.unclipped_copy
             if clipped:
-                context.report.record_outliers(cfg.name, context.clean.outliers, float(low), float(high), clipped=clipped)
+                context.report.record_outliers(cfg.name, method, float(low), float(high), clipped=clipped,
+                                               note="; the tree members read them unclipped" if unclipped_copy else "")
             finite = np.clip(finite, low, high)
         fill = {
             "mean": lambda: float(finite.mean()),
@@ -62,6 +68,8 @@ class NumberFeature(Feature):
         if n_missing:
             context.report.record_missing(cfg.name, n_missing, cfg.missing, fill)
         state: dict = {"low": _finite_or_none(low), "high": _finite_or_none(high), "fill": fill}
+        if unclipped_copy:
+            state["unclipped_copy"] = True
         if cfg.missing == "median" and n_missing:  # the default: the user chose nothing else
             from forgeml.features.missingness import indicator_note, informative_missing
 

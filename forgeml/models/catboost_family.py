@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 STEP_NAME = "boosting round"
 REFITS = True  # the ensemble may refit it once on all rows with its folds' mean rounds (models/refit.py)
 STEP_LIMIT = "model.iterations"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
+NUMBERS = "unclipped"  # trees split on order: clipping a tail only merges its values (clean.outliers: auto)
 # Up to this many rows, predict builds a small object array (0.2 ms a row) instead of a DataFrame
 # (1.4 ms): CatBoost reads both the same way (a code is hashed from its integer's text either way).
 SMALL_ROWS = 64

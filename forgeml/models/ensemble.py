@@ -27,12 +27,14 @@ from pydantic import Field
 from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError, ForgeError
 from forgeml.fileio import atomic_write_json
+from forgeml.models.member_inputs import member_inputs
 
 if TYPE_CHECKING:
     from forgeml.models.estimator import FitOptions, FitSummary
 
 STEP_NAME = "epoch"
 VALIDATES_OUT_OF_FOLD = True  # workflow: no validation split needed (its rows go to training)
+NUMBERS = "both"  # its trees read numbers unclipped, its networks clipped: member_inputs hands each its own
 SPEC_FILE = "ensemble.json"
 STACKER_FILE = "stacker.safetensors"
 MIN_MEMBER_SECONDS = 1.0  # a member is not started with less time than this left
@@ -172,7 +174,7 @@ class EnsembleEstimator:
                                      callbacks=[_MemberRows(callback, name) for callback in options.callbacks],
                                      abandon_when_late=bool(fitted))  # the first member always ends: something to predict with
             try:
-                summary = bag.fit(train, y_train, None, None, member_options)
+                summary = bag.fit(member_inputs(train, row["family"]), y_train, None, None, member_options)
             except MemberOutOfTime as exc:
                 self.leaderboard.append({**row, "status": f"skipped after its first fold: {exc.message}",
                                          "fit_seconds": round(time.monotonic() - member_started, 3)})
@@ -238,8 +240,8 @@ class EnsembleEstimator:
         level = self._stack(y, [oof for *_, oof in fitted])
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
-            row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
-                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=predict_ms_per_row(bag, sample))
+            row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof), weight=round(float(weight), 4),
+                       status="fitted", predict_ms_per_row=predict_ms_per_row(bag, member_inputs(sample, row["family"])))
             self.leaderboard.append(row)
             if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
@@ -270,8 +272,10 @@ class EnsembleEstimator:
 
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         if self.stacker is not None:
-            return self.stacker.scores([np.asarray(m["estimator"].scores(arrays), dtype=np.float64) for m in self.members])
-        return sum(m["weight"] * np.asarray(m["estimator"].scores(arrays), dtype=np.float64) for m in self.members)
+            return self.stacker.scores([np.asarray(m["estimator"].scores(member_inputs(arrays, m["model"]["type"])), dtype=np.float64)
+                                        for m in self.members])
+        return sum(m["weight"] * np.asarray(m["estimator"].scores(member_inputs(arrays, m["model"]["type"])), dtype=np.float64)
+                   for m in self.members)
 
     def save(self, directory: Path) -> list[str]:
         written = []

@@ -10,7 +10,11 @@ A family module provides:
   ``STEP_LIMIT`` (the dotted option bounding the steps, "train.epochs"),
 - optionally ``FOLDS_SIDE_BY_SIDE = True``: a bag fits its folds in threads, one core each
   (``models/fold_threads.py``; for a family that releases the GIL and is thread-safe),
-- optionally ``search_space`` on its options class (``forgeml.tune.space``): what ``forgeml tune`` searches.
+- optionally ``search_space`` on its options class (``forgeml.tune.space``): what ``forgeml tune`` searches,
+- optionally ``NUMBERS = "unclipped"``: it reads numbers without outlier clipping under
+  ``clean.outliers: auto`` (trees split on order, so clipping only merges a tail's values; the
+  networks and the linear model keep the clipped ones: a z-scored tail reaching 100 swamps their
+  weights). ``"both"``: its parts differ (the ensemble gets both and hands each member its own).
 
 A family may instead be a choice among the others (``auto``, the default): its module provides
 ``resolve(model_section, feature_types) -> (model_section, why)``, which
@@ -67,6 +71,11 @@ def model_config_union() -> Any:
 def network_types() -> tuple[str, ...]:
     """The families that are torch networks (they share the network options and the Trainer)."""
     return tuple(name for name, target in FAMILIES.items() if target.partition(":")[0] == NETWORK_MODULE)
+
+
+def reads_numbers(name: str) -> str:
+    """"clipped", "unclipped" or "both": how family ``name`` reads numbers under ``clean.outliers: auto``."""
+    return getattr(family_module(name), "NUMBERS", "clipped") if name in FAMILIES else "clipped"
 
 
 def step_name(name: str) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 STEP_NAME = "boosting round"
 REFITS = True  # the ensemble may refit it once on all rows with its folds' mean rounds (models/refit.py)
 STEP_LIMIT = "model.num_boost_round"  # the option bounding its steps: tuning's pruner starts judging after 1/30 of it
+NUMBERS = "unclipped"  # trees split on order: clipping a tail only merges its values (clean.outliers: auto)
 FOLDS_SIDE_BY_SIDE = True  # a bag fits its folds in threads, one core each (models/fold_threads.py says why)
 
 
@@ -42,6 +43,10 @@ class GBMConfig(_Strict):
     bagging_fraction: float = Field(1.0, gt=0, le=1)
     lambda_l2: float = Field(0.0, ge=0)
     early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_min_delta: float = Field(0.0, ge=0, description="A round counts as an improvement when it beats the best "
+        "validation loss by more than this; 0 is LightGBM's own default. Not train.early_stopping_min_delta (the networks'): "
+        "its 1e-4, in units of the standardised target's variance, stopped high-R² regressions early (bench/RESULTS.md), and "
+        "LightGBM stops by itself once no split gains.")
     boosting: Literal["gbdt", "rf"] = Field("gbdt", description="gbdt (gradient boosting) or rf: a random forest — every tree fitted "
         "on a bootstrap-like sample of the rows (bagging_fraction, 0.632 unless set) with a share of the columns per split "
         "(√columns for classes, all for regression), the trees averaged; learning_rate is then unused. A different kind of "
@@ -194,10 +199,8 @@ class GBMEstimator:
                 valid_sets.append(lgb.Dataset(x_val, label=val_targets[i], weight=val_weights, reference=data))
                 names.append("val")
             if x_val is not None and self.config.train.early_stopping_patience > 0:  # 0 turns early stopping off, as for networks
-                # min_delta: on separable data the validation loss creeps towards zero by 1e-6 a round,
-                # which would otherwise count as improving for all num_boost_round rounds
                 callbacks.append(lgb.early_stopping(self.config.model.early_stopping_rounds, verbose=False,
-                                                    min_delta=self.config.train.early_stopping_min_delta))
+                                                    min_delta=self.config.model.early_stopping_min_delta))
             booster = lgb.train(self._params(), data, num_boost_round=self.config.model.num_boost_round, valid_sets=valid_sets, valid_names=names, callbacks=callbacks)
             self.boosters.append(booster)
             for split, metrics in record.items():

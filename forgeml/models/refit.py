@@ -39,6 +39,7 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
     """Replace the bag of every weighted member whose family ``REFITS`` by one model on all rows;
     with ``speed`` off, only the families that say ``REFIT_ALWAYS``."""
     from forgeml.models.bagging import BaggedEstimator, predict_ms_per_row
+    from forgeml.models.member_inputs import member_inputs
     from forgeml.models.estimator import FitOptions
     from forgeml.models.families import family_module
 
@@ -68,9 +69,10 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         # whose OpenMP was loaded before forgeml set its wait policy does not stall on a busy machine
         one_thread = config.model_copy(update={"train": config.train.model_copy(update={"threads": 1})})
         started = time.monotonic()
+        inputs = member_inputs(train, member["model"]["type"])  # the trees' numbers unclipped (clean.outliers: auto)
         try:
             single = module.build(one_thread, ensemble.task, ensemble.member_spec(member["model"]["type"]))
-            summary = single.fit(train, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
+            summary = single.fit(inputs, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
         except ForgeError as exc:
             row["refit"] = member["refit"] = f"no: {exc.message}"
             continue
@@ -83,7 +85,7 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         ensemble._say(f"{member['member']}: refitted on {said}")
         ensemble.bags_before_refit_[member["member"]] = bag
         refitted = BaggedEstimator([single], config, ensemble.task, single.spec, module.load)
-        milliseconds = predict_ms_per_row(refitted, {key: value[: min(len(y_train), 256)] for key, value in train.items()})
+        milliseconds = predict_ms_per_row(refitted, {key: value[: min(len(y_train), 256)] for key, value in inputs.items()})
         member.update(estimator=refitted, folds=1, model=entry["model"], refit=said, predict_ms_per_row=milliseconds)
         row.update(refit=said, predict_ms_per_row=milliseconds)
     total = next((r for r in ensemble.leaderboard if r["member"] == "ensemble"), None)

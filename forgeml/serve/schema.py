@@ -103,7 +103,8 @@ def _number_detail(feature: Any, state: dict[str, Any]) -> str:
     parts = [f"missing → {_short(state['fill'])}" + (f" (missing: {strategy})" if strategy else "") if "fill" in state else ""]
     if low is not None or high is not None:
         parts.append(f"values outside [{_short(low) if low is not None else '-∞'}, {_short(high) if high is not None else '∞'}] "
-                     "(learned on the train split) are clipped to it")
+                     "(learned on the train split) are clipped to it" + (" for the networks and linear models (the trees read them as they are)"
+                                                                         if state.get("unclipped_copy") else ""))
     return "; ".join(p for p in parts if p)
 
 
