@@ -90,7 +90,8 @@ def side_by_side(bundle: Path, int8: Path, seconds: float) -> dict[str, dict[str
     from forgeml.export.graph import build_graph
     from forgeml.export.verification import verification_arrays
     from forgeml.models.onnx_runtime import onnx_session
-    from forgeml.models.quantized import QuantizedEstimator, length_batched, token_pads
+    from forgeml.models.length_buckets import length_batched, token_pads
+    from forgeml.models.quantized import QuantizedEstimator
 
     source = Pipeline.load(bundle).predictor_
     prepared = prepare_data(source, data_path(source.config, None))
