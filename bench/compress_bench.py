@@ -15,10 +15,12 @@ thread (``pin_threads(1)``): the machine is shared, and one thread is what a ser
 
 Targets: int8 — batch-256 ≥ 1.5× faster, ≥ 2× smaller on disk, metric within 1 point (0.01);
 pruning 0.5 — parameters and disk roughly halved (≥ 1.8×), batch latency lower, metric within 1 point
-(the MLP, and the text transformer: heads, feed-forward units and hidden blocks).
+(the MLP, and the text transformer: heads, feed-forward units, residual width with the token
+embedding table, and hidden blocks).
 
 The text transformer's int8 figure is split into its causes by a side-by-side run (``side_by_side``:
-round-robin over the same 256 test rows, wall and CPU time): the source's torch network, its float
+round-robin over the same 256 test rows, wall and CPU time): the source's torch network (its
+predict runs rows in length buckets, as the int8 graph does: ``models.length_buckets``), its float
 graph in onnxruntime run exactly as the int8 one is (additive attention mask, length buckets), and
 the int8 bundle — so what int8 itself gives is the last two columns, and what the runtime gives the
 first two. CPU time is the steadier figure on a shared machine (other processes' load stretches
@@ -90,7 +92,8 @@ def side_by_side(bundle: Path, int8: Path, seconds: float) -> dict[str, dict[str
     from forgeml.export.graph import build_graph
     from forgeml.export.verification import verification_arrays
     from forgeml.models.onnx_runtime import onnx_session
-    from forgeml.models.quantized import QuantizedEstimator, length_batched, token_pads
+    from forgeml.models.length_buckets import length_batched, token_pads
+    from forgeml.models.quantized import QuantizedEstimator
 
     source = Pipeline.load(bundle).predictor_
     prepared = prepare_data(source, data_path(source.config, None))

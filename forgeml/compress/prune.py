@@ -18,10 +18,10 @@ Fine-tune: ``epochs`` (default 5, ``--set epochs=N``) with the bundle's own Trai
 a bag on each member's own held-out fold, as training did), starting from the pruned weights.
 
 The network's other parts are pruned by the same share, each by its module in ``PARTS``:
-``simple_cnn`` conv channels, transformer attention heads and feed-forward units (the text
-encoder and the transformer combiner), LSTM/GRU hidden units. Not pruned: ResNet and flatten
-image encoders, pretrained text encoders, bag-of-embeddings text encoders and every embedding
-table (they keep their width; docs/compress.md).
+``simple_cnn`` conv channels, transformer attention heads, feed-forward units and residual width
+(the text encoder, with its token embedding table, and the transformer combiner), LSTM/GRU hidden
+units. Not pruned: ResNet and flatten image encoders, pretrained text encoders, bag-of-embeddings
+text encoders and the category and RNN embedding tables (they keep their width; docs/compress.md).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ DEFAULT_EPOCHS = 5
 # whatever reads a part whose output width changes)
 PARTS: dict[str, str] = {
     "simple_cnn channels": "forgeml.compress.prune_channels",
-    "transformer heads and feed-forward units": "forgeml.compress.prune_attention",
+    "transformer heads, feed-forward units and width": "forgeml.compress.prune_attention",
     "lstm/gru hidden units": "forgeml.compress.prune_recurrent",
 }
 
@@ -114,6 +114,17 @@ def sliced_state(old: dict[str, Any], new: dict[str, Any], hidden: int, keep: An
     return state
 
 
+def require_same_shortcuts(source: Any, pruned: Any) -> None:
+    """Refuse a pruned network whose hidden blocks add their input where the source's did not (or
+    the reverse): a block is residual when its input and output widths are equal, and the new
+    widths can meet by rounding. That would be a different network, not a smaller one."""
+    before = [block.residual for block in source.combiner.blocks]
+    after = [block.residual for block in pruned.combiner.blocks]
+    if before != after:
+        raise CompressError(f"pruning this share makes a hidden block's input as wide as its output (residual blocks {before} → {after})",
+                            where="--prune", hint="choose a slightly different share, e.g. 0.45 or 0.55")
+
+
 def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_share: float) -> Any:
     """A new TorchEstimator built from the pruned ``config``, its weights cut from ``member``'s:
     the hidden units (when the hidden size shrank) and every part in ``PARTS`` the network has."""
@@ -126,6 +137,7 @@ def pruned_member(member: Any, config: Any, task: Any, spec: Any, keep_share: fl
     for part in prunable_parts(member.config, spec):
         given.update(part.cut(member.model, member.config, spec, keep_share))
     pruned = TorchEstimator(config, task, spec, load_weights=False)
+    require_same_shortcuts(network, getattr(pruned.model, "network", pruned.model))
     pruned.model.load_state_dict(sliced_state(member.model.state_dict(), pruned.model.state_dict(), hidden, keep, "--prune", given))
     pruned.warm_start = True  # fine-tuning continues from these weights (no ridge re-initialisation)
     pruned.model.eval()

@@ -1,7 +1,9 @@
 """Pruning of the pre-norm transformer layers (``models.attention.TransformerBlock``: the
 transformer text encoder and the transformer combiner): whole attention heads and feed-forward
 units are removed, so the QKV and output projections, the feed-forward layers, the attention
-products and the saved tensors all shrink.
+products and the saved tensors all shrink; then the residual width of each stream
+(``prune_width``: the token embedding table, positions, LayerNorms and every projection's
+channels), so the whole model narrows, not only its layers' insides.
 
 Which heads go: those whose slice of the output projection has the smallest L2 norm — what a
 head writes into the residual stream; the magnitude counterpart of the head importance of Michel
@@ -12,9 +14,9 @@ every layer of a stack keeps the same *number*, because one config (``heads``, `
 ``ffn_size``) describes all of them. A kept head keeps its size (``head_size`` is written to the
 config), so its attention scores are computed exactly as before.
 
-Not pruned: the residual width (``text.hidden_size``, ``combiner_size``) — every layer norm,
-embedding and position table is tied to it — and so the token embedding table, often the largest
-tensor of a small text transformer (docs/compress.md).
+Heads and units are chosen first, on the source's weights; the width cut then reads what is
+left. A kept head keeps its ``head_size`` whatever the width becomes: 4 heads of 16 in a width of
+64, pruned by half, become 2 heads of 16 in a width of 32.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from forgeml.compress import prune_width
 
 
 @dataclass
@@ -62,8 +66,9 @@ def applies(config: Any, spec: Any) -> bool:
 
 
 def changes(config: Any, spec: Any, keep_share: float) -> dict[str, Any]:
-    """The config of the pruned layers: fewer heads of the same size, fewer feed-forward units."""
-    out: dict[str, Any] = {}
+    """The config of the pruned layers: fewer heads of the same size, fewer feed-forward units, a
+    narrower residual stream."""
+    out: dict[str, Any] = prune_width.changes(config, spec, keep_share)
     for stack in stacks(config, spec):
         heads, head_size, ffn = stack.keys
         out.update({heads: kept(stack.heads, keep_share), head_size: stack.head_size, ffn: kept(stack.ffn_size, keep_share)})
@@ -104,4 +109,5 @@ def cut(model: Any, config: Any, spec: Any, keep_share: float) -> dict[str, torc
     for stack in stacks(config, spec):
         for prefix in stack.prefixes:
             out.update(cut_layer(state, root + prefix, stack, kept(stack.heads, keep_share), kept(stack.ffn_size, keep_share)))
+    out.update(prune_width.cut({**state, **out}, config, spec, keep_share, root))
     return {name: tensor.clone() for name, tensor in out.items()}

@@ -43,7 +43,7 @@ def quantized_bytes(predictor: Any, per_channel: bool = False) -> bytes:
     require_extra("onnx", needed_by="forgeml compress --quantize", modules=("onnx", "onnxscript", "onnxruntime"))
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from forgeml.models.quantized import length_batched, token_pads
+    from forgeml.models.length_buckets import length_batched, token_pads
 
     graph = build_graph(predictor)
     arrays = verification_arrays(predictor)  # generated rows covering every code and token id

@@ -13,6 +13,7 @@ from forgeml.errors import BundleError
 from forgeml.features.featureset import InputSpec
 from forgeml.models import estimator
 from forgeml.models.frozen_cache import cache_inputs
+from forgeml.models.length_buckets import length_batched, token_pads
 from forgeml.models.linear_skip import LinearSkip, wants_linear_skip
 from forgeml.models.network import FusionNet
 from forgeml.models.stacked import StackedScorer, stacked_scores
@@ -80,6 +81,12 @@ class TorchEstimator:
         fast = stacked_scores(self._stacked, [self.model], self.config, self.task, arrays)  # its own inference mode
         if fast is not None:
             return fast  # a few rows in numpy: no_grad's enter and exit would cost more than the answer
+        # text: rows sorted by token length and run in buckets, each cut to its own longest row, then
+        # put back in order (models.length_buckets) — a batch padded to its longest row spent most
+        # of its time on padding; every text encoder masks padding, so the answers are the same
+        return length_batched(self._network_scores, arrays, token_pads(self.spec), chunk=getattr(self.model, "predict_batch_size", 256))
+
+    def _network_scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
             self.model.eval()
             inputs = cache_inputs(self.model, to_tensors(arrays), precision=self.config.train.precision)  # length-sorted batches

@@ -9,7 +9,7 @@ from tests.conftest import make_mixed_frame, write_csv
 
 
 def test_length_batched_returns_rows_in_order_and_cuts_padding():
-    from forgeml.models.quantized import length_batched
+    from forgeml.models.length_buckets import length_batched
 
     tokens = np.zeros((7, 10), np.int64)
     for row, length in enumerate([3, 9, 1, 5, 0, 10, 2]):
@@ -27,7 +27,7 @@ def test_length_batched_returns_rows_in_order_and_cuts_padding():
 
 
 def test_length_chunks_bound_the_padding_of_skewed_lengths():
-    from forgeml.models.quantized import length_chunks
+    from forgeml.models.length_buckets import length_chunks
 
     lengths = np.random.default_rng(0).lognormal(3.8, 0.7, 256).astype(int) + 1  # long tail, like real reviews
     runs = length_chunks(lengths, chunk=256, slack=1.25, min_rows=8)
