@@ -181,7 +181,7 @@ class EnsembleEstimator:
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
             fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3),
-                            "best_steps": summary.best_epoch}, bag, bag.oof_))
+                            "best_steps": summary.best_epoch, **({"note": summary.note} if summary.note else {})}, bag, bag.oof_))
             score = _score(self.task.name, y_train, bag.oof_)
             self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
         if not fitted:
@@ -192,6 +192,8 @@ class EnsembleEstimator:
             from forgeml.models.refit import refit_members
 
             refit_members(self, train, y_train, deadline, speed=refit)
+        for _, bag, _ in fitted:  # what the folds shared (the n-gram matrix of every train row) is not kept past fit
+            bag.fold_shared_ = None
         return FitSummary(history, 0, None, False, time.monotonic() - started)
 
     def _say(self, line: str) -> None:
@@ -239,7 +241,7 @@ class EnsembleEstimator:
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
             row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
-                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=predict_ms_per_row(bag, sample))
+                       weight=round(float(weight), 4), status="fitted" + (f" ({row['note']})" if row.get("note") else ""), predict_ms_per_row=predict_ms_per_row(bag, sample))
             self.leaderboard.append(row)
             if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
