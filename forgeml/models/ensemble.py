@@ -6,7 +6,8 @@ Why this shape (AutoGluon's, see shared/research/automl-anchors.md): bagging giv
 row an honest out-of-fold prediction, so no rows are set aside for validation — the members
 learn from every non-test row, and the same predictions choose the ensemble weights. Members are
 fitted cheapest and strongest first, so a short budget still ends with a good model; a member
-that cannot start in the time left is skipped and the leaderboard says so.
+that cannot start in the time left is skipped and the leaderboard says so; one whose solves its
+time share stopped early (the n-gram and linear models' ``linear.solve_until``) says so in its ``note``.
 
 The portfolio (which members each preset fits) is data: ``portfolio.yaml`` beside this module.
 Members whose weight is 0 are not kept in the bundle (they cost predict time for nothing), but
@@ -183,7 +184,7 @@ class EnsembleEstimator:
             fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3),
                             "best_steps": summary.best_epoch, **({"note": summary.note} if summary.note else {})}, bag, bag.oof_))
             score = _score(self.task.name, y_train, bag.oof_)
-            self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
+            self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s" + (f" ({summary.note})" if summary.note else ""))
         if not fitted:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
@@ -241,7 +242,7 @@ class EnsembleEstimator:
         sample = {key: value[: min(len(y), 256)] for key, value in train.items()}
         for (row, bag, oof), weight in zip(fitted, weights):
             row.update(val_loss=round(selection_loss(self.task.name, y, oof), 6), **_score(self.task.name, y, oof),
-                       weight=round(float(weight), 4), status="fitted" + (f" ({row['note']})" if row.get("note") else ""), predict_ms_per_row=predict_ms_per_row(bag, sample))
+                       weight=round(float(weight), 4), status="fitted", predict_ms_per_row=predict_ms_per_row(bag, sample))
             self.leaderboard.append(row)
             if weight > 0 or self.stacker is not None:
                 self.members.append({**row, "estimator": bag})
