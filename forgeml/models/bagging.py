@@ -114,15 +114,17 @@ class BaggedEstimator:
             summaries = fit_side_by_side(len(splits), self.workers, options.deadline, options.callbacks, fit_fold, finished)
         else:
             summaries = []
+            # the first fold's cost in later folds' (the n-gram model: its alpha path against one alpha)
+            costs = [float(getattr(self.members[0], "first_fold_cost", 1.0))] + [1.0] * (len(splits) - 1)
             for k, (inner, held_out) in enumerate(splits):
                 deadline = options.deadline
                 if deadline is not None:  # the time left, shared fairly among the folds still to fit
                     now = time.monotonic()
-                    deadline = now + max(0.0, deadline - now) / (len(splits) - k)
+                    deadline = now + max(0.0, deadline - now) * costs[k] / sum(costs[k:])
                 fold_started = time.monotonic()
                 summary, fitted = self.fit_fold(k, inner, held_out, train, y_train, options, deadline)
                 if fitted:
-                    self._give_up_if_late(options, time.monotonic() - fold_started, folds_left=len(splits) - k - 1)
+                    self._give_up_if_late(options, (time.monotonic() - fold_started) / costs[k], folds_left=len(splits) - k - 1)
                 self._record_oof(k, _take(train, held_out), held_out, len(y_train))
                 summaries.append(summary)
                 if k == 0:  # what the later folds take from the first (the n-gram model's alpha): a cheaper path
