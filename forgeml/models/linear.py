@@ -237,7 +237,6 @@ class LinearEstimator:
                 break  # the deadline stopped this solve: no time for weaker alphas
         assert best is not None
         value, step, self.weight, self.bias, self.alpha_ = best
-        self.path_ = [(row["alpha"], row.get("val_loss", row["train_loss"])) for row in history]  # (alpha, loss) of each step
         self._warm = None  # the solver holds a copy of the design's size: not kept past fit
         note = cut_note(self.cut_) if self.cut_ else None
         return FitSummary(history, step, value if has_val else None, len(history) < len(alphas), time.perf_counter() - started, note=note)

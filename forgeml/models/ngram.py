@@ -17,7 +17,7 @@ whose validation loss is worse (TF-IDF models want weaker regularisation than ta
 In the ensemble it keeps its time share (issue 13): on birds (15k rows of free-text remarks) it
 took 144 s of a 120 s budget — five vectoriser fits and eleven L-BFGS solves. Now a bag fits the
 vectoriser once on all its rows and its folds look their rows up (``fit_fold_shared``; the refit
-reads the same), the first fold runs the alpha path and the others fit its two best alphas
+reads the same), the first fold runs the alpha path and the others fit its alpha
 (``adopt_first_fold``), each path step starts from the previous solution, and a solve stops at
 its fold's deadline (``linear.solve_until``), which the leaderboard's ``note`` then says.
 
@@ -85,7 +85,7 @@ class NgramEstimator(LinearEstimator):
     alphas = (1.0, 0.3, 0.1, 0.03)  # C = 1 … 33: TF-IDF rows have norm 1, so they want weak regularisation
     default_alpha = 0.1  # C = 10: the best of the path on reviews_zh and on English reviews (bench/text_vs_tfidf.py)
     stop_when_worse = True
-    first_fold_cost = 2.0  # in a bag, the first fold runs the path (2–4 solves), the others two alphas (the second warm-started)
+    first_fold_cost = 3.0  # in a bag, the first fold runs the path (2–4 solves), the others its alpha (1): its share of the time
 
     def __init__(self, config: Any, task: Task, spec: InputSpec):
         super().__init__(config, task, spec)
@@ -163,19 +163,14 @@ class NgramEstimator(LinearEstimator):
             self.vectors = shared.vectors
 
     def adopt_first_fold(self, first: "NgramEstimator") -> None:
-        """The later folds fit only the first fold's two best alphas (its best first, the second
-        warm-started from it), instead of running the whole path again.
+        """The later folds fit the first fold's alpha only, instead of running the path again.
 
         Why: the path (1 → 0.3 → 0.1 → 0.03, until the validation loss rises) fitted 2–4 models per
         fold, the most expensive part of the member (birds: 11 solves for 5 folds and the refit).
-        The two best alphas are close in loss (reviews_zh's five paths chose 0.3, 0.1, 0.3, 0.1,
-        0.1): the first fold's choice alone was a coin toss (the refit at 0.1 scored 0.8494 on
-        reviews_zh, at the folds' median 0.3 0.8534), so each fold still votes between the two
-        and the refit takes their median."""
-        if self.config.model.alpha != "auto" or not getattr(first, "path_", None):
-            return
-        ranked = [alpha for alpha, _ in sorted(first.path_, key=lambda step: step[1])]
-        self.alphas = tuple(ranked[:2])
+        The folds' rows overlap by (K-2)/(K-1); reviews_zh's five paths chose 0.3, 0.1, 0.3, 0.1,
+        0.1, and the refit takes one alpha for all of them anyway."""
+        if self.config.model.alpha == "auto" and first.alpha_ is not None:
+            self.alphas = (first.alpha_,)
 
     def _raw_scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         out = super()._raw_scores(arrays)
