@@ -219,7 +219,7 @@ def run_forgeml(spec: TabularSet, train: pd.DataFrame, test: pd.DataFrame, class
     config = pipeline.prepared_.config
     board = pipeline.leaderboard() if config.model.type == "ensemble" else None
     if board is not None:  # which members fitted, were skipped or cut, their out-of-fold scores and weights: why a set won or lost
-        columns = [c for c in ("member", "status", "score", "weight", "fit_seconds", "predict_ms_per_row", "refit") if c in board.columns]
+        columns = [c for c in ("member", "status", "score", "weight", "fit_seconds", "predict_ms_per_row", "refit", "note") if c in board.columns]
         outcome.notes += [" · ".join(f"{c} {row[c]}" for c in columns if row[c] == row[c]) for _, row in board[columns].iterrows()]
     else:
         outcome.notes.append(f"model {config.model.type}, bagging folds {config.train.bagging_folds}, "

@@ -30,7 +30,7 @@ def _forgeml(train, test, budget: float, threads: int) -> dict:
     fit_seconds = time.perf_counter() - started
     predicted = pipeline.predict(test.drop(columns=[TARGET]))[f"{TARGET}_prediction"].astype(str)
     board = pipeline.leaderboard()
-    members = "; ".join(f"{r.member} {r.status}" + (f" w={r.weight:.2f} oof {r.score:.4f}" if r.status == "fitted" else "")
+    members = "; ".join(f"{r.member} {r.status}" + (f" w={r.weight:.2f} oof {r.score:.4f}" if r.status == "fitted" else "") + (f" ({r.note})" if isinstance(getattr(r, "note", None), str) else "")
                         for r in board.itertuples())
     return {"f1_macro": f1_score(test[TARGET], predicted, average="macro"), "accuracy": accuracy_score(test[TARGET], predicted),
             "fit_s": fit_seconds, "members": members}

@@ -158,7 +158,7 @@ def run_forgeml(model: str, train, test, text: str, target: str, positive: str, 
     result.update(fit_s=fit_seconds, predict_ms_row=batch_ms, single_row_ms=statistics.median(single))
     if model == "ensemble":
         board = pipeline.leaderboard()
-        result["members"] = "; ".join(f"{r.member} {r.status}" + (f" w={r.weight:.2f} oof {r.score:.4f}" if r.status == "fitted" else "")
+        result["members"] = "; ".join(f"{r.member} {r.status}" + (f" w={r.weight:.2f} oof {r.score:.4f}" if r.status == "fitted" else "") + (f" ({r.note})" if isinstance(getattr(r, "note", None), str) else "")
                                       for r in board.itertuples())
     return result
 

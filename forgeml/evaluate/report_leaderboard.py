@@ -6,8 +6,8 @@ from typing import Any
 
 from forgeml.evaluate.report_html import format_value, muted, section, table
 
-COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row", "refit")
-TEXT_COLUMNS = ("member", "family", "status", "refit")
+COLUMNS = ("member", "family", "status", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row", "refit", "note")
+TEXT_COLUMNS = ("member", "family", "status", "refit", "note")
 
 
 def leaderboard_section(inputs: Any) -> str:

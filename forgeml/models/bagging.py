@@ -99,6 +99,7 @@ class BaggedEstimator:
         labels = y_train if self.task.is_classification else None
         splits = fold_indices(len(y_train), len(self.members), self.config.train.seed, labels)
         self.oof_: np.ndarray | None = None
+        self.fold_shared_ = share_across_folds(self.members, train)
         if self.workers > 1:
             from forgeml.models.fold_threads import fit_side_by_side
 
@@ -113,24 +114,33 @@ class BaggedEstimator:
             summaries = fit_side_by_side(len(splits), self.workers, options.deadline, options.callbacks, fit_fold, finished)
         else:
             summaries = []
+            # the first fold's cost in later folds' (the n-gram model: its alpha path against one alpha)
+            costs = [float(getattr(self.members[0], "first_fold_cost", 1.0))] + [1.0] * (len(splits) - 1)
             for k, (inner, held_out) in enumerate(splits):
                 deadline = options.deadline
                 if deadline is not None:  # the time left, shared fairly among the folds still to fit
                     now = time.monotonic()
-                    deadline = now + max(0.0, deadline - now) / (len(splits) - k)
+                    deadline = now + max(0.0, deadline - now) * costs[k] / sum(costs[k:])
                 fold_started = time.monotonic()
                 summary, fitted = self.fit_fold(k, inner, held_out, train, y_train, options, deadline)
                 if fitted:
-                    self._give_up_if_late(options, time.monotonic() - fold_started, folds_left=len(splits) - k - 1)
+                    self._give_up_if_late(options, (time.monotonic() - fold_started) / costs[k], folds_left=len(splits) - k - 1)
                 self._record_oof(k, _take(train, held_out), held_out, len(y_train))
                 summaries.append(summary)
+                if k == 0:  # what the later folds take from the first (the n-gram model's alpha): a cheaper path
+                    for member in self.members[1:]:
+                        getattr(member, "adopt_first_fold", lambda first: None)(self.members[0])
+        for member in self.members:  # predicting new rows no longer looks them up in the shared state
+            getattr(member, "use_fold_shared", lambda shared: None)(None)
         values = [s.best_value for s in summaries if s.best_value is not None]
+        notes = [f"fold {k + 1}: {s.note}" for k, s in enumerate(summaries) if getattr(s, "note", None)]
         return FitSummary(
             history=[{"fold": k, **row} for k, s in enumerate(summaries) for row in s.history],
             best_epoch=int(round(np.mean([s.best_epoch for s in summaries]))),
             best_value=float(np.mean(values)) if values else None,
             stopped_early=all(s.stopped_early for s in summaries),
             seconds=float(sum(s.seconds for s in summaries)),
+            note="; ".join(notes) or None,
         )
 
     def fit_fold(self, k: int, inner: np.ndarray, held_out: np.ndarray, train: dict[str, np.ndarray], y_train: np.ndarray,
@@ -217,6 +227,23 @@ class BaggedEstimator:
         if any(part is None for part in parts):
             return None
         return {name: float(np.mean([part[name] for part in parts])) for name in parts[0]}
+
+
+def share_across_folds(members: list[Any], train: dict[str, np.ndarray]) -> Any:
+    """What a family fits once on all of the bag's rows and every fold then reads (``fit_fold_shared``
+    / ``use_fold_shared``: the n-gram model's vocabularies and TF-IDF matrix), or None.
+
+    Why: the n-gram model fitted its vectoriser five times on birds, 6 s each on a busy machine,
+    and vectorised each held-out fold twice. What is shared must not see labels: vocabularies and
+    idf counted over every train row are what AutoGluon's text n-gram features are fitted on
+    before it bags; a fold model learns no weight for an n-gram that only its held-out rows have."""
+    fit_shared = getattr(members[0], "fit_fold_shared", None) if members else None
+    if fit_shared is None:
+        return None
+    shared = fit_shared(train)
+    for member in members:
+        member.use_fold_shared(shared)
+    return shared
 
 
 def member_config(config: Any, k: int, threads: int | None = None) -> Any:

@@ -6,7 +6,8 @@ Why this shape (AutoGluon's, see shared/research/automl-anchors.md): bagging giv
 row an honest out-of-fold prediction, so no rows are set aside for validation — the members
 learn from every non-test row, and the same predictions choose the ensemble weights. Members are
 fitted cheapest and strongest first, so a short budget still ends with a good model; a member
-that cannot start in the time left is skipped and the leaderboard says so.
+that cannot start in the time left is skipped and the leaderboard says so; one whose solves its
+time share stopped early (the n-gram and linear models' ``linear.solve_until``) says so in its ``note``.
 
 The portfolio (which members each preset fits) is data: ``portfolio.yaml`` beside this module.
 Members whose weight is 0 are not kept in the bundle (they cost predict time for nothing), but
@@ -183,9 +184,9 @@ class EnsembleEstimator:
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]
             fitted.append(({**row, "model": entry["model"], "train": entry.get("train", {}), "fit_seconds": round(seconds, 3),
-                            "best_steps": summary.best_epoch}, bag, bag.oof_))
+                            "best_steps": summary.best_epoch, **({"note": summary.note} if summary.note else {})}, bag, bag.oof_))
             score = _score(self.task.name, y_train, bag.oof_)
-            self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s")
+            self._say(f"{label}: out-of-fold {score['score_name']} {score['score']} in {seconds:.1f} s" + (f" ({summary.note})" if summary.note else ""))
         if not fitted:
             raise ForgeError("the time budget ended before any model was fitted", where="train.time_budget",
                              hint="give a larger --time-budget (each member needs at least a few seconds)")
@@ -194,6 +195,8 @@ class EnsembleEstimator:
             from forgeml.models.refit import refit_members
 
             refit_members(self, train, y_train, deadline, speed=refit)
+        for _, bag, _ in fitted:  # what the folds shared (the n-gram matrix of every train row) is not kept past fit
+            bag.fold_shared_ = None
         return FitSummary(history, 0, None, False, time.monotonic() - started)
 
     def _say(self, line: str) -> None:

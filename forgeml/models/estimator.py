@@ -49,6 +49,7 @@ class FitSummary:
     stopped_early: bool
     seconds: float
     privacy: dict[str, Any] | None = None  # a private network's ε spent, δ and how (forgeml.train.privacy)
+    note: str | None = None  # what the time budget changed (a solve it stopped), for the ensemble's leaderboard
 
 
 class Estimator(Protocol):

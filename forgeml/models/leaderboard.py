@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("member", "family", "status", "score_name", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row", "refit")
+COLUMNS = ("member", "family", "status", "score_name", "score", "val_loss", "weight", "fit_seconds", "predict_ms_per_row", "refit", "note")
 
 
 def leaderboard_rows(bundle: Path) -> list[dict[str, Any]]:

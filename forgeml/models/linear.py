@@ -64,6 +64,50 @@ def _output(task: Task) -> str:
     return "softmax" if task.is_classification else "exp" if task.loss == "poisson" else "identity"
 
 
+FIRST_CHUNK = 30  # with a deadline, a solve runs this many iterations, then as many as the time left allows
+
+
+def clock() -> float:
+    """The solver's clock (tests replace it with a fake one: no test waits on real time)."""
+    return time.monotonic()
+
+
+def solve_until(model: Any, x: Any, y: np.ndarray, row_weights: np.ndarray | None, max_iter: int,
+                deadline: float | None) -> tuple[int, bool]:
+    """Fit a warm-startable scikit-learn solver (``warm_start=True``) for up to ``max_iter``
+    iterations, stopping at ``deadline``: (iterations run, whether the deadline stopped it).
+
+    Why: one L-BFGS solve of the n-gram model is not interruptible and took 6–12 s on birds
+    (19k rows, 24k n-gram columns): a fold given 6 s of the ensemble's time overran it by the
+    whole solve. With a deadline the solve runs ``FIRST_CHUNK`` iterations, measures their pace,
+    and continues (from where it stopped) for as many as fit in the time left — usually to the
+    end in one more call, so the result equals one uninterrupted solve within its tolerance.
+    Without a deadline it is one call, as before."""
+    if deadline is None:
+        model.set_params(max_iter=max_iter)
+        model.fit(x, y, sample_weight=row_weights)
+        return int(np.max(model.n_iter_)), False
+    done, chunk = 0, min(FIRST_CHUNK, max_iter)
+    while True:
+        started = clock()
+        model.set_params(max_iter=chunk)
+        model.fit(x, y, sample_weight=row_weights)
+        ran = int(np.max(model.n_iter_))
+        done += ran
+        if ran < chunk or done >= max_iter:
+            return done, False  # converged (or the iteration limit, as without a deadline)
+        pace = (clock() - started) / max(ran, 1)
+        affordable = int((deadline - clock()) / pace) if pace > 0 else max_iter
+        if affordable < 1:
+            return done, True
+        chunk = min(max_iter - done, affordable)
+
+
+def cut_note(cut: list[tuple[float, int]]) -> str:
+    """The leaderboard's words for solves the deadline stopped."""
+    return "; ".join(f"alpha {alpha:g} stopped by its time share after {iterations} solver iterations" for alpha, iterations in cut)
+
+
 class LinearEstimator:
     files: tuple[str, ...] = (WEIGHTS,)
     weights_file = WEIGHTS
@@ -78,6 +122,9 @@ class LinearEstimator:
         self.weight: np.ndarray | None = None  # [dense + one-hot columns, outputs]
         self.bias: np.ndarray | None = None  # [outputs]
         self.alpha_: float | None = None
+        self._warm: Any = None  # during fit: the logistic regression of the previous path step (its solution starts the next)
+        self.iterations_ = 0  # solver iterations of the last fit, every path step together
+        self.cut_: list[tuple[float, int]] = []  # (alpha, iterations) of each solve the deadline stopped
         widths = [cardinality for _, cardinality, _ in spec.codes]
         # the first weight row of each category's one-hot block
         self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)[:-1] + spec.dense_width
@@ -103,13 +150,25 @@ class LinearEstimator:
         one_hot = sparse.csr_matrix((np.ones(codes.size), (np.repeat(np.arange(rows), codes.shape[1]), columns)), shape=(rows, width))
         return sparse.hstack([sparse.csr_matrix(dense), one_hot], format="csr")
 
-    def _fit_one(self, alpha: float, x: Any, y: np.ndarray, row_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(weight [columns, outputs], bias [outputs]) of the model at ``alpha``."""
+    def _fit_one(self, alpha: float, x: Any, y: np.ndarray, row_weights: np.ndarray | None,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(weight [columns, outputs], bias [outputs]) of the model at ``alpha``. A logistic
+        regression starts from the previous alpha's solution (``self._warm``): along the path the
+        optimum moves little, and the next step then needs about 40 % fewer solver iterations
+        (birds: 89 instead of 151). ``deadline``: the solve stops there with what it has
+        (``solve_until``), and ``self.cut_`` says so."""
         from sklearn import linear_model
 
         seed, max_iter = self.config.train.seed, self.config.model.max_iter
         if self.task.is_classification:
-            model = linear_model.LogisticRegression(C=1.0 / alpha, max_iter=max_iter, random_state=seed).fit(x, y, sample_weight=row_weights)
+            model = self._warm
+            if model is None:
+                model = linear_model.LogisticRegression(C=1.0 / alpha, max_iter=max_iter, random_state=seed, warm_start=True)
+            model.set_params(C=1.0 / alpha)
+            iterations, cut = solve_until(model, x, y, row_weights, max_iter, deadline)
+            self._warm, self.iterations_ = model, self.iterations_ + iterations
+            if cut:
+                self.cut_.append((alpha, iterations))
             weight, bias = np.zeros((x.shape[1], self.task.n_targets)), np.full(self.task.n_targets, -np.inf)
             classes = model.classes_.astype(np.int64)
             if len(classes) == 2:  # one coefficient row: softmax([0, z]) is sigmoid(z)
@@ -151,6 +210,7 @@ class LinearEstimator:
         class_weights = self.task.class_weights(self.config.train.class_weight, y_train)
         row_weights = None if class_weights is None else class_weights[np.asarray(y_train, dtype=np.int64).ravel()]
         deadline = getattr(options, "deadline", None)
+        self._warm, self.iterations_, self.cut_ = None, 0, []
         history: list[dict[str, Any]] = []
         best: tuple[float, int, np.ndarray, np.ndarray, float] | None = None
         for step, alpha in enumerate(alphas, start=1):
@@ -161,7 +221,7 @@ class LinearEstimator:
                 from sklearn.exceptions import ConvergenceWarning
 
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.weight, self.bias = self._fit_one(alpha, x, y_train, row_weights)
+                self.weight, self.bias = self._fit_one(alpha, x, y_train, row_weights, deadline)
             row: dict[str, Any] = {"epoch": step, "alpha": alpha, "train_loss": self._loss(train, y_train)}
             if has_val:
                 row["val_loss"] = self._loss(val, y_val)
@@ -173,9 +233,13 @@ class LinearEstimator:
                 best = (value, step, self.weight, self.bias, alpha)
             elif self.stop_when_worse and has_val:
                 break  # the loss along the path is U-shaped: weaker alphas only overfit more
+            if self.cut_:
+                break  # the deadline stopped this solve: no time for weaker alphas
         assert best is not None
         value, step, self.weight, self.bias, self.alpha_ = best
-        return FitSummary(history, step, value if has_val else None, len(history) < len(alphas), time.perf_counter() - started)
+        self._warm = None  # the solver holds a copy of the design's size: not kept past fit
+        note = cut_note(self.cut_) if self.cut_ else None
+        return FitSummary(history, step, value if has_val else None, len(history) < len(alphas), time.perf_counter() - started, note=note)
 
     # ------------------------------------------------------------------ use
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -72,9 +72,19 @@ def refit_members(ensemble: Any, train: dict[str, np.ndarray], y_train: np.ndarr
         inputs = member_inputs(train, member["model"]["type"])  # the trees' numbers unclipped (clean.outliers: auto)
         try:
             single = module.build(one_thread, ensemble.task, ensemble.member_spec(member["model"]["type"]))
-            summary = single.fit(inputs, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
+            shared = getattr(bag, "fold_shared_", None)  # what its folds read (the n-gram vectors of every train row)
+            if shared is not None:
+                single.use_fold_shared(shared)
+            try:
+                summary = single.fit(inputs, y_train, None, None, FitOptions(deadline=deadline, label=f"refit {member['member']}"))
+            finally:
+                if shared is not None:
+                    single.use_fold_shared(None)
         except ForgeError as exc:
             row["refit"] = member["refit"] = f"no: {exc.message}"
+            continue
+        if summary.note:  # the deadline stopped its solve short of where its folds' ended: worse than the bag
+            row["refit"] = member["refit"] = f"no: {summary.note} (its {folds} fold models predict)"
             continue
         seconds = time.monotonic() - started
         rounds = value if option == getattr(module, "STEP_LIMIT", None) else None  # a step limit: the refit must reach it

@@ -147,6 +147,46 @@ class TextVectors:
                 raise ValueError(f"{analyzer.key}: {len(analyzer.terms)} terms but {len(analyzer.idf)} idf values")
 
 
+class SharedTexts:
+    """A fitted ``TextVectors`` and the n-gram matrix of the rows it was fitted on, looked up by
+    the rows' texts: the folds of a bag read their rows' vectors from here instead of fitting and
+    transforming again (``NgramEstimator.fit_fold_shared``). A row is found by its texts (one per
+    text column), since a fold's arrays carry no row numbers; texts not among them are vectorised."""
+
+    def __init__(self, vectors: TextVectors, matrix: Any, arrays: dict[str, np.ndarray]):
+        self.vectors, self._matrix = vectors, matrix
+        self.features = list(dict.fromkeys(a.feature for a in vectors.analyzers))
+        keys = self._keys(arrays)
+        first = ~keys.duplicated()
+        self._index, self._rows = keys[first], np.flatnonzero(first)
+
+    @classmethod
+    def fit(cls, vectors: TextVectors, arrays: dict[str, np.ndarray]) -> "SharedTexts":
+        return cls(vectors, vectors.fit_transform(arrays), arrays)
+
+    def _keys(self, arrays: dict[str, np.ndarray]) -> Any:
+        import pandas as pd
+
+        columns = [column_texts(arrays, feature) for feature in self.features]
+        return pd.Index(columns[0]) if len(columns) == 1 else pd.MultiIndex.from_arrays(columns)
+
+    def matrix(self, arrays: dict[str, np.ndarray]) -> Any:
+        """The n-gram rows of ``arrays``, as ``vectors.transform(arrays)`` would give them."""
+        from scipy import sparse
+
+        from forgeml.features.text import TEXT_KEY
+
+        found = self._index.get_indexer(self._keys(arrays))
+        if (found >= 0).all():
+            return self._matrix[self._rows[found]]
+        rows = np.flatnonzero(found < 0)  # texts the bag did not fit on: vectorised as any new row
+        fresh = self.vectors.transform({key: value[rows] for key, value in arrays.items() if key.startswith(TEXT_KEY)})
+        out = sparse.vstack([self._matrix[self._rows[np.where(found >= 0, found, 0)]], fresh], format="csr")
+        order = np.arange(len(found))
+        order[rows] = len(found) + np.arange(len(rows))
+        return out[order]
+
+
 def column_texts(arrays: dict[str, np.ndarray], feature: str) -> np.ndarray:
     """The raw strings of text feature ``feature`` (``FeatureSet`` adds them as ``text.<feature>``)."""
     from forgeml.features.text import TEXT_KEY
