@@ -62,6 +62,9 @@ class EncoderRef:
 def resolve(encoder_path: str | None, max_length: int) -> EncoderRef:
     """The encoder ``model.encoder_path`` names, else the MiniLM package's; a ``ConfigError`` when
     there is none or the folder is not a usable text encoder."""
+    from forgeml.extras import require_extra
+
+    require_extra("text", needed_by="model.type: embed", modules=("transformers",))  # at build: the ensemble then skips with a note
     package = None
     if encoder_path:
         from forgeml.features.text import check_checkpoint
@@ -71,7 +74,11 @@ def resolve(encoder_path: str | None, max_length: int) -> EncoderRef:
         import importlib
         import importlib.util
 
-        if importlib.util.find_spec(PACKAGE) is None:
+        try:
+            found = importlib.util.find_spec(PACKAGE) is not None
+        except (ImportError, ValueError):  # a module blocked or set to None in sys.modules
+            found = False
+        if not found:
             raise ConfigError("no sentence encoder: model.encoder_path is unset and all-MiniLM-L6-v2 is not installed",
                               where="model.type: embed", hint=_HINT)
         folder, package = Path(importlib.import_module(PACKAGE).get_model_path()), PACKAGE
