@@ -216,6 +216,20 @@ class EmbedEstimator(LinearEstimator):
         total = sum(values.values())
         return {name: v / total for name, v in values.items()} if total > 0 else None
 
+    def vector_terms(self, arrays: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per text column, (each row's vector · its weights [rows, outputs], the empty text's
+        [outputs]): ``explain.linear``'s exact contributions against an empty-text baseline."""
+        from forgeml.models.embed_cache import RECENT
+        from forgeml.models.embed_encoder import loaded
+
+        assert self.weight is not None
+        vectors, empty = self._vectors(arrays).astype(np.float64), RECENT.vectors(loaded(self.encoder), [""], "memory")[0]
+        start, width, out = super().design_width(), self.encoder.width, {}
+        for i, feature in enumerate(self.features):
+            block = self.weight[start + i * width: start + (i + 1) * width].astype(np.float64)
+            out[feature] = (vectors[:, i * width: (i + 1) * width] @ block, empty.astype(np.float64) @ block)
+        return out
+
     def save(self, directory: Path) -> list[str]:
         written = super().save(directory)
         ref = self.encoder
