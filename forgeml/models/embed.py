@@ -51,7 +51,7 @@ REFITS = True  # in the ensemble, one model on every train row replaces the fold
 REFIT_ALWAYS = True  # ... in every preset: predicting then runs the encoder once per row instead of K times
 WEIGHTS, ENCODER_FILE = "embed.safetensors", "embed_encoder.json"
 CJK_SHARE = 0.3  # the default encoder declines text whose letters are at least this share CJK
-SAMPLE_TEXTS = 32  # texts timed to estimate the encoding cost
+SAMPLE_TEXTS = 64  # texts timed to estimate the encoding cost (one batch)
 ENCODE_SHARE = 0.8  # encoding may take this share of the member's time; the head and the folds need the rest
 
 
@@ -149,9 +149,13 @@ class EmbedEstimator(LinearEstimator):
             return
         todo = list({d: t for d, t in zip(digests, texts) if d in missing}.values())
         encoder = loaded(self.encoder)
-        if options.abandon_when_late and options.deadline is not None and len(todo) > 2 * SAMPLE_TEXTS:
+        if options.abandon_when_late and options.deadline is not None and len(todo) > 4 * SAMPLE_TEXTS:
             rng = np.random.default_rng(0)
-            sample = [todo[i] for i in rng.choice(len(todo), SAMPLE_TEXTS, replace=False)]
+            picked = rng.choice(len(todo), SAMPLE_TEXTS + 2, replace=False)
+            # the process's first forward pays torch's one-off set-up (~1 s: 30× a batch's cost
+            # under the lock on tweets_en); two texts, untimed, take it out of the estimate
+            CACHE.vectors(encoder, [todo[i] for i in picked[:2]], self.config.model.cache)
+            sample = [todo[i] for i in picked[2:]]
             started = time.monotonic()
             CACHE.vectors(encoder, sample, self.config.model.cache)
             per_token = (time.monotonic() - started) / max(1, int(encoder.token_counts(sample).sum()))

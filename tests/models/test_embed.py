@@ -129,8 +129,11 @@ def test_mostly_chinese_text_is_declined_by_the_english_encoder_only(minilm_dir)
     build(_config(encoder_path=str(minilm_dir)), Task.resolve("binary", "auto", 2), _spec()).prepare(chinese, FitOptions())
 
 
-def test_encoding_beyond_the_time_share_is_declined_before_the_first_fold():
-    arrays = _arrays([f"review number {i} of a product" for i in range(100)])
+def test_encoding_beyond_the_time_share_is_declined_before_the_first_fold(monkeypatch):
+    from forgeml.models import embed
+
+    monkeypatch.setattr(embed, "SAMPLE_TEXTS", 4)  # timed on 4 texts: the estimate runs from 16 new texts on
+    arrays = _arrays([f"review number {i} of a product" for i in range(40)])
     estimator = build(_config(), Task.resolve("binary", "auto", 2), _spec())
     with pytest.raises(MemberDeclines, match="would need about"):
         estimator.prepare(arrays, FitOptions(deadline=time.monotonic(), abandon_when_late=True))
