@@ -36,7 +36,8 @@ Contenders:
 
 * ``embed``: ``Pipeline(model="embed")`` on its defaults (frozen all-MiniLM-L6-v2 vectors + a linear
   head); same split as ``ngram``.
-* ``ensemble_no_embed``: ``ensemble`` without the embed member (what the sentence embeddings add).
+* ``ensemble_embed``: ``ensemble`` with the embed member added (it is in ``best`` only, for its
+  encoding cost: what the sentence embeddings would add to the default).
 
 * ``ngram_chars``: ``ngram`` with ``model.segmenter: none`` (character n-grams only for Chinese:
   what the word segmenter adds).
@@ -61,16 +62,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import ROOT, ForeignLoad, machine_line, pin_threads  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-CONTENDERS = ("ngram", "ngram_chars", "gbm", "embed", "ensemble", "ensemble_no_embed", "tfidf_lr", "tfidf_lr_tuned")
+CONTENDERS = ("ngram", "ngram_chars", "gbm", "embed", "ensemble", "ensemble_embed", "tfidf_lr", "tfidf_lr_tuned")
 SETS = ("reviews_zh", "tweets_en", "foods_en", "birds")
 OVERRIDES = {"ngram_chars": {"model.segmenter": "none"}}
 
 
-def _without_embed() -> dict:
-    """The medium preset's members less the embed member: what the sentence embeddings add."""
+def _with_embed() -> dict:
+    """The medium preset's members plus the embed member (best's place for it, before the MLP):
+    what the sentence embeddings add to the default."""
     from forgeml.models.ensemble import portfolio
 
-    return {"model.members": [m for m in portfolio()["presets"]["medium"]["members"] if m != "embed"]}
+    members = [m for m in portfolio()["presets"]["medium"]["members"] if m != "embed"]
+    return {"model.members": [*members[: members.index("mlp")], "embed", *members[members.index("mlp"):]]}
 TARGET_POINTS = 0.02
 
 
@@ -153,8 +156,8 @@ def run_forgeml(model: str, train, test, text: str, target: str, positive: str, 
     else:  # a single model chooses its regularisation / stops on 15 % of the 80 %
         overrides.update({"data.split.train": 0.85, "data.split.validation": 0.15, "data.split.test": 0.0})
     overrides.update(OVERRIDES.get(model, {}))
-    if model == "ensemble_no_embed":
-        overrides.update(_without_embed())
+    if model == "ensemble_embed":
+        overrides.update(_with_embed())
     started = time.perf_counter()
     pipeline = Pipeline(target=target, model=model.split("_")[0], overrides=overrides).fit(train[[text, target]], **held)
     fit_seconds = time.perf_counter() - started
@@ -166,6 +169,7 @@ def run_forgeml(model: str, train, test, text: str, target: str, positive: str, 
     predicted = pipeline.predict(inputs)
     batch_ms = (time.perf_counter() - started) * 1000 / len(test)
     single = []
+    embed_cache.clear()  # the batch above filled the predict cache with these very rows
     for i in range(200):
         row = inputs.iloc[[i]]
         started = time.perf_counter()
@@ -235,7 +239,7 @@ def main() -> None:
             if "members" in result:
                 print(f"|   members: {result['members']} | | | | | |", flush=True)
         if "tfidf_lr" in results:
-            for ours in ("ngram", "ensemble", "ensemble_no_embed"):
+            for ours in ("ngram", "ensemble", "ensemble_embed"):
                 if ours in results:
                     gap = results[ours]["accuracy"] - results["tfidf_lr"]["accuracy"]
                     ok = gap >= TARGET_POINTS
