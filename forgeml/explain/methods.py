@@ -25,6 +25,7 @@ METHODS: dict[str, str] = {
     "catboost": "forgeml.explain.catboost:explain",
     "linear": "forgeml.explain.linear:explain",
     "ngram": "forgeml.explain.linear:explain",
+    "embed": "forgeml.explain.linear:explain",
     "ensemble": "forgeml.explain.ensemble:explain",
 }
 

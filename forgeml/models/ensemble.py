@@ -177,9 +177,9 @@ class EnsembleEstimator:
             try:
                 summary = bag.fit(member_inputs(train, row["family"]), y_train, None, None, member_options)
             except MemberOutOfTime as exc:
-                self.leaderboard.append({**row, "status": f"skipped after its first fold: {exc.message}",
+                self.leaderboard.append({**row, "status": f"skipped {exc.when}: {exc.message}",
                                          "fit_seconds": round(time.monotonic() - member_started, 3)})
-                self._say(f"{label}: skipped after its first fold ({exc.message})")
+                self._say(f"{label}: skipped {exc.when} ({exc.message})")
                 continue
             seconds = time.monotonic() - member_started
             history += [{"member": name, **item} for item in summary.history]

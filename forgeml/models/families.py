@@ -42,6 +42,7 @@ FAMILIES: dict[str, str] = {
     "catboost": "forgeml.models.catboost_family:CatBoostConfig",
     "linear": "forgeml.models.linear:LinearConfig",
     "ngram": "forgeml.models.ngram:NgramConfig",
+    "embed": "forgeml.models.embed:EmbedConfig",
     "ensemble": "forgeml.models.ensemble:EnsembleConfig",
     "auto": "forgeml.models.auto:AutoConfig",  # a choice among the others, made when the config is resolved
 }

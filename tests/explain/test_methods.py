@@ -119,6 +119,17 @@ def test_ngram_tokens_carry_the_text_feature_s_whole_contribution(frame):
         assert sum(score for _, score in tokens) == pytest.approx(row["contributions"]["review"], abs=1e-6)
 
 
+def test_embed_contributions_are_exact_against_the_empty_text(frame):
+    pipeline = fit(frame, "embed")
+    rows = frame.head(4)
+    answer = explain_frame(pipeline.predictor_, rows, rows=[0, 1, 2, 3])
+    raw = pipeline.predictor_.estimator._raw_scores(pipeline.predictor_.featureset.transform(rows))
+    for row in answer["rows"]:
+        assert row["contributions"]["review"] != 0.0
+        assert row["output"] == pytest.approx(abs(raw[row["row"], 1] - raw[row["row"], 0]), abs=1e-5)
+    assert answer["completeness_gap"] < 1e-6
+
+
 def test_chinese_word_ngrams_reach_the_characters_they_cover():
     """jieba's words are n-gram terms too: their share must land on their characters, or the
     highlights of a Chinese review would sum to less than its contribution."""
