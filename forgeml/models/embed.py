@@ -37,6 +37,7 @@ from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
 from forgeml.fileio import atomic_write_json
 from forgeml.models.linear import LinearEstimator, positive_alpha
+from forgeml.models.tabular import require_text_inputs
 from forgeml.models.ngram import refit_setting  # noqa: F401  (models/refit.py: the median of the folds' alphas, as the n-gram model's)
 from forgeml.tune.space import Float
 
@@ -92,12 +93,7 @@ class EmbedEstimator(LinearEstimator):
         self._fitting = False
 
     def _check_inputs(self, spec: InputSpec) -> None:
-        if getattr(spec, "images", None):
-            raise ConfigError(f"the embed model cannot read image column {spec.images[0].feature!r}", where="model.type: embed",
-                              hint="use a neural model (--model cnn or mlp) for images, or the ensemble")
-        if not spec.tokens:
-            raise ConfigError("the embed model reads text, and this table has no text column", where="model.type: embed",
-                              hint="use --model linear for numbers and categories, or mark a column as text (features: type text)")
+        require_text_inputs(spec, "embed")
 
     def design_width(self) -> int:
         return super().design_width() + self.encoder.width * len(self.features)

@@ -37,6 +37,7 @@ from forgeml.config_base import StrictModel as _Strict
 from forgeml.errors import BundleError, ConfigError
 from forgeml.fileio import atomic_write_json
 from forgeml.models.linear import LinearEstimator, positive_alpha
+from forgeml.models.tabular import require_text_inputs
 
 if TYPE_CHECKING:
     from forgeml.features.featureset import InputSpec
@@ -99,12 +100,7 @@ class NgramEstimator(LinearEstimator):
         self._shared: Any = None  # a bag's SharedTexts (vectors fitted once on all its rows), while it fits
 
     def _check_inputs(self, spec: InputSpec) -> None:
-        if getattr(spec, "images", None):
-            raise ConfigError(f"the ngram model cannot read image column {spec.images[0].feature!r}", where="model.type: ngram",
-                              hint="use a neural model (--model cnn or mlp) for images, or the ensemble")
-        if not spec.tokens:
-            raise ConfigError("the ngram model reads text, and this table has no text column", where="model.type: ngram",
-                              hint="use --model linear for numbers and categories, or mark a column as text (features: type text)")
+        require_text_inputs(spec, "ngram")
         if not (self.config.model.word_ngrams or self.config.model.char_ngrams):
             raise ConfigError("word_ngrams and char_ngrams are both null: no text features", where="model.word_ngrams",
                               hint="keep at least one, e.g. --set 'model.char_ngrams=[1,3]'")
